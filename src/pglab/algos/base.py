@@ -1,0 +1,192 @@
+"""What every pglab algorithm shares: rollouts streamed through a `RolloutDataset`, manual optimization,
+per-update metric aggregation, learning-rate annealing, and logging against env steps.
+
+An algorithm subclass provides:
+- `rollout_batches(rollout)`: compute returns/advantages once and yield the update's batches;
+- `training_step(batch)`: the loss and gradient step(s) for one batch;
+- optionally `collect_rollout()` (REINFORCE collects whole episodes) and `configure_optimizers()`.
+
+Env state, the env-step counter and episode statistics live in the `RolloutCollector`; the module only
+reads them.
+
+Metrics are logged once per rollout, as means over the update, directly to the loggers with env steps as
+the step (Lightning's `global_step` counts optimizer steps, which is not comparable across algorithms).
+"""
+
+import math
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import lightning as L
+import torch
+from torch import Tensor, nn
+
+from pglab.errors import ConfigError
+from pglab.networks.actor_critic import ActorCritic
+from pglab.rollout.batch import Rollout, TrainingBatch
+from pglab.rollout.collector import RolloutCollector
+from pglab.rollout.dataset import RolloutDataset, rollout_dataloader
+
+
+def check_range(name: str, value: float | None, low: float | None = None, high: float | None = None,
+                low_open: bool = False, allow_none: bool = False) -> None:  # fmt: skip
+    """Raise ConfigError naming `name` unless `value` lies in the interval (low, high]/[low, high]."""
+    if value is None and allow_none:
+        return
+    ok = value is not None and not (isinstance(value, float) and math.isnan(value))
+    if ok and low is not None:
+        ok = value > low if low_open else value >= low
+    if ok and high is not None:
+        ok = value <= high
+    if not ok:
+        left = "(" if low_open else "["
+        interval = f"{left}{'-inf' if low is None else low}, {'inf' if high is None else high}]"
+        raise ConfigError(f"{name}={value} is out of range: allowed {interval}{' or null' if allow_none else ''}")
+
+
+class PolicyGradientModule(L.LightningModule):
+    """Base LightningModule of the pglab algorithms.
+
+    Args:
+        network: builds the policy: `network(observation_space, action_space, with_critic=...)`.
+        collector: the rollout collector (owns the env and the env-step counter).
+        total_env_steps: training stops at the first rollout boundary at or past this many env steps.
+        lr: learning rate of the policy optimizer.
+        gamma: discount factor in (0, 1].
+        ent_coef: weight of the entropy bonus.
+        max_grad_norm: clip the global gradient norm to this; null disables clipping.
+        anneal_lr: decay the learning rate linearly to 0 over `total_env_steps`.
+    """
+
+    needs_critic: bool = True
+    #: prefix for hparam names in error messages
+    config_prefix = "algo"
+
+    def __init__(
+        self,
+        network: Callable[..., ActorCritic],
+        collector: RolloutCollector,
+        total_env_steps: int,
+        lr: float,
+        gamma: float,
+        ent_coef: float,
+        max_grad_norm: float | None,
+        anneal_lr: bool,
+    ):
+        super().__init__()
+        self.save_hyperparameters(ignore=["network", "collector"])
+        self.automatic_optimization = False
+        check_range("total_env_steps", total_env_steps, 1)
+        check_range("algo.lr", lr, 0.0, low_open=True)
+        check_range("algo.gamma", gamma, 0.0, 1.0, low_open=True)
+        check_range("algo.ent_coef", ent_coef, 0.0)
+        check_range("algo.max_grad_norm", max_grad_norm, 0.0, low_open=True, allow_none=True)
+        self.collector = collector
+        self.total_env_steps = int(total_env_steps)
+        self.policy = network(collector.observation_space, collector.action_space, with_critic=self.needs_critic)
+        self.history: list[dict[str, float]] = []
+        self.latest_metrics: dict[str, float] = {}
+        self._update_metrics: dict[str, list[Tensor]] = defaultdict(list)
+        self._rollout_metrics: dict[str, float] = {}
+        self._train_start_time = 0.0
+        self._train_start_steps = 0
+
+    # ----------------------------------------------------------------- data
+    def train_dataloader(self):
+        return rollout_dataloader(RolloutDataset(self._next_rollout, self.rollout_batches))
+
+    def collect_rollout(self) -> Rollout:
+        """One fixed-length rollout from every env (REINFORCE overrides this to collect whole episodes)."""
+        return self.collector.collect(self.policy, self.hparams.num_steps)
+
+    def rollout_batches(self, rollout: Rollout) -> Iterator[TrainingBatch]:
+        raise NotImplementedError
+
+    def _next_rollout(self) -> Rollout:
+        progress = self.collector.env_steps / self.total_env_steps
+        rollout = self.collect_rollout()
+        if self.hparams.anneal_lr:
+            # CleanRL's schedule: the update after the k-th rollout uses lr * (1 - progress before it).
+            self.set_lr(self.hparams.lr * max(0.0, 1.0 - progress))
+        metrics = {"rollout/episodes": float(len(rollout.episode_returns))}
+        if len(rollout.episode_returns):
+            metrics["rollout/episode_return_mean"] = rollout.episode_returns.mean().item()
+            metrics["rollout/episode_length_mean"] = rollout.episode_lengths.float().mean().item()
+        self._rollout_metrics = metrics
+        return rollout
+
+    # ----------------------------------------------------------------- optimization
+    def configure_optimizers(self):
+        return torch.optim.Adam(self.policy.parameters(), lr=self.hparams.lr, eps=1e-5)
+
+    def set_lr(self, lr: float) -> None:
+        for optimizer in self._policy_optimizers():
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+
+    def _policy_optimizers(self) -> list[torch.optim.Optimizer]:
+        optimizers = self.optimizers(use_pl_optimizer=False)
+        return [optimizers[0]] if isinstance(optimizers, list) else [optimizers]
+
+    def gradient_step(self, optimizer, loss: Tensor, parameters: list[nn.Parameter] | Iterator) -> Tensor:
+        """Backward, clip the global norm to `max_grad_norm`, step. Returns the pre-clip gradient norm."""
+        optimizer.zero_grad(set_to_none=True)
+        self.manual_backward(loss)
+        max_norm = self.hparams.max_grad_norm or math.inf
+        grad_norm = nn.utils.clip_grad_norm_(list(parameters), max_norm)
+        optimizer.step()
+        return grad_norm
+
+    def record(self, **metrics: Tensor | float) -> None:
+        """Accumulate per-batch metrics (`losses/policy` may be passed as `losses__policy`); logged as
+        means over the update at the end of the rollout."""
+        for key, value in metrics.items():
+            value = value.detach() if isinstance(value, Tensor) else torch.tensor(float(value))
+            self._update_metrics[key.replace("__", "/")].append(value.float().cpu())
+
+    # ----------------------------------------------------------------- hooks
+    def on_train_start(self) -> None:
+        self._train_start_time = time.perf_counter()
+        self._train_start_steps = self.collector.env_steps
+
+    def on_train_epoch_end(self) -> None:
+        metrics = dict(self._rollout_metrics)
+        if self._update_metrics:
+            keys = list(self._update_metrics)
+            means = torch.stack([torch.stack(self._update_metrics[k]).mean() for k in keys]).tolist()
+            metrics.update(zip(keys, means, strict=True))
+        self._update_metrics.clear()
+        metrics["optim/lr"] = self._policy_optimizers()[0].param_groups[0]["lr"]
+        metrics.update(self.time_metrics())
+        self.log_env_metrics(metrics)
+        if self.collector.env_steps >= self.total_env_steps:
+            self.trainer.should_stop = True
+
+    def time_metrics(self) -> dict[str, float]:
+        elapsed = time.perf_counter() - self._train_start_time
+        steps = self.collector.env_steps - self._train_start_steps
+        return {
+            "time/episodes": float(self.collector.episodes),
+            "time/rollouts": float(self.current_epoch + 1),
+            "time/wall_s": elapsed,
+            "time/sps": steps / elapsed if elapsed > 0 else 0.0,
+        }
+
+    def log_env_metrics(self, metrics: dict[str, float]) -> None:
+        """Send `metrics` to every logger with the env-step count as the step, and keep them in `history`."""
+        env_steps = self.collector.env_steps
+        metrics = {**metrics, "time/env_steps": float(env_steps)}
+        self.latest_metrics.update(metrics)
+        self.history.append(metrics)
+        for logger in self.loggers:
+            logger.log_metrics(metrics, step=env_steps)
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        checkpoint["collector"] = {"env_steps": self.collector.env_steps, "episodes": self.collector.episodes}
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        state = checkpoint.get("collector", {})
+        self.collector.env_steps = int(state.get("env_steps", 0))
+        self.collector.episodes = int(state.get("episodes", 0))

@@ -1,0 +1,75 @@
+"""Checkpoints scheduled in env steps, written atomically.
+
+Lightning's `ModelCheckpoint` schedules saves by optimizer steps, epochs or wall time, none of which
+maps to env steps (one epoch is one rollout, which may hold 40 or 4000 env steps, and A2C runs tens of
+thousands of them), so pglab schedules its own: `last.ckpt` every `every_env_steps` and at the end of
+training, `best.ckpt` whenever the monitored metric (the latest evaluation) improves. Each file is written
+to a temporary name in the same directory and renamed over the old one, so an interrupted save never
+leaves a truncated checkpoint behind.
+"""
+
+import math
+import os
+from pathlib import Path
+
+import lightning as L
+
+from pglab.algos.base import PolicyGradientModule, check_range
+
+
+class EnvStepCheckpoint(L.Callback):
+    """Args:
+    dirpath: directory of `last.ckpt` and `best.ckpt`.
+    every_env_steps: interval of `last.ckpt` saves.
+    monitor: metric whose improvement triggers `best.ckpt` (read from the module's latest metrics).
+    mode: "max" or "min".
+    """
+
+    def __init__(self, dirpath: str, every_env_steps: int = 50_000, monitor: str = "eval/episode_return_mean",
+                 mode: str = "max"):  # fmt: skip
+        check_range("callbacks.checkpoint.every_env_steps", every_env_steps, 1)
+        if mode not in ("max", "min"):
+            raise ValueError(f"callbacks.checkpoint.mode={mode!r}: choose max or min")
+        self.dirpath = Path(dirpath)
+        self.every_env_steps = int(every_env_steps)
+        self.monitor = monitor
+        self.mode = mode
+        self.best = -math.inf if mode == "max" else math.inf
+        self._last_saved_step = 0
+
+    def _improved(self, value: float) -> bool:
+        return value > self.best if self.mode == "max" else value < self.best
+
+    def save(self, trainer: L.Trainer, name: str) -> Path:
+        self.dirpath.mkdir(parents=True, exist_ok=True)
+        path = self.dirpath / name
+        tmp = path.with_suffix(path.suffix + ".tmp")
+        trainer.save_checkpoint(tmp, weights_only=False)
+        os.replace(tmp, path)
+        return path
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: PolicyGradientModule) -> None:
+        self._maybe_save_best(trainer, pl_module)
+        steps = pl_module.collector.env_steps
+        if steps // self.every_env_steps > self._last_saved_step // self.every_env_steps:
+            self.save(trainer, "last.ckpt")
+            self._last_saved_step = steps
+
+    def on_train_end(self, trainer: L.Trainer, pl_module: PolicyGradientModule) -> None:
+        # The final evaluation runs in PeriodicEvaluation.on_train_end, which Lightning calls first.
+        self._maybe_save_best(trainer, pl_module)
+        self.save(trainer, "last.ckpt")
+        self._last_saved_step = pl_module.collector.env_steps
+
+    def _maybe_save_best(self, trainer: L.Trainer, pl_module: PolicyGradientModule) -> None:
+        value = pl_module.latest_metrics.get(self.monitor)
+        if value is not None and not math.isnan(value) and self._improved(value):
+            self.best = value
+            self.save(trainer, "best.ckpt")
+
+    def state_dict(self) -> dict:
+        return {"best": self.best, "last_saved_step": self._last_saved_step}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        self.best = state_dict["best"]
+        self._last_saved_step = state_dict["last_saved_step"]

@@ -1,0 +1,79 @@
+"""Periodic evaluation of the policy on a separate env, scheduled in env steps."""
+
+from collections.abc import Callable
+
+import lightning as L
+import numpy as np
+from gymnasium.vector import VectorEnv
+
+from pglab.algos.base import PolicyGradientModule, check_range
+from pglab.rollout.evaluation import evaluate_policy
+
+#: Evaluation envs are seeded apart from the training envs so evaluation never replays training episodes.
+EVAL_SEED_OFFSET = 1_000_000
+
+
+class PeriodicEvaluation(L.Callback):
+    """Evaluate every `every_env_steps` env steps and once more at the end of training.
+
+    Logs `eval/episode_return_mean`, `eval/episode_return_std`, `eval/episode_length_mean` against env
+    steps. Every evaluation uses the same episode seeds, so successive evaluations are comparable.
+
+    Args:
+        make_env: the env factory (`env` config group), called as `make_env(num_envs=episodes)`.
+        every_env_steps: evaluation interval in env steps.
+        episodes: episodes per evaluation (one per eval sub-env).
+        deterministic: act greedily (argmax / Gaussian mean) instead of sampling.
+        seed: run seed; eval episode i is reset with `seed + EVAL_SEED_OFFSET + i`.
+    """
+
+    def __init__(
+        self,
+        make_env: Callable[..., VectorEnv],
+        every_env_steps: int = 10_000,
+        episodes: int = 20,
+        deterministic: bool = True,
+        seed: int = 0,
+    ):
+        check_range("callbacks.evaluation.every_env_steps", every_env_steps, 1)
+        check_range("callbacks.evaluation.episodes", episodes, 1)
+        self.make_env = make_env
+        self.every_env_steps = int(every_env_steps)
+        self.episodes = int(episodes)
+        self.deterministic = deterministic
+        self.seed = int(seed) + EVAL_SEED_OFFSET
+        self.env: VectorEnv | None = None
+        self.last_eval_step = -1
+        self.last_result: dict[str, float] = {}
+
+    def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        if self.env is None:
+            self.env = self.make_env(num_envs=self.episodes)
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: PolicyGradientModule) -> None:
+        steps = pl_module.collector.env_steps
+        if steps // self.every_env_steps > max(self.last_eval_step, 0) // self.every_env_steps:
+            self.evaluate(pl_module)
+
+    def on_train_end(self, trainer: L.Trainer, pl_module: PolicyGradientModule) -> None:
+        if pl_module.collector.env_steps != self.last_eval_step:
+            self.evaluate(pl_module)
+
+    def evaluate(self, pl_module: PolicyGradientModule) -> dict[str, float]:
+        was_training = pl_module.policy.training
+        pl_module.policy.eval()
+        returns, lengths = evaluate_policy(pl_module.policy, self.env, self.seed, self.deterministic)
+        pl_module.policy.train(was_training)
+        self.last_eval_step = pl_module.collector.env_steps
+        self.last_result = {
+            "eval/episode_return_mean": float(np.mean(returns)),
+            "eval/episode_return_std": float(np.std(returns)),
+            "eval/episode_length_mean": float(np.mean(lengths)),
+        }
+        pl_module.log_env_metrics(self.last_result)
+        return self.last_result
+
+    def teardown(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        if self.env is not None:
+            self.env.close()
+            self.env = None

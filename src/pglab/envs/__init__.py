@@ -1,0 +1,1 @@
+"""Environment construction: the vector env factory and, later, wrappers and native envs."""

@@ -1,0 +1,59 @@
+"""Build gymnasium vector envs the way the collector relies on them.
+
+The autoreset mode is pinned to `SAME_STEP`: when a sub-env ends an episode, `step` returns the first
+observation of the next episode and puts the final observation in `infos["final_obs"]` (mask
+`infos["_final_obs"]`). Every step is then a real transition, and the final observation is at hand to
+bootstrap a truncated episode. (Gymnasium's default, `NEXT_STEP`, would spend one extra step per episode on
+a reset whose action is ignored.)
+
+Episode statistics come from gymnasium's `RecordEpisodeStatistics`, applied directly on the raw vector env
+so they are computed from raw rewards whatever wrappers are added later.
+"""
+
+import difflib
+import functools
+from typing import Any
+
+import gymnasium as gym
+from gymnasium.vector import AsyncVectorEnv, AutoresetMode, SyncVectorEnv, VectorEnv
+from gymnasium.wrappers.vector import RecordEpisodeStatistics
+
+from pglab.errors import ConfigError
+
+VECTORIZATION = {"sync": SyncVectorEnv, "async": AsyncVectorEnv}
+
+
+def check_env_id(env_id: str) -> None:
+    """Raise ConfigError naming close matches when `env_id` is not a registered gymnasium id."""
+    if env_id in gym.registry:
+        return
+    close = difflib.get_close_matches(env_id, list(gym.registry), n=5, cutoff=0.5)
+    hint = f"; did you mean {', '.join(close)}?" if close else "; see gymnasium.pprint_registry() for ids"
+    raise ConfigError(f"env.id={env_id!r} is not a registered gymnasium environment{hint}")
+
+
+def make_vector_env(
+    id: str,
+    num_envs: int = 1,
+    vectorization: str = "sync",
+    max_episode_steps: int | None = None,
+    kwargs: dict[str, Any] | None = None,
+) -> VectorEnv:
+    """A vector env of `num_envs` copies of gymnasium env `id`, same-step autoreset, episode statistics.
+
+    Args:
+        id: registered gymnasium id, e.g. "CartPole-v1".
+        num_envs: number of sub-envs stepped together.
+        vectorization: "sync" (one process, lowest overhead for cheap envs) or "async" (one subprocess per
+            sub-env, for expensive envs).
+        max_episode_steps: time limit override; None keeps the registered limit.
+        kwargs: extra keyword arguments for `gymnasium.make`.
+    """
+    check_env_id(id)
+    if vectorization not in VECTORIZATION:
+        raise ConfigError(f"env.vectorization={vectorization!r} is not supported; choose one of {sorted(VECTORIZATION)}")
+    if int(num_envs) < 1:
+        raise ConfigError(f"env.num_envs={num_envs} must be >= 1")
+    make_one = functools.partial(gym.make, id, max_episode_steps=max_episode_steps, **dict(kwargs or {}))
+    env = VECTORIZATION[vectorization]([make_one] * int(num_envs), autoreset_mode=AutoresetMode.SAME_STEP)
+    return RecordEpisodeStatistics(env)

@@ -1,0 +1,68 @@
+"""Action heads: map trunk features to a torch.distributions object for the env's action space.
+
+- `Discrete(n)`: categorical over logits.
+- `Box`: diagonal Gaussian with a state-independent, learned log-std (as in CleanRL and SB3's default).
+  The sampled (unclipped) action is what log-probabilities are computed on; the collector clips a copy to
+  the action bounds before handing it to the env.
+
+Policy heads are initialized with gain 0.01 so the initial policy is near uniform / near zero-mean
+(Andrychowicz et al., 2021, "What Matters in On-Policy RL", decision C57).
+"""
+
+import gymnasium as gym
+import torch
+from torch import Tensor, nn
+from torch.distributions import Categorical, Distribution, Independent, Normal
+
+from pglab.errors import ConfigError
+from pglab.networks.mlp import orthogonal_init
+
+POLICY_HEAD_GAIN = 0.01
+
+
+class CategoricalHead(nn.Module):
+    """Logits for a `Discrete(n)` space."""
+
+    def __init__(self, in_features: int, num_actions: int):
+        super().__init__()
+        self.logits = orthogonal_init(nn.Linear(in_features, num_actions), POLICY_HEAD_GAIN)
+
+    def forward(self, features: Tensor) -> Distribution:
+        """`features (B, F)` -> Categorical with batch shape `(B,)`."""
+        return Categorical(logits=self.logits(features), validate_args=False)
+
+    @staticmethod
+    def mode(dist: Distribution) -> Tensor:
+        """Most likely action `(B,)` int64."""
+        return dist.logits.argmax(dim=-1)
+
+
+class DiagGaussianHead(nn.Module):
+    """Mean and state-independent log-std for an `A`-dimensional `Box` space."""
+
+    def __init__(self, in_features: int, action_dim: int, log_std_init: float = 0.0):
+        super().__init__()
+        self.mean = orthogonal_init(nn.Linear(in_features, action_dim), POLICY_HEAD_GAIN)
+        self.log_std = nn.Parameter(torch.full((action_dim,), float(log_std_init)))
+
+    def forward(self, features: Tensor) -> Distribution:
+        """`features (B, F)` -> Independent Normal with batch shape `(B,)`, event shape `(A,)`."""
+        mean = self.mean(features)
+        std = self.log_std.exp().expand_as(mean)
+        return Independent(Normal(mean, std, validate_args=False), 1, validate_args=False)
+
+    @staticmethod
+    def mode(dist: Distribution) -> Tensor:
+        """The Gaussian mean `(B, A)`."""
+        return dist.mean
+
+
+def make_action_head(action_space: gym.Space, in_features: int, log_std_init: float = 0.0) -> nn.Module:
+    """The head for `action_space`; raises ConfigError for spaces pglab does not support."""
+    if isinstance(action_space, gym.spaces.Discrete):
+        return CategoricalHead(in_features, int(action_space.n))
+    if isinstance(action_space, gym.spaces.Box) and len(action_space.shape) == 1:
+        return DiagGaussianHead(in_features, action_space.shape[0], log_std_init)
+    raise ConfigError(
+        f"action space {action_space} is not supported: pglab handles Discrete and 1-D Box action spaces"
+    )

@@ -1,0 +1,201 @@
+"""The rollout collector: owns the vector env, its current observation, and the env-step and episode
+counters. It steps the env with whatever policy it is handed, under `torch.no_grad()`, on that policy's
+device, and returns time-major `Rollout`s.
+"""
+
+from collections import deque
+
+import gymnasium as gym
+import numpy as np
+import torch
+from gymnasium.vector import VectorEnv
+from torch import Tensor
+
+from pglab.networks.actor_critic import ActorCritic
+from pglab.rollout.batch import Rollout
+
+
+class RolloutCollector:
+    """Collects experience from a gymnasium vector env (same-step autoreset, see `pglab.envs.factory`).
+
+    Args:
+        env: the vector env (wrapped in `RecordEpisodeStatistics`).
+        seed: seeds the first reset; sub-env i gets `seed + i`.
+        recent_episodes: how many recent episode returns `recent_return` averages over.
+    """
+
+    def __init__(self, env: VectorEnv, seed: int, recent_episodes: int = 20):
+        self.env = env
+        self.num_envs = env.num_envs
+        self.seed = seed
+        self.env_steps = 0
+        self.episodes = 0
+        self.recent_returns: deque[float] = deque(maxlen=recent_episodes)
+        self._obs: np.ndarray | None = None
+        space = env.single_action_space
+        self._discrete = isinstance(space, gym.spaces.Discrete)
+        self._action_low = None if self._discrete else space.low
+        self._action_high = None if self._discrete else space.high
+
+    @property
+    def observation_space(self) -> gym.Space:
+        return self.env.single_observation_space
+
+    @property
+    def action_space(self) -> gym.Space:
+        return self.env.single_action_space
+
+    @property
+    def recent_return(self) -> float:
+        """Mean raw return of the last completed episodes (NaN before the first one)."""
+        return float(np.mean(self.recent_returns)) if self.recent_returns else float("nan")
+
+    def _reset(self) -> None:
+        # Seed only the very first reset: later resets continue each sub-env's own RNG stream.
+        seed = self.seed if self._obs is None else None
+        self._obs, _ = self.env.reset(seed=seed)
+
+    def _env_actions(self, actions: Tensor) -> np.ndarray:
+        """Actions as the env takes them: Box actions clipped to bounds (log-probs keep the raw sample)."""
+        actions = actions.cpu().numpy()
+        if self._discrete:
+            return actions
+        return np.clip(actions, self._action_low, self._action_high)
+
+    def _step(self, policy: ActorCritic, obs: Tensor):
+        """One vector step. Returns `(actions, log_probs, values, rewards, terminated, truncated,
+        final_values, next_obs, finished)`; `final_values` holds V(final obs) for truncated sub-envs,
+        `finished` is `(returns, lengths, env_indices)` of the episodes that ended."""
+        device = obs.device
+        actions, log_probs, values = policy.act(obs)
+        next_obs, rewards, terminated, truncated, infos = self.env.step(self._env_actions(actions))
+        self.env_steps += self.num_envs
+        self._obs = next_obs
+        final_values = torch.zeros(self.num_envs, device=device)
+        finished = None
+        if terminated.any() or truncated.any():
+            cut = np.flatnonzero(truncated & ~terminated)
+            if policy.has_critic and cut.size:
+                final_obs = np.stack(infos["final_obs"][cut])
+                final_values[cut] = policy.value(self._as_tensor(final_obs, device))
+            done = infos["_episode"]
+            finished = (infos["episode"]["r"][done], infos["episode"]["l"][done], np.flatnonzero(done))
+        return (
+            actions,
+            log_probs,
+            values,
+            torch.as_tensor(rewards, dtype=torch.float32, device=device),
+            torch.as_tensor(terminated, device=device),
+            torch.as_tensor(truncated, device=device),
+            final_values,
+            self._as_tensor(next_obs, device),
+            finished,
+        )
+
+    @staticmethod
+    def _as_tensor(obs: np.ndarray, device: torch.device) -> Tensor:
+        return torch.as_tensor(obs, dtype=torch.float32, device=device)
+
+    def _record_episodes(self, returns: np.ndarray, lengths: np.ndarray, into: list) -> None:
+        self.episodes += len(returns)
+        self.recent_returns.extend(returns.tolist())
+        into.extend(zip(returns.tolist(), lengths.tolist(), strict=True))
+
+    @torch.no_grad()
+    def collect(self, policy: ActorCritic, num_steps: int) -> Rollout:
+        """Step all envs `num_steps` times, continuing the episodes in progress.
+
+        Returns a Rollout with T = num_steps; `next_values` bootstraps truncations and the rollout's end.
+        """
+        device = next(policy.parameters()).device
+        if self._obs is None:
+            self._reset()
+        T, N = num_steps, self.num_envs
+        obs_shape = self.observation_space.shape
+        obs_buf = torch.empty((T, N, *obs_shape), dtype=torch.float32, device=device)
+        action_dtype = torch.int64 if self._discrete else torch.float32
+        actions_buf = torch.empty((T, N, *self.action_space.shape), dtype=action_dtype, device=device)
+        log_probs, values, rewards, final_values = (torch.empty((T, N), device=device) for _ in range(4))
+        terminated = torch.empty((T, N), dtype=torch.bool, device=device)
+        truncated = torch.empty((T, N), dtype=torch.bool, device=device)
+        episodes: list[tuple[float, int]] = []
+
+        obs = self._as_tensor(self._obs, device)
+        for t in range(T):
+            obs_buf[t] = obs
+            (actions_buf[t], log_probs[t], values[t], rewards[t], terminated[t], truncated[t],
+             final_values[t], obs, finished) = self._step(policy, obs)  # fmt: skip
+            if finished is not None:
+                self._record_episodes(finished[0], finished[1], episodes)
+
+        last_values = policy.value(obs)
+        next_values = torch.cat([values[1:], last_values[None]])
+        done = terminated | truncated
+        next_values = torch.where(done, final_values, next_values)
+        return self._rollout(
+            obs_buf, actions_buf, log_probs, values, next_values, rewards, terminated, truncated,
+            torch.ones((T, N), dtype=torch.bool, device=device), episodes,
+        )  # fmt: skip
+
+    @torch.no_grad()
+    def collect_episodes(self, policy: ActorCritic, num_episodes: int) -> Rollout:
+        """Collect exactly `num_episodes` complete episodes, all started with this policy.
+
+        All sub-envs are reset; each keeps starting new episodes while fewer than `num_episodes` have been
+        started, then goes idle (its later steps are masked out). Whether an episode is included is decided
+        before it starts, so short episodes are not over-represented. Idle steps still count as env steps:
+        the vector env steps every sub-env.
+
+        Returns a Rollout whose T is the length of the longest env's share, with `mask` marking the steps of
+        the collected episodes.
+        """
+        device = next(policy.parameters()).device
+        self._reset()
+        N = self.num_envs
+        active = np.arange(N) < num_episodes
+        started = int(active.sum())
+        steps: list[tuple] = []
+        episodes: list[tuple[float, int]] = []
+        obs = self._as_tensor(self._obs, device)
+        while active.any():
+            mask = torch.as_tensor(active.copy(), device=device)
+            step = self._step(policy, obs)
+            steps.append((obs, *step[:7], mask))
+            obs, finished = step[7], step[8]
+            if finished is not None:
+                returns, lengths, env_ids = finished
+                counted = active[env_ids]
+                self._record_episodes(returns[counted], lengths[counted], episodes)
+                for env_id in env_ids[counted]:
+                    if started < num_episodes:
+                        started += 1
+                    else:
+                        active[env_id] = False
+        (obs_buf, actions, log_probs, values, rewards, terminated, truncated, final_values, mask) = (
+            torch.stack(column) for column in zip(*steps, strict=True)
+        )
+        # REINFORCE has no critic: next_values are zeros and returns are pure Monte-Carlo.
+        next_values = torch.where(terminated | truncated, final_values, torch.cat([values[1:], values[-1:]]))
+        return self._rollout(
+            obs_buf, actions, log_probs, values, next_values, rewards, terminated, truncated, mask, episodes
+        )
+
+    @staticmethod
+    def _rollout(obs, actions, log_probs, values, next_values, rewards, terminated, truncated, mask, episodes):
+        returns, lengths = zip(*episodes, strict=True) if episodes else ((), ())
+        return Rollout(
+            obs=obs,
+            actions=actions,
+            log_probs=log_probs,
+            values=values,
+            next_values=next_values,
+            rewards=rewards,
+            terminated=terminated,
+            truncated=truncated,
+            mask=mask,
+            episode_returns=torch.tensor(returns, dtype=torch.float32),
+            episode_lengths=torch.tensor(lengths, dtype=torch.int64),
+        )
+
+    def close(self) -> None:
+        self.env.close()

@@ -1,0 +1,47 @@
+"""Policy evaluation on a separate vector env: each sub-env plays exactly one episode."""
+
+import numpy as np
+import torch
+from gymnasium.vector import VectorEnv
+
+from pglab.networks.actor_critic import ActorCritic
+
+
+@torch.no_grad()
+def evaluate_policy(
+    policy: ActorCritic, env: VectorEnv, seed: int, deterministic: bool = True
+) -> tuple[np.ndarray, np.ndarray]:
+    """Play one episode in each of the `env.num_envs` sub-envs, reset with seeds `seed, seed+1, ...`.
+
+    Every sub-env's first episode is used whatever its length, so the estimate is not biased towards short
+    episodes. Returns are the raw env rewards summed.
+
+    Args:
+        policy: the policy; acts greedily (argmax / Gaussian mean) when `deterministic`, else samples.
+        env: a vector env from `pglab.envs.factory.make_vector_env` (same-step autoreset).
+        seed: seed of the first sub-env's reset.
+
+    Returns:
+        `(returns, lengths)`, each of shape `(env.num_envs,)`.
+    """
+    device = next(policy.parameters()).device
+    space = env.single_action_space
+    obs, _ = env.reset(seed=seed)
+    n = env.num_envs
+    returns = np.zeros(n)
+    lengths = np.zeros(n, dtype=np.int64)
+    running = np.ones(n, dtype=bool)
+    while running.any():
+        obs_t = torch.as_tensor(obs, dtype=torch.float32, device=device)
+        if deterministic:
+            actions = policy.deterministic_action(obs_t)
+        else:
+            actions = policy.distribution(obs_t).sample()
+        actions = actions.cpu().numpy()
+        if hasattr(space, "low"):
+            actions = np.clip(actions, space.low, space.high)
+        obs, rewards, terminated, truncated, _ = env.step(actions)
+        returns[running] += rewards[running]
+        lengths[running] += 1
+        running &= ~(terminated | truncated)
+    return returns, lengths
