@@ -147,7 +147,8 @@ class PolicyGradientModule(L.LightningModule):
             self._update_metrics[key.replace("__", "/")].append(value.float().cpu())
 
     # ----------------------------------------------------------------- hooks
-    def on_train_start(self) -> None:
+    def on_fit_start(self) -> None:
+        # Not on_train_start: Lightning prefetches the first batch (collecting the first rollout) before it.
         self._train_start_time = time.perf_counter()
         self._train_start_steps = self.collector.env_steps
 

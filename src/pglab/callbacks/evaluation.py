@@ -7,7 +7,10 @@ import numpy as np
 from gymnasium.vector import VectorEnv
 
 from pglab.algos.base import PolicyGradientModule, check_range
+from pglab.errors import ConfigError
 from pglab.rollout.evaluation import evaluate_policy
+
+SCORES = {"mean": np.mean, "mean_minus_std": lambda returns: np.mean(returns) - np.std(returns)}
 
 #: Evaluation envs are seeded apart from the training envs so evaluation never replays training episodes.
 EVAL_SEED_OFFSET = 1_000_000
@@ -25,6 +28,10 @@ class PeriodicEvaluation(L.Callback):
         episodes: episodes per evaluation (one per eval sub-env).
         deterministic: act greedily (argmax / Gaussian mean) instead of sampling.
         seed: run seed; eval episode i is reset with `seed + EVAL_SEED_OFFSET + i`.
+        stop_at_score: stop training at the first evaluation whose score reaches this (null: never), as
+            SB3's `StopTrainingOnRewardThreshold`.
+        score: what `stop_at_score` compares: "mean" return, or "mean_minus_std" (the Hugging Face
+            course's leaderboard score).
     """
 
     def __init__(
@@ -34,9 +41,15 @@ class PeriodicEvaluation(L.Callback):
         episodes: int = 20,
         deterministic: bool = True,
         seed: int = 0,
+        stop_at_score: float | None = None,
+        score: str = "mean",
     ):
         check_range("callbacks.evaluation.every_env_steps", every_env_steps, 1)
         check_range("callbacks.evaluation.episodes", episodes, 1)
+        if score not in SCORES:
+            raise ConfigError(f"callbacks.evaluation.score={score!r} is not supported; choose one of {sorted(SCORES)}")
+        self.stop_at_score = stop_at_score
+        self.score = score
         self.make_env = make_env
         self.every_env_steps = int(every_env_steps)
         self.episodes = int(episodes)
@@ -71,6 +84,8 @@ class PeriodicEvaluation(L.Callback):
             "eval/episode_length_mean": float(np.mean(lengths)),
         }
         pl_module.log_env_metrics(self.last_result)
+        if self.stop_at_score is not None and SCORES[self.score](returns) >= self.stop_at_score:
+            pl_module.trainer.should_stop = True
         return self.last_result
 
     def teardown(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:

@@ -1,0 +1,36 @@
+"""Shared fixtures: compose the real Hydra config (as lightning-hydra-template's tests do) and shrink it."""
+
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig, open_dict
+
+import tests.fakes  # noqa: F401  (registers the fake envs)
+
+ROOT = Path(__file__).resolve().parents[1]
+CONF = ROOT / "conf"
+
+
+def compose_config(overrides: list[str], output_dir: Path) -> DictConfig:
+    """The composed training config, with its run dir set to `output_dir`."""
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        cfg = compose("train", overrides=overrides, return_hydra_config=True)
+    HydraConfig.instance().set_config(cfg)
+    with open_dict(cfg):
+        cfg.paths.output_dir = str(output_dir)
+        cfg.callbacks.progress.refresh_every_env_steps = 10**9
+        del cfg.hydra  # as in a real run: the task function gets the config without the hydra node
+    return cfg
+
+
+@pytest.fixture
+def make_cfg(tmp_path):
+    def _make(*overrides: str, output_dir: Path | None = None) -> DictConfig:
+        return compose_config(list(overrides), output_dir or tmp_path)
+
+    yield _make
+    GlobalHydra.instance().clear()

@@ -1,0 +1,53 @@
+"""Tiny deterministic envs and policies with known numbers, for tests of the rollout machinery."""
+
+import gymnasium as gym
+import numpy as np
+import torch
+from torch import nn
+
+
+class CounterEnv(gym.Env):
+    """Observation = [steps taken in this episode]; reward = that count after the step (1, 2, 3, ...).
+
+    Terminates after `terminate_after` steps (None: never); truncation comes from gymnasium's TimeLimit
+    (`max_episode_steps` at registration or make time).
+    """
+
+    metadata = {"render_modes": []}
+
+    def __init__(self, terminate_after: int | None = None):
+        self.observation_space = gym.spaces.Box(-np.inf, np.inf, shape=(1,), dtype=np.float32)
+        self.action_space = gym.spaces.Discrete(2)
+        self.terminate_after = terminate_after
+        self.t = 0
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self.t = 0
+        return np.array([0.0], dtype=np.float32), {}
+
+    def step(self, action):
+        self.t += 1
+        terminated = self.terminate_after is not None and self.t >= self.terminate_after
+        return np.array([float(self.t)], dtype=np.float32), float(self.t), terminated, False, {}
+
+
+gym.register(id="pglab-test/Counter-v0", entry_point=CounterEnv)
+
+
+class ValueIsTenTimesObs(nn.Module):
+    """A policy stub: always action 0 with log-prob log(0.5), value V(s) = 10 * s."""
+
+    has_critic = True
+    shared_trunk = False
+
+    def __init__(self):
+        super().__init__()
+        self.dummy = nn.Parameter(torch.zeros(1))
+
+    def value(self, obs):
+        return 10.0 * obs[:, 0]
+
+    def act(self, obs):
+        n = obs.shape[0]
+        return torch.zeros(n, dtype=torch.int64), torch.full((n,), float(np.log(0.5))), self.value(obs)

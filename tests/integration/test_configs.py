@@ -1,0 +1,69 @@
+"""Every algo x env x network x accelerator option composes, and the CPU ones instantiate."""
+
+import itertools
+
+import pytest
+from hydra.utils import instantiate
+
+from pglab.errors import ConfigError
+from pglab.rollout.collector import RolloutCollector
+from pglab.train import NO_GPU_MESSAGE, check_accelerator
+from tests.conftest import CONF
+
+ALGOS = sorted(p.stem for p in (CONF / "algo").glob("*.yaml"))
+ENVS = sorted(p.stem for p in (CONF / "env").glob("*.yaml"))
+NETWORKS = sorted(p.stem for p in (CONF / "network").glob("*.yaml"))
+ACCELERATORS = sorted(p.stem for p in (CONF / "accelerator").glob("*.yaml"))
+LOGGERS = sorted(p.stem for p in (CONF / "logger").glob("*.yaml"))
+
+
+def test_groups_have_the_documented_options():
+    assert ALGOS == ["a2c", "ppo", "reinforce", "vpg"]
+    assert {"cartpole", "acrobot", "pendulum"} <= set(ENVS)
+    assert ACCELERATORS == ["cpu", "gpu"]
+
+
+@pytest.mark.parametrize(("algo", "env", "network", "accelerator"), list(itertools.product(ALGOS, ENVS, NETWORKS, ACCELERATORS)))
+def test_every_combination_composes_and_builds(make_cfg, algo, env, network, accelerator):
+    cfg = make_cfg(f"algo={algo}", f"env={env}", f"network={network}", f"accelerator={accelerator}")
+    assert cfg.trainer.accelerator == accelerator
+    collector = RolloutCollector(instantiate(cfg.env)(num_envs=2), seed=0)
+    module = instantiate(cfg.algo)(network=instantiate(cfg.network), collector=collector, total_env_steps=10**5)
+    n_params = sum(p.numel() for p in module.policy.parameters())
+    assert n_params > 1000
+    assert module.policy.has_critic == (algo != "reinforce")
+    collector.close()
+
+
+def test_gpu_without_cuda_is_a_short_config_error(make_cfg, monkeypatch):
+    monkeypatch.setattr("torch.cuda.is_available", lambda: False)
+    with pytest.raises(ConfigError) as info:
+        check_accelerator(make_cfg("accelerator=gpu"))
+    assert str(info.value) == NO_GPU_MESSAGE
+    check_accelerator(make_cfg("accelerator=cpu"))
+
+
+@pytest.mark.parametrize("logger", LOGGERS)
+def test_every_logger_instantiates(make_cfg, logger):
+    cfg = make_cfg(f"logger={logger}")
+    loggers = [instantiate(c) for c in cfg.logger.values()]
+    assert len(loggers) == {"none": 0, "many": 2}.get(logger, 1)
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("algo.gamma=1.5", "algo.gamma=1.5 is out of range: allowed (0.0, 1.0]"),
+        ("algo.lr=0", "algo.lr=0 is out of range"),
+        ("algo.gae_lambda=-0.1", "algo.gae_lambda=-0.1 is out of range: allowed [0.0, 1.0]"),
+        ("algo.num_minibatches=3", "set algo.num_minibatches so that env.num_envs * algo.num_steps is divisible"),
+        ("total_env_steps=100", "total_env_steps=100 is smaller than one rollout (256 env steps)"),
+        ("env.id=CartPol-v1", "did you mean CartPole-v1"),
+    ],
+)
+def test_bad_hyperparameters_name_the_key(make_cfg, override, message):
+    cfg = make_cfg(override)
+    with pytest.raises(ConfigError) as info:
+        collector = RolloutCollector(instantiate(cfg.env)(), seed=0)
+        instantiate(cfg.algo)(network=instantiate(cfg.network), collector=collector, total_env_steps=cfg.total_env_steps)
+    assert message in str(info.value)

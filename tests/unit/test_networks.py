@@ -1,0 +1,74 @@
+"""Action distributions: log-probabilities and entropies against closed forms; init and shapes."""
+
+import math
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+
+from pglab.errors import ConfigError
+from pglab.networks.actor_critic import ActorCritic
+
+BOX_OBS = gym.spaces.Box(-1.0, 1.0, shape=(4,), dtype=np.float32)
+
+
+def test_categorical_log_prob_and_entropy_match_softmax_by_hand():
+    torch.manual_seed(0)
+    policy = ActorCritic(BOX_OBS, gym.spaces.Discrete(3), hidden_sizes=[8])
+    obs = torch.randn(5, 4)
+    dist = policy.distribution(obs)
+    logits = policy.action_head.logits(policy.actor_trunk(obs))
+    probs = torch.softmax(logits, dim=-1)
+    actions = torch.tensor([0, 1, 2, 1, 0])
+    torch.testing.assert_close(dist.log_prob(actions), probs[torch.arange(5), actions].log())
+    torch.testing.assert_close(dist.entropy(), -(probs * probs.log()).sum(-1))
+    assert policy.deterministic_action(obs).tolist() == logits.argmax(-1).tolist()
+
+
+def test_gaussian_log_prob_and_entropy_match_closed_form():
+    torch.manual_seed(0)
+    space = gym.spaces.Box(-2.0, 2.0, shape=(2,), dtype=np.float32)
+    policy = ActorCritic(BOX_OBS, space, hidden_sizes=[8], log_std_init=-0.5)
+    obs = torch.randn(3, 4)
+    dist = policy.distribution(obs)
+    mean = policy.action_head.mean(policy.actor_trunk(obs))
+    std = math.exp(-0.5)
+    actions = torch.tensor([[0.1, -3.0], [1.0, 1.0], [5.0, 0.0]])  # outside the bounds on purpose
+    expected = (-((actions - mean) ** 2) / (2 * std**2) - math.log(std) - 0.5 * math.log(2 * math.pi)).sum(-1)
+    torch.testing.assert_close(dist.log_prob(actions), expected)
+    expected_entropy = 2 * (0.5 + 0.5 * math.log(2 * math.pi) + math.log(std))
+    torch.testing.assert_close(dist.entropy(), torch.full((3,), expected_entropy))
+    torch.testing.assert_close(policy.deterministic_action(obs), mean)
+
+
+def test_orthogonal_init_gains_and_near_uniform_initial_policy():
+    torch.manual_seed(0)
+    policy = ActorCritic(BOX_OBS, gym.spaces.Discrete(2), hidden_sizes=[64, 64])
+    w = policy.actor_trunk[0].weight  # 64 x 4: orthogonal columns scaled by sqrt(2)
+    torch.testing.assert_close(w.T @ w, 2.0 * torch.eye(4), rtol=1e-4, atol=1e-4)
+    head = policy.action_head.logits.weight  # 2 x 64: orthogonal rows scaled by 0.01
+    torch.testing.assert_close(head @ head.T, 1e-4 * torch.eye(2), rtol=1e-3, atol=1e-7)
+    probs = policy.distribution(torch.randn(10, 4)).probs
+    assert (probs - 0.5).abs().max().item() < 0.01
+
+
+def test_separate_and_shared_trunks():
+    separate = ActorCritic(BOX_OBS, gym.spaces.Discrete(2), hidden_sizes=[32])
+    shared = ActorCritic(BOX_OBS, gym.spaces.Discrete(2), hidden_sizes=[32], shared_trunk=True)
+    assert separate.critic_trunk is not separate.actor_trunk
+    assert shared.critic_trunk is shared.actor_trunk
+    n_separate = sum(p.numel() for p in separate.parameters())
+    n_shared = sum(p.numel() for p in shared.parameters())
+    assert n_separate - n_shared == 4 * 32 + 32  # one trunk layer fewer
+    no_critic = ActorCritic(BOX_OBS, gym.spaces.Discrete(2), hidden_sizes=[32], with_critic=False)
+    assert no_critic.value(torch.ones(3, 4)).tolist() == [0.0, 0.0, 0.0]
+
+
+def test_unsupported_spaces_raise_config_error():
+    with pytest.raises(ConfigError, match="1-D Box"):
+        ActorCritic(gym.spaces.Box(0, 255, shape=(84, 84, 3), dtype=np.uint8), gym.spaces.Discrete(2))
+    with pytest.raises(ConfigError, match="activation"):
+        ActorCritic(BOX_OBS, gym.spaces.Discrete(2), activation="sigmoidish")
+    with pytest.raises(ConfigError, match="not supported"):
+        ActorCritic(BOX_OBS, gym.spaces.MultiBinary(3))
