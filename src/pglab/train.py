@@ -33,6 +33,8 @@ def run(cfg: DictConfig) -> dict[str, float]:
     run_dir = Path(cfg.paths.output_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     L.seed_everything(cfg.seed, workers=True, verbose=False)
+    if cfg.torch_threads:
+        torch.set_num_threads(cfg.torch_threads)
 
     log.info("Env: %s x %d (%s)", cfg.env.id, cfg.env.num_envs, cfg.env.vectorization)
     make_env = instantiate(cfg.env)

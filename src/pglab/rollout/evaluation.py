@@ -33,10 +33,7 @@ def evaluate_policy(
     running = np.ones(n, dtype=bool)
     while running.any():
         obs_t = torch.as_tensor(obs, dtype=torch.float32, device=device)
-        if deterministic:
-            actions = policy.deterministic_action(obs_t)
-        else:
-            actions = policy.distribution(obs_t).sample()
+        actions = policy.deterministic_action(obs_t) if deterministic else policy.distribution(obs_t).sample()
         actions = actions.cpu().numpy()
         if hasattr(space, "low"):
             actions = np.clip(actions, space.low, space.high)

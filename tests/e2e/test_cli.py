@@ -1,0 +1,62 @@
+"""The command line as a user runs it: `python train.py ...` in a subprocess."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT
+
+
+def train(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
+    env = {**os.environ, "HYDRA_FULL_ERROR": "0"}
+    return subprocess.run([sys.executable, str(ROOT / "train.py"), *args], cwd=cwd, capture_output=True,
+                          text=True, timeout=300, env=env)  # fmt: skip
+
+
+@pytest.mark.parametrize("algo", ["reinforce", "vpg", "a2c", "ppo"])
+@pytest.mark.parametrize("env", ["cartpole", "pendulum"])
+def test_every_algo_trains_a_smoke_budget(tmp_path, algo, env):
+    run_dir = tmp_path / "run"
+    result = train(f"algo={algo}", f"env={env}", "debug=smoke", f"hydra.run.dir={run_dir}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["time/env_steps"] >= 2000
+    assert summary["time/sps"] > 0
+    assert (run_dir / "checkpoints" / "last.ckpt").exists()
+    assert "eval return" in result.stderr + result.stdout
+
+
+def test_readme_commands_with_tensorboard_logger(tmp_path):
+    run_dir = tmp_path / "run"
+    result = train("algo=a2c", "env=pendulum", "accelerator=cpu", "logger=tensorboard", "debug=smoke",
+                   f"hydra.run.dir={run_dir}")  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert list((run_dir / "tensorboard").glob("events.out.tfevents.*"))
+
+
+def test_help_lists_groups_and_options():
+    result = train("--help")
+    assert result.returncode == 0
+    for line in ("algo: a2c, ppo, reinforce, vpg", "accelerator: cpu, gpu", "env: acrobot, cartpole, pendulum",
+                 "logger: csv, many, none, tensorboard"):  # fmt: skip
+        assert line in result.stdout
+
+
+def test_gpu_request_without_gpu_fails_with_one_paragraph(tmp_path):
+    result = train("accelerator=gpu", f"hydra.run.dir={tmp_path / 'run'}")
+    output = result.stdout + result.stderr
+    assert result.returncode == 2
+    assert "[ERROR] - accelerator=gpu was requested but PyTorch sees no CUDA GPU" in output
+    assert "Traceback" not in output
+
+
+def test_bad_value_fails_with_the_key_and_range(tmp_path):
+    result = train("algo.gamma=1.5", f"hydra.run.dir={tmp_path / 'run'}")
+    output = result.stdout + result.stderr
+    assert result.returncode == 2
+    assert "[ERROR] - algo.gamma=1.5 is out of range: allowed (0.0, 1.0]" in output
+    assert "Traceback" not in output
