@@ -78,3 +78,8 @@ def test_same_seed_same_metrics_different_seed_different_metrics(make_cfg, tmp_p
     assert len(first) >= 4
     assert first == again
     assert first != other
+
+
+def test_asynchronous_vector_env_trains(make_cfg):
+    summary = run(make_cfg("algo=a2c", "debug=smoke", "env.vectorization=async", "logger=none"))
+    assert summary["time/env_steps"] == 2000

@@ -60,9 +60,8 @@ class PolicyGradientModule(L.LightningModule):
         anneal_lr: decay the learning rate linearly to 0 over `total_env_steps`.
     """
 
+    #: whether the policy gets a value head (REINFORCE: no)
     needs_critic: bool = True
-    #: prefix for hparam names in error messages
-    config_prefix = "algo"
 
     def __init__(
         self,

@@ -15,6 +15,7 @@ from pathlib import Path
 import lightning as L
 
 from pglab.algos.base import PolicyGradientModule, check_range
+from pglab.errors import ConfigError
 
 
 class EnvStepCheckpoint(L.Callback):
@@ -29,7 +30,7 @@ class EnvStepCheckpoint(L.Callback):
                  mode: str = "max"):  # fmt: skip
         check_range("callbacks.checkpoint.every_env_steps", every_env_steps, 1)
         if mode not in ("max", "min"):
-            raise ValueError(f"callbacks.checkpoint.mode={mode!r}: choose max or min")
+            raise ConfigError(f"callbacks.checkpoint.mode={mode!r} is not supported; choose one of ['max', 'min']")
         self.dirpath = Path(dirpath)
         self.every_env_steps = int(every_env_steps)
         self.monitor = monitor
