@@ -51,3 +51,28 @@ class ValueIsTenTimesObs(nn.Module):
     def act(self, obs):
         n = obs.shape[0]
         return torch.zeros(n, dtype=torch.int64), torch.full((n,), float(np.log(0.5))), self.value(obs)
+
+
+class RecordingBoxEnv(gym.Env):
+    """1-D Box actions in [-1, 1]; records every action it receives; reward = -|action|; 5-step episodes."""
+
+    metadata = {"render_modes": []}
+
+    def __init__(self):
+        self.observation_space = gym.spaces.Box(-1.0, 1.0, shape=(2,), dtype=np.float32)
+        self.action_space = gym.spaces.Box(-1.0, 1.0, shape=(1,), dtype=np.float32)
+        self.received: list[np.ndarray] = []
+        self.t = 0
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self.t = 0
+        return np.zeros(2, dtype=np.float32), {}
+
+    def step(self, action):
+        self.received.append(np.array(action))
+        self.t += 1
+        return np.zeros(2, dtype=np.float32), -float(np.abs(action).sum()), self.t >= 5, False, {}
+
+
+gym.register(id="pglab-test/RecordingBox-v0", entry_point=RecordingBoxEnv)

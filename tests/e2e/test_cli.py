@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 from tests.conftest import ROOT
 
@@ -46,6 +47,7 @@ def test_help_lists_groups_and_options():
         assert line in result.stdout
 
 
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message shown on machines without a GPU")
 def test_gpu_request_without_gpu_fails_with_one_paragraph(tmp_path):
     result = train("accelerator=gpu", f"hydra.run.dir={tmp_path / 'run'}")
     output = result.stdout + result.stderr

@@ -1,13 +1,24 @@
 """Training end to end in-process: one rollout per epoch, batch shapes, budgets, reports, determinism."""
 
+import csv
 import json
 
 import pytest
+import torch
 from hydra.utils import instantiate
 
 from pglab.rollout.collector import RolloutCollector
 from pglab.rollout.dataset import RolloutDataset
 from pglab.train import run
+
+
+def read_metrics(run_dir) -> list[dict[str, str]]:
+    with open(run_dir / "csv" / "metrics.csv", newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def column(rows, key) -> list[float]:
+    return [float(r[key]) for r in rows if r[key]]
 
 
 def build(cfg, num_envs=None):
@@ -49,11 +60,9 @@ def test_one_rollout_per_lightning_epoch_and_budget_respected(make_cfg, tmp_path
     summary = run(cfg)
     # 2 envs x 50 steps = 100 env steps per rollout: 10 rollouts (epochs), 2 x 5 gradient steps each.
     assert summary["time/env_steps"] == 1000
-    metrics = (tmp_path / "csv" / "metrics.csv").read_text().splitlines()
-    header = metrics[0].split(",")
-    steps = [int(float(dict(zip(header, line.split(","), strict=True))["step"])) for line in metrics[1:]]
+    steps = column(read_metrics(tmp_path), "step")
     assert sorted(set(steps)) == list(range(100, 1001, 100))
-    ckpt = __import__("torch").load(tmp_path / "checkpoints" / "last.ckpt", weights_only=False)
+    ckpt = torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=False)
     assert ckpt["epoch"] == 10 and ckpt["global_step"] == 10 * 2 * 5  # 10 epochs done, 10 optimizer steps each
     assert ckpt["collector"]["env_steps"] == 1000
     for name in ("summary.json", "learning_curve.png", "config.yaml", "checkpoints/best.ckpt"):
@@ -69,10 +78,8 @@ def test_same_seed_same_metrics_different_seed_different_metrics(make_cfg, tmp_p
     def metrics(seed, name):
         cfg = make_cfg(f"algo={algo}", "debug=smoke", f"seed={seed}", output_dir=tmp_path / name)
         run(cfg)
-        lines = (tmp_path / name / "csv" / "metrics.csv").read_text().splitlines()
-        header = lines[0].split(",")
-        keep = [i for i, k in enumerate(header) if not k.startswith("time/") or k == "time/env_steps"]
-        return [[line.split(",")[i] for i in keep] for line in lines[1:]]
+        return [{k: v for k, v in row.items() if not k.startswith("time/") or k == "time/env_steps"}
+                for row in read_metrics(tmp_path / name)]  # fmt: skip
 
     first, again, other = metrics(0, "a"), metrics(0, "b"), metrics(1, "c")
     assert len(first) >= 4
@@ -83,3 +90,23 @@ def test_same_seed_same_metrics_different_seed_different_metrics(make_cfg, tmp_p
 def test_asynchronous_vector_env_trains(make_cfg):
     summary = run(make_cfg("algo=a2c", "debug=smoke", "env.vectorization=async", "logger=none"))
     assert summary["time/env_steps"] == 2000
+
+
+def test_ppo_target_kl_stops_the_rest_of_each_update(make_cfg, tmp_path):
+    # The first minibatch of an update has ratio 1 (KL 0) and is applied; after that step the KL of the
+    # next minibatch exceeds the tiny target, so it and all later ones are skipped: one step per rollout.
+    cfg = make_cfg("algo=ppo", "debug=smoke", "algo.num_minibatches=4", "algo.update_epochs=3", "algo.target_kl=1e-9")
+    summary = run(cfg)
+    ckpt = torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=False)
+    rollouts = summary["time/env_steps"] // (2 * 32)
+    assert ckpt["global_step"] == rollouts
+    early = column(read_metrics(tmp_path), "diagnostics/early_stop")
+    assert early and all(value == pytest.approx(0.5) for value in early)  # one applied, one stopped
+
+
+def test_linear_lr_annealing_follows_env_steps(make_cfg, tmp_path):
+    cfg = make_cfg("algo=ppo", "debug=smoke", "total_env_steps=640", "algo.num_steps=64", "algo.lr=0.01")
+    run(cfg)
+    lrs = column(read_metrics(tmp_path), "optim/lr")
+    # 5 rollouts of 128 env steps; the k-th update uses lr * (1 - 128 k / 640), k = 0..4
+    assert lrs == pytest.approx([0.01 * (1 - 128 * k / 640) for k in range(5)])

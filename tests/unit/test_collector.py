@@ -76,14 +76,16 @@ def test_collect_episodes_with_more_envs_than_episodes(num_envs):
 
 
 def test_box_actions_are_clipped_for_the_env_but_stored_raw():
-    env = make_vector_env("Pendulum-v1", num_envs=2)
+    env = make_vector_env("pglab-test/RecordingBox-v0", num_envs=2)
     collector = RolloutCollector(env, seed=0)
 
     class Wild(ValueIsTenTimesObs):
         def act(self, obs):
             n = obs.shape[0]
-            return torch.full((n, 1), 7.0), torch.zeros(n), torch.zeros(n)
+            return torch.tensor([[7.0], [-0.5]])[:n], torch.zeros(n), torch.zeros(n)
 
     rollout = collector.collect(Wild(), num_steps=3)
-    assert rollout.actions.max().item() == 7.0
-    assert collector._env_actions(torch.full((2, 1), 7.0)).max() == 2.0
+    assert rollout.actions[:, :, 0].tolist() == [[7.0, -0.5]] * 3  # log-probs refer to the raw sample
+    received = [float(a[0]) for sub_env in env.unwrapped.envs for a in sub_env.unwrapped.received]
+    assert received == [1.0, 1.0, 1.0, -0.5, -0.5, -0.5]  # the env only ever saw in-bounds actions
+    assert rollout.rewards[:, 0].tolist() == [-1.0] * 3

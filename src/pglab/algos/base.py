@@ -146,6 +146,10 @@ class PolicyGradientModule(L.LightningModule):
             self._update_metrics[key.replace("__", "/")].append(value.float().cpu())
 
     # ----------------------------------------------------------------- hooks
+    def on_train_start(self) -> None:
+        if self.collector.env_steps >= self.total_env_steps:  # resumed from a run that used its budget
+            self.trainer.should_stop = True
+
     def on_fit_start(self) -> None:
         # Not on_train_start: Lightning prefetches the first batch (collecting the first rollout) before it.
         self._train_start_time = time.perf_counter()

@@ -98,7 +98,8 @@ class PPO(PolicyGradientModule):
             log_probs, batch.old_log_probs, advantages, hp.clip_coef
         )
         if hp.target_kl is not None and approx_kl > hp.target_kl:
-            # As SB3: the minibatch that crosses the threshold is not applied, nor any after it.
+            # The minibatch that crosses the threshold is not applied, nor any after it (as SB3, which
+            # uses 1.5 * target_kl as the threshold; here it is target_kl itself).
             self._kl_exceeded = True
             self.record(diagnostics__early_stop=1.0)
             return

@@ -99,14 +99,15 @@ class VPG(PolicyGradientModule):
         dist = self.policy.distribution(batch.obs)
         log_probs = dist.log_prob(batch.actions)
         entropy = dist.entropy().mean()
-        pg_loss = policy_gradient_loss(log_probs, batch.advantages) - hp.ent_coef * entropy
-        grad_norm = self.gradient_step(policy_optimizer, pg_loss, self.policy.actor_parameters())
+        pg_loss = policy_gradient_loss(log_probs, batch.advantages)
+        loss = pg_loss - hp.ent_coef * entropy
+        grad_norm = self.gradient_step(policy_optimizer, loss, self.policy.actor_parameters())
         with torch.no_grad():
             approx_kl = (batch.old_log_probs - self.policy.distribution(batch.obs).log_prob(batch.actions)).mean()
         for _ in range(hp.value_updates):
             v_loss = value_loss(self.policy.value(batch.obs), batch.returns)
             self.gradient_step(value_optimizer, v_loss, self.policy.critic_parameters())
         self.record(
-            losses__policy=pg_loss, losses__value=v_loss, losses__entropy=entropy,
+            losses__policy=pg_loss, losses__value=v_loss, losses__entropy=entropy, losses__total=loss,
             diagnostics__approx_kl=approx_kl, diagnostics__grad_norm=grad_norm,
         )  # fmt: skip

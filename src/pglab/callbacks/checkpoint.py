@@ -6,6 +6,9 @@ thousands of them), so pglab schedules its own: `last.ckpt` every `every_env_ste
 training, `best.ckpt` whenever the monitored metric (the latest evaluation) improves. Each file is written
 to a temporary name in the same directory and renamed over the old one, so an interrupted save never
 leaves a truncated checkpoint behind.
+
+It subclasses Lightning's `Checkpoint`, so Lightning runs it after every other callback: the evaluation
+of the same rollout (and the final one, in `on_train_end`) is always done before it looks for a new best.
 """
 
 import math
@@ -13,12 +16,13 @@ import os
 from pathlib import Path
 
 import lightning as L
+from lightning.pytorch.callbacks import Checkpoint
 
 from pglab.algos.base import PolicyGradientModule, check_range
 from pglab.errors import ConfigError
 
 
-class EnvStepCheckpoint(L.Callback):
+class EnvStepCheckpoint(Checkpoint):
     """Args:
     dirpath: directory of `last.ckpt` and `best.ckpt`.
     every_env_steps: interval of `last.ckpt` saves.
@@ -57,7 +61,6 @@ class EnvStepCheckpoint(L.Callback):
             self._last_saved_step = steps
 
     def on_train_end(self, trainer: L.Trainer, pl_module: PolicyGradientModule) -> None:
-        # The final evaluation runs in PeriodicEvaluation.on_train_end, which Lightning calls first.
         self._maybe_save_best(trainer, pl_module)
         self.save(trainer, "last.ckpt")
         self._last_saved_step = pl_module.collector.env_steps
