@@ -57,7 +57,7 @@ def test_every_logger_instantiates(make_cfg, logger):
         ("algo.lr=0", "algo.lr=0 is out of range"),
         ("algo.gae_lambda=-0.1", "algo.gae_lambda=-0.1 is out of range: allowed [0.0, 1.0]"),
         ("algo.num_minibatches=3", "set algo.num_minibatches so that env.num_envs * algo.num_steps is divisible"),
-        ("total_env_steps=100", "total_env_steps=100 is smaller than one rollout (256 env steps)"),
+        ("total_env_steps=100", "total_env_steps=100 is smaller than one rollout (env.num_envs * algo.num_steps = 256 env steps)"),
         ("env.id=CartPol-v1", "did you mean CartPole-v1"),
     ],
 )

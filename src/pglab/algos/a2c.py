@@ -12,7 +12,7 @@ from pglab.algos.base import PolicyGradientModule, check_range
 from pglab.algos.losses import policy_gradient_loss, value_loss
 from pglab.errors import ConfigError
 from pglab.networks.actor_critic import ActorCritic
-from pglab.rollout.advantages import explained_variance, generalized_advantage_estimate, standardize
+from pglab.rollout.advantages import explained_variance, standardize
 from pglab.rollout.batch import Rollout, TrainingBatch
 from pglab.rollout.collector import RolloutCollector
 
@@ -50,11 +50,7 @@ class A2C(PolicyGradientModule):
         check_range("algo.vf_coef", vf_coef, 0.0)
         if optimizer not in OPTIMIZERS:
             raise ConfigError(f"algo.optimizer={optimizer!r} is not supported; choose one of {list(OPTIMIZERS)}")
-        if total_env_steps < collector.num_envs * num_steps:
-            raise ConfigError(
-                f"total_env_steps={total_env_steps} is smaller than one rollout "
-                f"({collector.num_envs * num_steps} env steps)"
-            )
+        self.check_budget_covers_a_rollout(num_steps)
 
     def configure_optimizers(self):
         if self.hparams.optimizer == "rmsprop":
@@ -63,10 +59,7 @@ class A2C(PolicyGradientModule):
 
     def rollout_batches(self, rollout: Rollout) -> Iterator[TrainingBatch]:
         hp = self.hparams
-        advantages = generalized_advantage_estimate(
-            rollout.rewards, rollout.values, rollout.next_values, rollout.terminated, rollout.truncated,
-            hp.gamma, hp.gae_lambda,
-        )  # fmt: skip
+        advantages = self.gae(rollout)
         batch = TrainingBatch.from_rollout(rollout, advantages, advantages + rollout.values)
         if hp.normalize_advantage:
             batch.advantages = standardize(batch.advantages)

@@ -25,6 +25,7 @@ from torch import Tensor, nn
 
 from pglab.errors import ConfigError
 from pglab.networks.actor_critic import ActorCritic
+from pglab.rollout.advantages import generalized_advantage_estimate
 from pglab.rollout.batch import Rollout, TrainingBatch
 from pglab.rollout.collector import RolloutCollector
 from pglab.rollout.dataset import RolloutDataset, rollout_dataloader
@@ -91,6 +92,21 @@ class PolicyGradientModule(L.LightningModule):
         self._rollout_metrics: dict[str, float] = {}
         self._train_start_time = 0.0
         self._train_start_steps = 0
+
+    def check_budget_covers_a_rollout(self, num_steps: int) -> None:
+        rollout_steps = self.collector.num_envs * num_steps
+        if self.total_env_steps < rollout_steps:
+            raise ConfigError(
+                f"total_env_steps={self.total_env_steps} is smaller than one rollout "
+                f"(env.num_envs * algo.num_steps = {rollout_steps} env steps)"
+            )
+
+    def gae(self, rollout: Rollout) -> Tensor:
+        """GAE(lambda) advantages `(T, N)` of a rollout with this algorithm's gamma and gae_lambda."""
+        return generalized_advantage_estimate(
+            rollout.rewards, rollout.values, rollout.next_values, rollout.terminated, rollout.truncated,
+            self.hparams.gamma, self.hparams.gae_lambda,
+        )  # fmt: skip
 
     # ----------------------------------------------------------------- data
     def train_dataloader(self):

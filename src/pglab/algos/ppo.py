@@ -13,7 +13,7 @@ from pglab.algos.base import PolicyGradientModule, check_range
 from pglab.algos.losses import clipped_surrogate_loss, value_loss
 from pglab.errors import ConfigError
 from pglab.networks.actor_critic import ActorCritic
-from pglab.rollout.advantages import explained_variance, generalized_advantage_estimate, standardize
+from pglab.rollout.advantages import explained_variance, standardize
 from pglab.rollout.batch import Rollout, TrainingBatch
 from pglab.rollout.collector import RolloutCollector
 
@@ -68,16 +68,12 @@ class PPO(PolicyGradientModule):
             )
         if normalize_advantage and batch_size // num_minibatches < 2:
             raise ConfigError("algo.normalize_advantage=true needs minibatches of at least 2 samples")
-        if total_env_steps < batch_size:
-            raise ConfigError(f"total_env_steps={total_env_steps} is smaller than one rollout ({batch_size} env steps)")
+        self.check_budget_covers_a_rollout(num_steps)
         self._kl_exceeded = False
 
     def rollout_batches(self, rollout: Rollout) -> Iterator[TrainingBatch]:
         hp = self.hparams
-        advantages = generalized_advantage_estimate(
-            rollout.rewards, rollout.values, rollout.next_values, rollout.terminated, rollout.truncated,
-            hp.gamma, hp.gae_lambda,
-        )  # fmt: skip
+        advantages = self.gae(rollout)
         returns = advantages + rollout.values
         batch = TrainingBatch.from_rollout(rollout, advantages, returns)
         self.record(diagnostics__explained_variance=explained_variance(batch.old_values, batch.returns))

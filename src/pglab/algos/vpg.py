@@ -17,7 +17,6 @@ from pglab.networks.actor_critic import ActorCritic
 from pglab.rollout.advantages import (
     discounted_returns,
     explained_variance,
-    generalized_advantage_estimate,
     standardize,
 )
 from pglab.rollout.batch import Rollout, TrainingBatch
@@ -64,11 +63,7 @@ class VPG(PolicyGradientModule):
             raise ConfigError(
                 "algo=vpg trains a separate value network with its own optimizer; set network.shared_trunk=false"
             )
-        if total_env_steps < collector.num_envs * num_steps:
-            raise ConfigError(
-                f"total_env_steps={total_env_steps} is smaller than one rollout "
-                f"({collector.num_envs * num_steps} env steps)"
-            )
+        self.check_budget_covers_a_rollout(num_steps)
 
     def configure_optimizers(self):
         return [
@@ -80,13 +75,7 @@ class VPG(PolicyGradientModule):
         hp = self.hparams
         args = (rollout.rewards, rollout.next_values, rollout.terminated, rollout.truncated, hp.gamma)
         returns = discounted_returns(*args)
-        if hp.advantage == "rtg":
-            advantages = returns - rollout.values
-        else:
-            advantages = generalized_advantage_estimate(
-                rollout.rewards, rollout.values, rollout.next_values, rollout.terminated, rollout.truncated,
-                hp.gamma, hp.gae_lambda,
-            )  # fmt: skip
+        advantages = returns - rollout.values if hp.advantage == "rtg" else self.gae(rollout)
         batch = TrainingBatch.from_rollout(rollout, advantages, returns)
         if hp.normalize_advantage:
             batch.advantages = standardize(batch.advantages)

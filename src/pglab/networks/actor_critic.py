@@ -70,6 +70,12 @@ class ActorCritic(nn.Module):
             return torch.zeros(obs.shape[0], device=obs.device)
         return self.value_head(self.critic_trunk(obs)).squeeze(-1)
 
+    def _distribution_and_value(self, obs: Tensor) -> tuple[torch.distributions.Distribution, Tensor]:
+        if self.shared_trunk and self.value_head is not None:  # one trunk pass feeds both heads
+            features = self.actor_trunk(obs)
+            return self.action_head(features), self.value_head(features).squeeze(-1)
+        return self.distribution(obs), self.value(obs)
+
     def act(self, obs: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """Sample actions for `obs (B, D)`.
 
@@ -77,25 +83,13 @@ class ActorCritic(nn.Module):
             `(actions, log_probs, values)`: actions `(B,)` int64 or `(B, A)` float (unclipped), log_probs
             `(B,)`, values `(B,)` (zeros without a critic).
         """
-        if self.shared_trunk and self.value_head is not None:
-            features = self.actor_trunk(obs)
-            dist = self.action_head(features)
-            values = self.value_head(features).squeeze(-1)
-        else:
-            dist = self.distribution(obs)
-            values = self.value(obs)
+        dist, values = self._distribution_and_value(obs)
         actions = dist.sample()
         return actions, dist.log_prob(actions), values
 
     def evaluate_actions(self, obs: Tensor, actions: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """Log-probabilities `(B,)`, entropies `(B,)` and values `(B,)` of `actions` taken in `obs`."""
-        if self.shared_trunk and self.value_head is not None:
-            features = self.actor_trunk(obs)
-            dist = self.action_head(features)
-            values = self.value_head(features).squeeze(-1)
-        else:
-            dist = self.distribution(obs)
-            values = self.value(obs)
+        dist, values = self._distribution_and_value(obs)
         return dist.log_prob(actions), dist.entropy(), values
 
     def deterministic_action(self, obs: Tensor) -> Tensor:
