@@ -39,7 +39,6 @@ class ValueIsTenTimesObs(nn.Module):
     """A policy stub: always action 0 with log-prob log(0.5), value V(s) = 10 * s."""
 
     has_critic = True
-    shared_trunk = False
 
     def __init__(self):
         super().__init__()

@@ -47,18 +47,17 @@ def test_help_lists_groups_and_options():
         assert line in result.stdout
 
 
-@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message shown on machines without a GPU")
-def test_gpu_request_without_gpu_fails_with_one_paragraph(tmp_path):
-    result = train("accelerator=gpu", f"hydra.run.dir={tmp_path / 'run'}")
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        pytest.param("accelerator=gpu", "accelerator=gpu was requested but PyTorch sees no CUDA GPU",
+                     marks=pytest.mark.skipif(torch.cuda.is_available(), reason="message of GPU-less machines")),
+        ("algo.gamma=1.5", "algo.gamma=1.5 is out of range: allowed (0.0, 1.0]"),
+    ],
+)  # fmt: skip
+def test_bad_input_fails_with_one_line_naming_the_key(tmp_path, override, message):
+    result = train(override, f"hydra.run.dir={tmp_path / 'run'}")
     output = result.stdout + result.stderr
     assert result.returncode == 2
-    assert "[ERROR] - accelerator=gpu was requested but PyTorch sees no CUDA GPU" in output
-    assert "Traceback" not in output
-
-
-def test_bad_value_fails_with_the_key_and_range(tmp_path):
-    result = train("algo.gamma=1.5", f"hydra.run.dir={tmp_path / 'run'}")
-    output = result.stdout + result.stderr
-    assert result.returncode == 2
-    assert "[ERROR] - algo.gamma=1.5 is out of range: allowed (0.0, 1.0]" in output
+    assert f"[ERROR] - {message}" in output
     assert "Traceback" not in output

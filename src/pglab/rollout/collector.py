@@ -15,6 +15,15 @@ from pglab.networks.actor_critic import ActorCritic
 from pglab.rollout.batch import Rollout
 
 
+def env_actions(actions: Tensor, space: gym.Space) -> np.ndarray:
+    """Policy actions as the env takes them: Box actions clipped to the bounds (log-probs keep the raw
+    sample), Discrete actions unchanged."""
+    actions = actions.cpu().numpy()
+    if isinstance(space, gym.spaces.Box):
+        return np.clip(actions, space.low, space.high)
+    return actions
+
+
 class RolloutCollector:
     """Collects experience from a gymnasium vector env (same-step autoreset, see `pglab.envs.factory`).
 
@@ -34,8 +43,6 @@ class RolloutCollector:
         self._obs: np.ndarray | None = None
         space = env.single_action_space
         self._discrete = isinstance(space, gym.spaces.Discrete)
-        self._action_low = None if self._discrete else space.low
-        self._action_high = None if self._discrete else space.high
 
     @property
     def observation_space(self) -> gym.Space:
@@ -55,20 +62,13 @@ class RolloutCollector:
         seed = self.seed if self._obs is None else None
         self._obs, _ = self.env.reset(seed=seed)
 
-    def _env_actions(self, actions: Tensor) -> np.ndarray:
-        """Actions as the env takes them: Box actions clipped to bounds (log-probs keep the raw sample)."""
-        actions = actions.cpu().numpy()
-        if self._discrete:
-            return actions
-        return np.clip(actions, self._action_low, self._action_high)
-
     def _step(self, policy: ActorCritic, obs: Tensor):
         """One vector step. Returns `(actions, log_probs, values, rewards, terminated, truncated,
         final_values, next_obs, finished)`; `final_values` holds V(final obs) for truncated sub-envs,
         `finished` is `(returns, lengths, env_indices)` of the episodes that ended."""
         device = obs.device
         actions, log_probs, values = policy.act(obs)
-        next_obs, rewards, terminated, truncated, infos = self.env.step(self._env_actions(actions))
+        next_obs, rewards, terminated, truncated, infos = self.env.step(env_actions(actions, self.action_space))
         self.env_steps += self.num_envs
         self._obs = next_obs
         final_values = torch.zeros(self.num_envs, device=device)

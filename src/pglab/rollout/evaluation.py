@@ -5,6 +5,7 @@ import torch
 from gymnasium.vector import VectorEnv
 
 from pglab.networks.actor_critic import ActorCritic
+from pglab.rollout.collector import env_actions
 
 
 @torch.no_grad()
@@ -34,10 +35,7 @@ def evaluate_policy(
     while running.any():
         obs_t = torch.as_tensor(obs, dtype=torch.float32, device=device)
         actions = policy.deterministic_action(obs_t) if deterministic else policy.distribution(obs_t).sample()
-        actions = actions.cpu().numpy()
-        if hasattr(space, "low"):
-            actions = np.clip(actions, space.low, space.high)
-        obs, rewards, terminated, truncated, _ = env.step(actions)
+        obs, rewards, terminated, truncated, _ = env.step(env_actions(actions, space))
         returns[running] += rewards[running]
         lengths[running] += 1
         running &= ~(terminated | truncated)
