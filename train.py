@@ -1,11 +1,20 @@
-"""pglab training entry point: `python train.py algo=ppo env=cartpole` (see `python train.py --help`)."""
+"""pglab training entry point: `python train.py algo=ppo env=cartpole` (see `python train.py --help`).
+
+Exit codes: 0 done; 2 a configuration error (one `[ERROR]` line names the key and what is allowed); 1 any
+other failure, or a multirun in which at least one job failed (the sweep summary lists them; the other jobs
+still run).
+"""
 
 import logging
+import math
 import sys
 
 import hydra
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from omegaconf import DictConfig
 
+from pglab import sweep_summary
 from pglab.errors import ConfigError
 
 log = logging.getLogger("pglab")
@@ -22,18 +31,34 @@ def find_config_error(error: BaseException | None) -> ConfigError | None:
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="train")
 def main(cfg: DictConfig) -> float:
+    """Train one run; returns the final eval return mean (the objective of Optuna sweeps; NaN if it failed)."""
     from pglab.train import run  # imported here so `--help` and config errors stay fast
 
     try:
         summary = run(cfg)
     except Exception as error:
         config_error = find_config_error(error)
+        hydra_cfg = HydraConfig.get()
+        if hydra_cfg.mode == RunMode.MULTIRUN:
+            # A failed job is recorded in its summary.json (status: failed) and the sweep goes on.
+            if config_error is not None:
+                log.error("Job failed: %s", config_error)
+            else:
+                log.exception("Job failed")
+            if "optuna" in hydra_cfg.sweeper._target_.lower():
+                # The Optuna sweeper marks a trial that raised as FAIL (and goes on: max_failure_rate 1.0 in
+                # conf/hparams_search/); a NaN return would crash its bookkeeping with optuna 2.10.
+                raise
+            # Hydra's basic sweeper stops the sweep on a raised error, so report the failure as NaN.
+            return math.nan
         if config_error is None:
             raise
         log.error("%s", config_error)
         sys.exit(2)
-    return summary.get("eval/episode_return_mean", float("nan"))
+    return summary.get("eval/episode_return_mean", math.nan)
 
 
 if __name__ == "__main__":
     main()
+    if sweep_summary.last_sweep_failures:
+        sys.exit(1)

@@ -1,41 +1,32 @@
-"""Print a markdown table of the `summary.json` files under the given run or sweep dirs.
+"""Print the markdown summary of the runs under the given run or sweep dirs (several sweeps combine).
 
-    python scripts/summarize_runs.py outputs/multiruns/<sweep>
+    python scripts/summarize_runs.py outputs/multiruns/<sweep> [more dirs...] [--write]
+
+One row per job (overrides, seed, status, final eval return, env steps, wall time) and, when a configuration
+ran with several seeds, one row per configuration with mean ± std across seeds, best first. A multirun
+writes the same tables into its sweep dir when it ends; `--write` (re)writes them for one sweep dir, e.g.
+after a sweep was interrupted.
 """
 
 import argparse
-import json
-import statistics
 from pathlib import Path
 
-import yaml
+from pglab.sweep_summary import by_config, markdown, read_sweep, write_sweep_summary
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("dirs", nargs="+", type=Path, help="run dirs or sweep dirs holding run dirs")
+    parser.add_argument("--write", action="store_true", help="write sweep_summary.{csv,md} into the (one) sweep dir")
     args = parser.parse_args()
-    rows = []
-    for root in args.dirs:
-        for path in sorted(root.rglob("summary.json")):
-            summary = json.loads(path.read_text())
-            config = yaml.safe_load((path.parent / "config.yaml").read_text())
-            rows.append((path.parent, config, summary))
-    if not rows:
-        raise SystemExit(f"no summary.json under {', '.join(map(str, args.dirs))}")
-    print("| run | algo | env | seed | eval return (mean ± std) | env steps | wall s | steps/s |")
-    print("|---|---|---|---|---|---|---|---|")
-    for run_dir, config, s in rows:
-        print(
-            f"| {run_dir.name} | {config['algo']['_target_'].rsplit('.', 1)[-1]} | {config['env']['id']} "
-            f"| {config['seed']} | {s['eval/episode_return_mean']:.1f} ± {s['eval/episode_return_std']:.1f} "
-            f"| {int(s['time/env_steps']):,} | {s['time/wall_s']:.1f} | {s['time/sps']:,.0f} |"
-        )
-    if len(rows) > 1:
-        means = [s["eval/episode_return_mean"] for _, _, s in rows]
-        walls = [s["time/wall_s"] for _, _, s in rows]
-        print(f"\n{len(rows)} runs: eval mean {statistics.mean(means):.1f} (min {min(means):.1f}), "
-              f"wall {statistics.mean(walls):.1f} s (max {max(walls):.1f})")  # fmt: skip
+    if args.write:
+        if len(args.dirs) != 1:
+            parser.error("--write takes exactly one sweep dir")
+        write_sweep_summary(args.dirs[0])
+    jobs = [job for root in args.dirs for job in read_sweep(root)]
+    if not jobs:
+        parser.error(f"no run dirs (with .hydra/overrides.yaml) under {', '.join(map(str, args.dirs))}")
+    print(markdown(jobs, by_config(jobs)), end="")
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
 import json
 import math
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 
@@ -13,12 +14,12 @@ SUMMARY_KEYS = ("eval/episode_return_mean", "eval/episode_return_std", "eval/epi
                 "rollout/episode_return_mean", "time/env_steps", "time/episodes", "time/wall_s", "time/sps")  # fmt: skip
 
 
-def final_summary(history: list[dict[str, float]]) -> dict[str, float]:
-    """The latest value of each summary key over the run's logged metrics."""
+def final_summary(history: list[dict[str, float]]) -> dict[str, Any]:
+    """`status: completed` and the latest value of each summary key over the run's logged metrics."""
     latest: dict[str, float] = {}
     for row in history:
         latest.update(row)
-    return {key: latest[key] for key in SUMMARY_KEYS if key in latest}
+    return {"status": "completed"} | {key: latest[key] for key in SUMMARY_KEYS if key in latest}
 
 
 def write_summary(summary: dict, path: Path) -> None:

@@ -3,6 +3,7 @@ train to the env-step budget, and write the run's reports."""
 
 import logging
 from pathlib import Path
+from typing import Any
 
 import lightning as L
 import torch
@@ -27,11 +28,23 @@ def check_accelerator(cfg: DictConfig) -> None:
         raise ConfigError(NO_GPU_MESSAGE)
 
 
-def run(cfg: DictConfig) -> dict[str, float]:
-    """Train one run as configured; returns the summary (also written to `<run dir>/summary.json`)."""
-    check_accelerator(cfg)
+def run(cfg: DictConfig) -> dict[str, Any]:
+    """Train one run as configured; returns the summary (also written to `<run dir>/summary.json`).
+
+    When training fails, `summary.json` records `status: failed` and the error before the error propagates,
+    so a sweep summary can report the job.
+    """
     run_dir = Path(cfg.paths.output_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        return train(cfg, run_dir)
+    except Exception as error:
+        write_summary({"status": "failed", "error": f"{type(error).__name__}: {error}"}, run_dir / "summary.json")
+        raise
+
+
+def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
+    check_accelerator(cfg)
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     if cfg.torch_threads:
         torch.set_num_threads(cfg.torch_threads)

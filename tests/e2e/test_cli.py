@@ -1,21 +1,11 @@
 """The command line as a user runs it: `python train.py ...` in a subprocess."""
 
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 import torch
 
-from tests.conftest import ROOT
-
-
-def train(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
-    env = {**os.environ, "HYDRA_FULL_ERROR": "0"}
-    return subprocess.run([sys.executable, str(ROOT / "train.py"), *args], cwd=cwd, capture_output=True,
-                          text=True, timeout=300, env=env)  # fmt: skip
+from tests.cli import train
 
 
 @pytest.mark.parametrize("algo", ["reinforce", "vpg", "a2c", "ppo"])

@@ -4,7 +4,7 @@ Each rollout: GAE(lambda) advantages once, then `update_epochs` passes over the 
 `num_minibatches` shuffled minibatches. Optional: value clipping, per-minibatch advantage normalization,
 early stop of the remaining minibatches when the approximate KL exceeds `target_kl`, linear lr annealing,
 global gradient-norm clipping. Defaults solve CartPole fast (after RL Zoo's tuned CartPole PPO);
-`experiment=ppo_cleanrl` gives CleanRL's `ppo.py` defaults.
+`experiment=ppo_cartpole_cleanrl` gives CleanRL's `ppo.py` defaults.
 """
 
 from collections.abc import Callable, Iterator

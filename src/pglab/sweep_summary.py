@@ -1,0 +1,169 @@
+"""The summary of a multirun sweep: one row per job, and one row per configuration across seeds.
+
+Written into the sweep dir by the `SweepSummary` Hydra callback when a multirun ends (whatever the launcher
+or sweeper), or on demand with `python scripts/summarize_runs.py <sweep dir>`:
+
+- `sweep_summary.csv`: one row per job: job dir, overrides, seed, status, final eval mean/std, env steps,
+  wall time, error.
+- `sweep_summary_by_config.csv`: one row per configuration (the job's overrides without `seed`): seeds,
+  mean and std across seeds of the final eval mean, best first.
+- `sweep_summary.md`: both tables in markdown.
+
+A job is read from its dir: `.hydra/overrides.yaml` (written by Hydra before the job starts) and
+`summary.json` (written by `pglab.train.run` when the job completes or fails). A job dir without
+`summary.json` is reported as failed: the process crashed or was killed.
+"""
+
+import csv
+import json
+import logging
+import math
+import statistics
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from hydra.experimental.callback import Callback
+from omegaconf import DictConfig
+
+log = logging.getLogger(__name__)
+
+#: Number of failed jobs in the last sweep summarized in this process (read by `train.py` for its exit code).
+last_sweep_failures = 0
+
+
+@dataclass
+class JobResult:
+    job: str
+    overrides: str  # the job's command-line overrides except seed, space-separated
+    seed: int | None
+    status: str  # completed | failed
+    eval_return_mean: float = math.nan
+    eval_return_std: float = math.nan
+    env_steps: int | None = None
+    wall_s: float = math.nan
+    error: str = ""
+
+
+@dataclass
+class ConfigResult:
+    overrides: str
+    seeds: list[int | None] = field(default_factory=list)
+    eval_means: list[float] = field(default_factory=list)
+    failed: int = 0
+
+    @property
+    def mean(self) -> float:
+        return statistics.fmean(self.eval_means) if self.eval_means else math.nan
+
+    @property
+    def std(self) -> float:
+        """Population std across seeds (0 for one seed), as the eval std over episodes."""
+        return statistics.pstdev(self.eval_means) if self.eval_means else math.nan
+
+
+def job_sort_key(path: Path) -> tuple[int, str]:
+    return (int(path.name), "") if path.name.isdigit() else (1 << 30, str(path))
+
+
+def read_job(job_dir: Path) -> JobResult:
+    overrides = yaml.safe_load((job_dir / ".hydra" / "overrides.yaml").read_text()) or []
+    seed = next((int(o.split("=", 1)[1]) for o in overrides if o.split("=", 1)[0].lstrip("+~") == "seed"), None)
+    if seed is None and (job_dir / "config.yaml").exists():
+        seed = yaml.safe_load((job_dir / "config.yaml").read_text()).get("seed")
+    rest = " ".join(o for o in overrides if o.split("=", 1)[0].lstrip("+~") != "seed")
+    result = JobResult(job=job_dir.name, overrides=rest, seed=seed, status="failed")
+    summary_path = job_dir / "summary.json"
+    if not summary_path.exists():
+        result.error = "no summary.json: the job crashed or was killed before it finished"
+        return result
+    summary: dict[str, Any] = json.loads(summary_path.read_text())
+    result.status = summary.get("status", "completed")
+    result.error = summary.get("error", "")
+    result.eval_return_mean = summary.get("eval/episode_return_mean", math.nan)
+    result.eval_return_std = summary.get("eval/episode_return_std", math.nan)
+    steps = summary.get("time/env_steps")
+    result.env_steps = None if steps is None else int(steps)
+    result.wall_s = summary.get("time/wall_s", math.nan)
+    return result
+
+
+def read_sweep(sweep_dir: Path) -> list[JobResult]:
+    """Every job under `sweep_dir` (dirs holding `.hydra/overrides.yaml`, `sweep_dir` itself included), in
+    job-number order."""
+    job_dirs = sorted({p.parent.parent for p in sweep_dir.rglob(".hydra/overrides.yaml")}, key=job_sort_key)
+    return [read_job(d) for d in job_dirs]
+
+
+def by_config(jobs: list[JobResult]) -> list[ConfigResult]:
+    """Jobs grouped by their overrides without the seed, best mean first (configs without a result last)."""
+    groups: dict[str, ConfigResult] = {}
+    for job in jobs:
+        group = groups.setdefault(job.overrides, ConfigResult(job.overrides))
+        if job.status == "completed" and not math.isnan(job.eval_return_mean):
+            group.seeds.append(job.seed)
+            group.eval_means.append(job.eval_return_mean)
+        else:
+            group.failed += 1
+    return sorted(groups.values(), key=lambda g: (math.isnan(g.mean), -g.mean if not math.isnan(g.mean) else 0))
+
+
+def fmt(value: float | int | None, digits: int = 1) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    return f"{value:,}" if isinstance(value, int) else f"{value:,.{digits}f}"
+
+
+def markdown(jobs: list[JobResult], configs: list[ConfigResult]) -> str:
+    failed = sum(job.status != "completed" for job in jobs)
+    lines = [f"# Sweep summary: {len(jobs)} jobs, {len(jobs) - failed} completed, {failed} failed", ""]
+    if any(len(c.seeds) + c.failed > 1 for c in configs):
+        lines += ["## By configuration (mean ± std of the final eval return across seeds, best first)", "",
+                  "| rank | overrides | seeds | eval return | failed |", "|---|---|---|---|---|"]  # fmt: skip
+        for rank, c in enumerate(configs, 1):
+            seeds = ",".join(str(s) for s in c.seeds) or "-"
+            lines.append(f"| {rank} | {c.overrides or '(defaults)'} | {seeds} | {fmt(c.mean)} ± {fmt(c.std)} | {c.failed} |")
+        lines.append("")
+    lines += ["## Jobs", "", "| job | overrides | seed | status | eval return | env steps | wall s | error |",
+              "|---|---|---|---|---|---|---|---|"]  # fmt: skip
+    for j in jobs:
+        error = j.error.replace("|", "/").replace("\n", " ")[:200]
+        lines.append(f"| {j.job} | {j.overrides or '(defaults)'} | {fmt(j.seed)} | {j.status} "
+                     f"| {fmt(j.eval_return_mean)} ± {fmt(j.eval_return_std)} | {fmt(j.env_steps)} "
+                     f"| {fmt(j.wall_s)} | {error} |")  # fmt: skip
+    return "\n".join(lines) + "\n"
+
+
+def write_sweep_summary(sweep_dir: Path) -> tuple[list[JobResult], list[ConfigResult]]:
+    """Write the CSV and markdown summaries into `sweep_dir`; returns the jobs and configurations."""
+    jobs = read_sweep(sweep_dir)
+    configs = by_config(jobs)
+    with open(sweep_dir / "sweep_summary.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(JobResult.__dataclass_fields__))
+        writer.writeheader()
+        writer.writerows(asdict(job) for job in jobs)
+    with open(sweep_dir / "sweep_summary_by_config.csv", "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["rank", "overrides", "seeds", "eval_return_mean", "eval_return_std", "completed", "failed"])
+        for rank, c in enumerate(configs, 1):
+            seeds = " ".join(str(s) for s in c.seeds)
+            writer.writerow([rank, c.overrides, seeds, c.mean, c.std, len(c.eval_means), c.failed])
+    (sweep_dir / "sweep_summary.md").write_text(markdown(jobs, configs))
+    return jobs, configs
+
+
+class SweepSummary(Callback):
+    """Hydra callback (conf/hydra/default.yaml): summarize the sweep into its dir when a multirun ends."""
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        global last_sweep_failures
+        sweep_dir = Path(config.hydra.sweep.dir)
+        jobs, configs = write_sweep_summary(sweep_dir)
+        last_sweep_failures = sum(job.status != "completed" for job in jobs)
+        if configs and not math.isnan(configs[0].mean):
+            best = configs[0]
+            log.info("Best: %s: eval return %.1f ± %.1f over seeds %s", best.overrides or "(defaults)", best.mean,
+                     best.std, ",".join(str(s) for s in best.seeds))  # fmt: skip
+        log.info("Sweep summary of %d jobs (%d failed): %s", len(jobs), last_sweep_failures,
+                 sweep_dir / "sweep_summary.md")  # fmt: skip

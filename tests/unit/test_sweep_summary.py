@@ -1,0 +1,48 @@
+"""Sweep summaries from job dirs: per-job rows, per-configuration statistics across seeds, crashed jobs."""
+
+import json
+import math
+
+import yaml
+
+from pglab.sweep_summary import by_config, read_sweep, write_sweep_summary
+
+
+def make_job(sweep_dir, num, overrides, summary):
+    job_dir = sweep_dir / str(num)
+    (job_dir / ".hydra").mkdir(parents=True)
+    (job_dir / ".hydra" / "overrides.yaml").write_text(yaml.safe_dump(overrides))
+    if summary is not None:
+        (job_dir / "summary.json").write_text(json.dumps(summary))
+
+
+def completed(mean):
+    return {"status": "completed", "eval/episode_return_mean": mean, "eval/episode_return_std": 1.0,
+            "time/env_steps": 1000, "time/wall_s": 2.5}  # fmt: skip
+
+
+def test_configurations_across_seeds_best_first_and_crashed_jobs_failed(tmp_path):
+    for num, (lr, seed, summary) in enumerate([
+        ("1e-3", 0, completed(100.0)), ("1e-3", 1, completed(200.0)), ("1e-3", 2, completed(300.0)),
+        ("3e-4", 0, completed(400.0)), ("3e-4", 1, None), ("3e-4", 2, completed(500.0)),
+    ]):  # fmt: skip
+        make_job(tmp_path, num, [f"algo.lr={lr}", f"seed={seed}"], summary)
+    make_job(tmp_path, 10, ["algo.lr=1", "seed=0"], {"status": "failed", "error": "ValueError: boom"})
+
+    jobs = read_sweep(tmp_path)
+    assert [j.job for j in jobs] == ["0", "1", "2", "3", "4", "5", "10"]  # numeric order, not "10" < "2"
+    assert [j.seed for j in jobs] == [0, 1, 2, 0, 1, 2, 0]
+    assert jobs[4].status == "failed" and "crashed or was killed" in jobs[4].error
+    assert jobs[6].error == "ValueError: boom"
+
+    configs = by_config(jobs)
+    assert [c.overrides for c in configs] == ["algo.lr=3e-4", "algo.lr=1e-3", "algo.lr=1"]
+    assert configs[0].seeds == [0, 2] and configs[0].failed == 1
+    assert configs[0].mean == 450.0 and configs[0].std == 50.0
+    assert configs[1].mean == 200.0 and math.isclose(configs[1].std, math.sqrt(20000 / 3))
+    assert math.isnan(configs[2].mean) and configs[2].failed == 1
+
+    write_sweep_summary(tmp_path)
+    markdown = (tmp_path / "sweep_summary.md").read_text()
+    assert "7 jobs, 5 completed, 2 failed" in markdown
+    assert "| 1 | algo.lr=3e-4 | 0,2 | 450.0 ± 50.0 | 1 |" in markdown
