@@ -66,6 +66,8 @@ def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
 
     log.info("Training for %s env steps; run dir %s", f"{cfg.total_env_steps:,}", run_dir)
     OmegaConf.save(cfg, run_dir / "config.yaml", resolve=True)
+    for logger in loggers:
+        logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
     trainer.fit(module, ckpt_path=cfg.ckpt_path)
     collector.close()
 

@@ -51,6 +51,9 @@ class EnvStepCheckpoint(Checkpoint):
         tmp = path.with_suffix(path.suffix + ".tmp")
         trainer.save_checkpoint(tmp, weights_only=False)
         os.replace(tmp, path)
+        for logger in trainer.loggers:  # W&B logs it as an artifact when its log_model is set
+            if hasattr(logger, "log_checkpoint_file"):
+                logger.log_checkpoint_file(path, path.stem, trainer.lightning_module.collector.env_steps)
         return path
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: PolicyGradientModule) -> None:
