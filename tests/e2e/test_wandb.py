@@ -19,8 +19,8 @@ def no_credentials(tmp_path) -> dict[str, str]:
 
 def test_offline_run_with_csv_tensorboard_and_wandb_holds_config_metrics_and_checkpoints(tmp_path):
     run_dir = tmp_path / "run"
-    result = train("logger=[csv,tensorboard,wandb]", "logger.wandb.log_model=true", *SMOKE, f"hydra.run.dir={run_dir}",
-                   env=no_credentials(tmp_path))  # fmt: skip
+    result = train("logger=[csv,tensorboard,wandb]", "logger.wandb.log_model=true", "callbacks.evaluation.video_every=2",
+                   *SMOKE, f"hydra.run.dir={run_dir}", env=no_credentials(tmp_path))  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
     output = result.stdout + result.stderr
     assert output.count("W&B: no API key configured, logging offline") == 1
@@ -44,6 +44,11 @@ def test_offline_run_with_csv_tensorboard_and_wandb_holds_config_metrics_and_che
     assert env_steps == sorted(env_steps) and env_steps[-1] >= 2000
     assert sorted({int(r["step"]) for r in csv_rows}) == sorted(set(env_steps))  # ... the CSV's steps
     assert {"glob_name": "*", "options": {"defined": True, "step_sync": True}, "step_metric": "time/env_steps"} in records["metric"]
+
+    videos = [row for row in history if "eval/video.videos" in row]  # evaluations at 1024 and 2048: the 2nd records
+    assert [row["time/env_steps"] for row in videos] == [2048]
+    (video,) = videos[0]["eval/video.videos"]
+    assert video["_type"] == "video-file" and video["path"].endswith(".mp4") and int(video["size"]) > 1000
 
     aliases = [set(a["aliases"]) for a in records["artifact"]]
     assert any({"last", f"step-{env_steps[-1]}"} <= a for a in aliases)

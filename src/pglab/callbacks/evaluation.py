@@ -1,10 +1,12 @@
 """Periodic evaluation of the policy on a separate env, scheduled in env steps."""
 
 from collections.abc import Callable
+from pathlib import Path
 
 import lightning as L
 import numpy as np
 from gymnasium.vector import VectorEnv
+from lightning.pytorch.loggers import WandbLogger
 
 from pglab.algos.base import PolicyGradientModule, check_range
 from pglab.errors import ConfigError
@@ -32,6 +34,11 @@ class PeriodicEvaluation(L.Callback):
             SB3's `StopTrainingOnRewardThreshold`.
         score: what `stop_at_score` compares: "mean" return, or "mean_minus_std" (the Hugging Face
             course's leaderboard score).
+        video_every: record the first `video_episodes` episodes of every `video_every`-th evaluation, and of
+            the final one, to `<video_dir>/eval-step-<env steps>-<i>-episode-0.mp4` (0: never). A W&B logger
+            gets them as `eval/video`.
+        video_episodes: episodes recorded per video evaluation.
+        video_dir: directory of the videos.
     """
 
     def __init__(
@@ -43,11 +50,20 @@ class PeriodicEvaluation(L.Callback):
         seed: int = 0,
         stop_at_score: float | None = None,
         score: str = "mean",
+        video_every: int = 0,
+        video_episodes: int = 1,
+        video_dir: str = "videos",
     ):
         check_range("callbacks.evaluation.every_env_steps", every_env_steps, 1)
         check_range("callbacks.evaluation.episodes", episodes, 1)
         if score not in SCORES:
             raise ConfigError(f"callbacks.evaluation.score={score!r} is not supported; choose one of {sorted(SCORES)}")
+        check_range("callbacks.evaluation.video_every", video_every, 0)
+        check_range("callbacks.evaluation.video_episodes", video_episodes, 1, episodes)
+        self.video_every = int(video_every)
+        self.video_episodes = int(video_episodes)
+        self.video_dir = Path(video_dir)
+        self.num_evaluations = 0
         self.stop_at_score = stop_at_score
         self.score = score
         self.make_env = make_env
@@ -70,14 +86,27 @@ class PeriodicEvaluation(L.Callback):
 
     def on_train_end(self, trainer: L.Trainer, pl_module: PolicyGradientModule) -> None:
         if pl_module.collector.env_steps != self.last_eval_step:
-            self.evaluate(pl_module)
+            self.evaluate(pl_module, final=True)
 
-    def evaluate(self, pl_module: PolicyGradientModule) -> dict[str, float]:
+    def evaluate(self, pl_module: PolicyGradientModule, final: bool = False) -> dict[str, float]:
+        self.num_evaluations += 1
+        steps = pl_module.collector.env_steps
+        record = self.video_every > 0 and (final or self.num_evaluations % self.video_every == 0)
+        prefix = f"eval-step-{steps}"
+        # A video evaluation runs on a fresh env that renders; same seeds, so the same episodes as self.env.
+        env = (self.make_env(num_envs=self.episodes, video_dir=self.video_dir, video_episodes=self.video_episodes,
+                             video_prefix=prefix) if record else self.env)  # fmt: skip
         was_training = pl_module.policy.training
         pl_module.policy.eval()
-        returns, lengths = evaluate_policy(pl_module.policy, self.env, self.seed, self.deterministic)
+        returns, lengths = evaluate_policy(pl_module.policy, env, self.seed, self.deterministic)
         pl_module.policy.train(was_training)
-        self.last_eval_step = pl_module.collector.env_steps
+        if record:
+            env.close()  # writes the videos
+            videos = [str(self.video_dir / f"{prefix}-{i}-episode-0.mp4") for i in range(self.video_episodes)]
+            for logger in pl_module.loggers:
+                if isinstance(logger, WandbLogger):
+                    logger.log_video("eval/video", videos, step=steps)
+        self.last_eval_step = steps
         self.last_result = {
             "eval/episode_return_mean": float(np.mean(returns)),
             "eval/episode_return_std": float(np.std(returns)),

@@ -12,10 +12,14 @@ so they are computed from raw rewards whatever wrappers are added later.
 
 import difflib
 import functools
+import warnings
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import gymnasium as gym
 from gymnasium.vector import AsyncVectorEnv, AutoresetMode, SyncVectorEnv, VectorEnv
+from gymnasium.wrappers import RecordVideo
 from gymnasium.wrappers.vector import RecordEpisodeStatistics
 
 from pglab.errors import ConfigError
@@ -38,6 +42,9 @@ def make_vector_env(
     vectorization: str = "sync",
     max_episode_steps: int | None = None,
     kwargs: dict[str, Any] | None = None,
+    video_dir: str | Path | None = None,
+    video_episodes: int = 0,
+    video_prefix: str = "episode",
 ) -> VectorEnv:
     """A vector env of `num_envs` copies of gymnasium env `id`, same-step autoreset, episode statistics.
 
@@ -48,6 +55,9 @@ def make_vector_env(
             sub-env, for expensive envs).
         max_episode_steps: time limit override; None keeps the registered limit.
         kwargs: extra keyword arguments for `gymnasium.make`.
+        video_dir: with `video_episodes > 0`, sub-envs `0 .. video_episodes - 1` render their first episode
+            to `<video_dir>/<video_prefix>-<i>-episode-0.mp4` (gymnasium's `RecordVideo`; the other
+            sub-envs do not render). Set by evaluation, not by the env config.
     """
     check_env_id(id)
     if vectorization not in VECTORIZATION:
@@ -55,5 +65,19 @@ def make_vector_env(
     if int(num_envs) < 1:
         raise ConfigError(f"env.num_envs={num_envs} must be >= 1")
     make_one = functools.partial(gym.make, id, max_episode_steps=max_episode_steps, **dict(kwargs or {}))
-    env = VECTORIZATION[vectorization]([make_one] * int(num_envs), autoreset_mode=AutoresetMode.SAME_STEP)
+    env_fns = [make_one] * int(num_envs)
+    if video_dir is not None:
+        for i in range(min(int(video_episodes), int(num_envs))):
+            env_fns[i] = functools.partial(make_recorded, make_one, str(video_dir), f"{video_prefix}-{i}")
+    env = VECTORIZATION[vectorization](env_fns, autoreset_mode=AutoresetMode.SAME_STEP)
     return RecordEpisodeStatistics(env)
+
+
+def make_recorded(make_one: Callable[..., gym.Env], video_dir: str, name_prefix: str) -> gym.Env:
+    """`make_one(render_mode="rgb_array")` recording its first episode to `<video_dir>/<name_prefix>-episode-0.mp4`."""
+    env = make_one(render_mode="rgb_array")
+    with warnings.catch_warnings():
+        # Each recorded sub-env has its own file prefix, so the "existing videos" warning is moot.
+        warnings.filterwarnings("ignore", message=".*Overwriting existing videos.*")
+        return RecordVideo(env, video_dir, episode_trigger=lambda episode: episode == 0, name_prefix=name_prefix,
+                           disable_logger=True)  # fmt: skip

@@ -115,6 +115,7 @@ class EnvStepWandbLogger(WandbLogger):
             mode=resolve_mode(mode, save_dir),
             reinit="finish_previous",
         )
+        self._wandb_init.pop("anonymous", None)  # deprecated in wandb; Lightning always passes it
         self.log_checkpoints = log_model
         self._pending_checkpoints: dict[str, tuple[Path, int]] = {}
 

@@ -1,0 +1,121 @@
+"""`run(cfg)` of `evaluate.py`: play a trained checkpoint and report its episode returns.
+
+The env and the policy are rebuilt from the run's own `config.yaml` (the run dir holds `checkpoints/`), the
+weights are read with `torch.load(weights_only=True)`, which restores tensors and plain containers only and
+never runs code from the file. Episodes are seeded as the training run's evaluations (`seed + i`, by default
+the run seed + 1_000_000), so evaluating `last.ckpt` with the same number of episodes reproduces the final
+evaluation logged by training.
+"""
+
+import json
+import logging
+import pickle
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from hydra.utils import get_class, instantiate
+from omegaconf import DictConfig, OmegaConf
+
+from pglab.algos.base import check_range
+from pglab.callbacks.evaluation import EVAL_SEED_OFFSET
+from pglab.errors import ConfigError
+from pglab.networks.actor_critic import ActorCritic
+from pglab.rollout.evaluation import evaluate_policy
+
+log = logging.getLogger(__name__)
+
+
+def find_run_config(ckpt_path: Path) -> Path:
+    """The `config.yaml` of the run that wrote `ckpt_path` (`<run dir>/checkpoints/<x>.ckpt`)."""
+    for directory in (ckpt_path.parent.parent, ckpt_path.parent):
+        if (directory / "config.yaml").is_file():
+            return directory / "config.yaml"
+    raise ConfigError(f"ckpt_path={ckpt_path}: no config.yaml in {ckpt_path.parent.parent} or {ckpt_path.parent}; "
+                      "evaluate.py rebuilds the env and policy from the run dir's config.yaml")  # fmt: skip
+
+
+def unpickling_reason(error: Exception) -> str:
+    """The informative part of torch.load's error (what it refused), without its advice to disable safety."""
+    text = str(error)
+    if "WeightsUnpickler error:" in text:
+        detail = " ".join(text.split("WeightsUnpickler error:", 1)[1].split("Check the documentation")[0].split())
+        return f"refused {detail[0].lower() + detail[1:]}" if detail else "refused by the safe loader"
+    return " ".join(text.split()[:30]) or type(error).__name__
+
+
+def load_checkpoint(ckpt_path: Path) -> dict[str, Any]:
+    """The checkpoint's contents, loaded safely (tensors and plain containers only)."""
+    if not ckpt_path.is_file():
+        raise ConfigError(f"ckpt_path={ckpt_path} does not exist; pass a run's checkpoints/last.ckpt or best.ckpt")
+    try:
+        checkpoint = torch.load(ckpt_path, map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError) as error:
+        raise ConfigError(f"ckpt_path={ckpt_path} is not a checkpoint pglab can load safely: {unpickling_reason(error)}; "
+                          "pglab loads tensors and plain containers only (torch.load(weights_only=True))") from None  # fmt: skip
+    state = checkpoint.get("state_dict") if isinstance(checkpoint, dict) else None
+    if not state or not any(key.startswith("policy.") for key in state):
+        raise ConfigError(f"ckpt_path={ckpt_path} is not a pglab checkpoint (no policy weights in its state_dict)")
+    return checkpoint
+
+
+def load_policy(run_cfg: DictConfig, checkpoint: dict[str, Any], env: Any, device: str) -> ActorCritic:
+    """The run's policy network, built for `env`'s spaces, with the checkpoint's weights."""
+    algo_class = get_class(run_cfg.algo._target_)
+    policy: ActorCritic = instantiate(run_cfg.network)(
+        env.single_observation_space, env.single_action_space, with_critic=algo_class.needs_critic
+    )
+    weights = {k.removeprefix("policy."): v for k, v in checkpoint["state_dict"].items() if k.startswith("policy.")}
+    try:
+        policy.load_state_dict(weights)
+    except RuntimeError as error:
+        raise ConfigError(f"the weights in the checkpoint do not fit the network of the run's config.yaml: {error}") from None
+    return policy.to(device).eval()
+
+
+def run(cfg: DictConfig) -> dict[str, Any]:
+    """Evaluate `cfg.ckpt_path`; returns the result (also written as JSON next to the checkpoint)."""
+    check_range("episodes", cfg.episodes, 1)
+    check_range("video_episodes", cfg.video_episodes, 1, cfg.episodes)
+    ckpt_path = Path(cfg.ckpt_path).expanduser().resolve()
+    checkpoint = load_checkpoint(ckpt_path)
+    run_cfg = OmegaConf.load(find_run_config(ckpt_path))
+    seed = cfg.seed
+    if seed is None:
+        seed = OmegaConf.select(run_cfg, "callbacks.evaluation.seed", default=run_cfg.seed) + EVAL_SEED_OFFSET
+    out = ckpt_path.with_name(f"{ckpt_path.stem}-eval-{datetime.now():%Y%m%d-%H%M%S-%f}")
+
+    env = instantiate(run_cfg.env)(num_envs=cfg.episodes, video_dir=ckpt_path.parent if cfg.video else None,
+                                   video_episodes=cfg.video_episodes, video_prefix=out.name)  # fmt: skip
+    policy = load_policy(run_cfg, checkpoint, env, cfg.device)
+    returns, lengths = evaluate_policy(policy, env, seed, cfg.deterministic)
+    env.close()  # writes the videos
+
+    algo = run_cfg.algo._target_.rsplit(".", 1)[-1]
+    videos = [f"{out}-{i}-episode-0.mp4" for i in range(cfg.video_episodes)] if cfg.video else []
+    result = {
+        "checkpoint": str(ckpt_path),
+        "algo": algo,
+        "env_id": run_cfg.env.id,
+        "env_steps": checkpoint.get("collector", {}).get("env_steps"),
+        "episodes": int(cfg.episodes),
+        "deterministic": bool(cfg.deterministic),
+        "seed": int(seed),
+        "episode_return_mean": float(np.mean(returns)),
+        "episode_return_std": float(np.std(returns)),
+        "score_mean_minus_std": float(np.mean(returns) - np.std(returns)),
+        "episode_length_mean": float(np.mean(lengths)),
+        "returns": returns.tolist(),
+        "lengths": lengths.tolist(),
+        "videos": videos,
+    }
+    Path(f"{out}.json").write_text(json.dumps(result, indent=2) + "\n")
+    log.info(
+        "%s on %s, %s env steps: %d %s episodes: return %.2f ± %.2f, mean − std %.2f; results %s.json%s",
+        algo, run_cfg.env.id, f"{result['env_steps']:,}" if result["env_steps"] is not None else "?", cfg.episodes,
+        "deterministic" if cfg.deterministic else "sampled", result["episode_return_mean"],
+        result["episode_return_std"], result["score_mean_minus_std"], out, "; video " + ", ".join(videos) if videos else "",
+    )  # fmt: skip
+    return result

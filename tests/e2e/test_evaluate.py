@@ -1,0 +1,98 @@
+"""`python evaluate.py ckpt_path=...`: reproduces training's final evaluation, writes JSON and playable mp4s,
+and refuses bad or unsafe checkpoints with one clear line."""
+
+import json
+import pickle
+
+import imageio.v2 as imageio
+import pytest
+import torch
+
+from pglab.train import run
+from tests.cli import run_script
+
+EPISODES = 6
+
+
+@pytest.fixture(scope="module")
+def trained_run(tmp_path_factory):
+    from tests.conftest import compose_config
+
+    run_dir = tmp_path_factory.mktemp("run")
+    cfg = compose_config(["debug=smoke", "total_env_steps=4000", "logger=none", f"callbacks.evaluation.episodes={EPISODES}",
+                          "callbacks.evaluation.video_every=2"], run_dir)  # fmt: skip
+    summary = run(cfg)
+    return run_dir, summary
+
+
+def evaluate(*args: str):
+    return run_script("evaluate.py", *args)
+
+
+def test_evaluate_reproduces_the_final_training_evaluation_and_writes_json_and_mp4(trained_run):
+    run_dir, summary = trained_run
+    ckpt = run_dir / "checkpoints" / "last.ckpt"
+    result = evaluate(f"ckpt_path={ckpt}", f"episodes={EPISODES}", "deterministic=true", "video=true", "video_episodes=2")
+    assert result.returncode == 0, result.stderr[-3000:]
+    (json_path,) = (run_dir / "checkpoints").glob("last-eval-*.json")
+    out = json.loads(json_path.read_text())
+    assert out["episode_return_mean"] == summary["eval/episode_return_mean"]
+    assert out["episode_return_std"] == summary["eval/episode_return_std"]
+    assert out["score_mean_minus_std"] == pytest.approx(out["episode_return_mean"] - out["episode_return_std"])
+    assert out["env_steps"] == summary["time/env_steps"] and out["seed"] == 1_000_000
+    assert f"return {out['episode_return_mean']:.2f} ± {out['episode_return_std']:.2f}" in result.stdout
+    assert len(out["videos"]) == 2
+    for i, video in enumerate(out["videos"]):
+        reader = imageio.get_reader(video)
+        # RecordVideo renders the reset frame and one frame per step; moviepy's encoder may repeat the last
+        # frame once when rounding the clip's duration to its frame rate.
+        assert out["lengths"][i] + 1 <= reader.count_frames() <= out["lengths"][i] + 2
+        frame = reader.get_data(0)
+        assert frame.ndim == 3 and frame.shape[2] == 3 and frame.std() > 0
+
+
+def test_training_records_eval_videos_every_k_evaluations_and_at_the_end(trained_run):
+    run_dir, _ = trained_run
+    # Evaluations at 1024, 2048, 3072 and the final 4032 env steps: every 2nd records, and the final one.
+    assert sorted(p.name for p in (run_dir / "videos").glob("*.mp4")) == [
+        "eval-step-2048-0-episode-0.mp4", "eval-step-4032-0-episode-0.mp4"]  # fmt: skip
+
+
+def test_sampled_evaluation_with_another_seed_differs_from_deterministic(trained_run):
+    run_dir, _ = trained_run
+    result = evaluate(f"ckpt_path={run_dir / 'checkpoints' / 'best.ckpt'}", "episodes=3", "deterministic=false", "seed=7")
+    assert result.returncode == 0, result.stderr[-3000:]
+    (json_path,) = (run_dir / "checkpoints").glob("best-eval-*.json")
+    out = json.loads(json_path.read_text())
+    assert out["seed"] == 7 and out["deterministic"] is False and len(out["returns"]) == 3
+
+
+class RunsCode:
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (open, (str(self.marker), "w"))
+
+
+def test_bad_and_malicious_checkpoints_fail_with_one_line_and_run_no_code(trained_run, tmp_path):
+    run_dir, _ = trained_run
+    ckpt_dir = run_dir / "checkpoints"
+    marker = tmp_path / "code-was-run"
+    torch.save({"state_dict": {"policy.x": torch.zeros(1)}, "payload": RunsCode(marker)}, ckpt_dir / "evil.ckpt")
+    (ckpt_dir / "notes.ckpt").write_text("not a checkpoint")
+    with open(ckpt_dir / "other.ckpt", "wb") as f:
+        pickle.dump({"weights": [1, 2, 3]}, f)
+    cases = {
+        ckpt_dir / "missing.ckpt": "does not exist",
+        ckpt_dir / "notes.ckpt": "is not a checkpoint pglab can load safely",
+        ckpt_dir / "evil.ckpt": "is not a checkpoint pglab can load safely",
+        ckpt_dir / "other.ckpt": "is not a checkpoint pglab can load safely",
+    }
+    for path, message in cases.items():
+        result = evaluate(f"ckpt_path={path}")
+        assert result.returncode == 2, (path, result.stderr[-2000:])
+        errors = [line for line in (result.stdout + result.stderr).splitlines() if "[ERROR]" in line or "ERROR" in line]
+        assert len(errors) == 1 and f"ckpt_path={path}" in errors[0] and message in errors[0], errors
+        assert "Traceback" not in result.stderr
+    assert not marker.exists()
