@@ -1,0 +1,162 @@
+"""Learning curves of many runs, grouped by configuration, as mean and 95% confidence band across seeds.
+
+Used by `scripts/plot.py`. A run is a dir with the `config.yaml` and `csv/metrics.csv` that every pglab run
+writes (CSV logger, the default); its curve is one metric (by default the evaluation return) against env
+steps. Runs are grouped by config keys (`--group-by algo.lr`); by default by the algorithm and env when those
+differ, else by every key that differs between the runs (seeds, paths and output dirs excepted).
+
+Runs of one group are evaluated at slightly different env steps (evaluations happen at rollout boundaries),
+so each curve is linearly interpolated onto the union of the group's steps, within the range that every run
+of the group covers. The band is the two-sided 95% Student-t interval of the mean across runs,
+mean ± t(0.975, n-1) · s / sqrt(n) (s: sample std): with 3 seeds t = 4.30, so the band is wide, as it
+should be (Henderson et al., 2018, "Deep RL that matters", and Agarwal et al., 2021, on reporting few seeds).
+"""
+
+import csv
+import itertools
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+import numpy as np
+import yaml
+from scipy import stats
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+#: Config keys that differ between runs without making them different configurations.
+IGNORED_KEY_PARTS = ("seed", "dir", "path", "save_dir", "ckpt")
+
+
+@dataclass
+class Run:
+    path: Path
+    config: dict[str, Any]  # flattened: {"algo.lr": 0.001, "algo": "PPO", "env": "CartPole-v1", ...}
+    steps: np.ndarray  # (K,) env steps of the metric's values
+    values: np.ndarray  # (K,)
+
+
+@dataclass
+class Curve:
+    label: str
+    runs: list[Run] = field(default_factory=list)
+    steps: np.ndarray | None = None  # (G,) common grid
+    mean: np.ndarray | None = None  # (G,)
+    low: np.ndarray | None = None  # (G,) lower end of the 95% interval (= mean for a single run)
+    high: np.ndarray | None = None  # (G,)
+
+
+def flatten(config: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Nested config -> {"a.b.c": value}; plus "algo" (class name) and "env" (env id) for grouping."""
+    flat: dict[str, Any] = {}
+    for key, value in config.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            flat.update(flatten(value, f"{name}."))
+        else:
+            flat[name] = tuple(value) if isinstance(value, list) else value
+    if not prefix:
+        flat["algo"] = str(flat.get("algo._target_", "?")).rsplit(".", 1)[-1]
+        flat["env"] = flat.get("env.id", "?")
+    return flat
+
+
+def read_metric(metrics_csv: Path, metric: str) -> tuple[np.ndarray, np.ndarray]:
+    """(steps, values) of the rows of a pglab `metrics.csv` that hold `metric`."""
+    steps, values = [], []
+    with open(metrics_csv) as f:
+        for row in csv.DictReader(f):
+            if row.get(metric) not in (None, ""):
+                steps.append(float(row["step"]))
+                values.append(float(row[metric]))
+    order = np.argsort(steps, kind="stable")
+    return np.asarray(steps)[order], np.asarray(values)[order]
+
+
+def find_runs(dirs: list[Path], metric: str) -> tuple[list[Run], list[Path]]:
+    """The runs under `dirs` with `metric` logged, and the run dirs skipped (no CSV or no such metric)."""
+    runs, skipped = [], []
+    for root in dirs:
+        for config_path in sorted(root.rglob("config.yaml")):
+            run_dir = config_path.parent
+            if run_dir.name == ".hydra":
+                continue
+            metrics_csv = run_dir / "csv" / "metrics.csv"
+            if not metrics_csv.exists():
+                skipped.append(run_dir)
+                continue
+            steps, values = read_metric(metrics_csv, metric)
+            if len(steps) == 0:
+                skipped.append(run_dir)
+                continue
+            config = flatten(yaml.safe_load(config_path.read_text()))
+            runs.append(Run(run_dir, config, steps, values))
+    return runs, skipped
+
+
+def varying_keys(runs: list[Run]) -> list[str]:
+    """Config keys whose values differ between runs, seeds and paths excepted, in config order."""
+    keys: list[str] = []
+    for run in runs:
+        keys += [k for k in run.config if k not in keys]
+    return [k for k in keys if not any(part in k.split(".")[-1] for part in IGNORED_KEY_PARTS)
+            and len({repr(run.config.get(k)) for run in runs}) > 1]  # fmt: skip
+
+
+def default_group_by(runs: list[Run]) -> list[str]:
+    varying = varying_keys(runs)
+    preferred = [k for k in ("algo", "env") if k in varying]
+    return preferred or [k for k in varying if not k.endswith("._target_")]
+
+
+def group_runs(runs: list[Run], group_by: list[str]) -> list[Curve]:
+    """One curve per distinct value of the `group_by` keys, in order of first appearance."""
+    curves: dict[str, Curve] = {}
+    for run in runs:
+        label = ", ".join(f"{k}={run.config.get(k)}" if k not in ("algo", "env") else str(run.config.get(k))
+                          for k in group_by) or "all runs"  # fmt: skip
+        curves.setdefault(label, Curve(label)).runs.append(run)
+    return list(curves.values())
+
+
+def aggregate(curve: Curve, confidence: float = 0.95) -> Curve:
+    """Fill the curve's grid, mean and confidence band from its runs (see the module docstring)."""
+    start = max(run.steps[0] for run in curve.runs)
+    stop = min(run.steps[-1] for run in curve.runs)
+    grid = np.unique(np.concatenate([run.steps for run in curve.runs]))
+    grid = grid[(grid >= start) & (grid <= stop)]
+    ys = np.stack([np.interp(grid, run.steps, run.values) for run in curve.runs])  # (n_runs, G)
+    n = len(curve.runs)
+    curve.steps, curve.mean = grid, ys.mean(axis=0)
+    if n > 1:
+        half = stats.t.ppf(0.5 + confidence / 2, n - 1) * ys.std(axis=0, ddof=1) / math.sqrt(n)
+    else:
+        half = np.zeros_like(curve.mean)
+    curve.low, curve.high = curve.mean - half, curve.mean + half
+    return curve
+
+
+def plot_curves(curves: list[Curve], metric: str, path: Path, title: str | None = None) -> None:
+    fig, ax = plt.subplots(figsize=(7.5, 4.5), dpi=110)
+    styles = itertools.cycle(["-", "--", "-.", ":"])  # curves that overlap (all at 500) stay distinguishable
+    for curve in curves:
+        (line,) = ax.plot(curve.steps, curve.mean, lw=2, ls=next(styles), label=f"{curve.label} (n={len(curve.runs)})")
+        if len(curve.runs) > 1:
+            ax.fill_between(curve.steps, curve.low, curve.high, color=line.get_color(), alpha=0.2, lw=0)
+    # With few seeds the t-interval can reach far past what any run scored; keep the axis on the runs' values.
+    lowest = min(run.values.min() for curve in curves for run in curve.runs)
+    highest = max(run.values.max() for curve in curves for run in curve.runs)
+    pad = 0.05 * (highest - lowest or abs(highest) or 1.0)
+    ax.set_ylim(lowest - pad, highest + pad)
+    ax.set_xlabel("env steps")
+    ax.set_ylabel(metric)
+    ax.set_title(title or f"{metric}: mean and 95% CI across seeds")
+    ax.grid(alpha=0.3)
+    ax.legend(loc="best", fontsize=8)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)

@@ -1,0 +1,45 @@
+"""Grouping and confidence bands of learning curves (scripts/plot.py)."""
+
+import math
+
+import numpy as np
+import pytest
+
+from pglab.comparison import Curve, Run, aggregate, default_group_by, flatten, group_runs
+
+
+def make_run(algo, lr, seed, steps, values):
+    config = flatten({"algo": {"_target_": f"pglab.algos.{algo.lower()}.{algo}", "lr": lr}, "env": {"id": "CartPole-v1"},
+                      "seed": seed, "paths": {"output_dir": f"/runs/{algo}/{seed}"}})  # fmt: skip
+    return Run(path=None, config=config, steps=np.asarray(steps, float), values=np.asarray(values, float))
+
+
+def test_mean_and_student_t_band_on_the_common_grid():
+    curve = aggregate(Curve("x", [make_run("PPO", 1e-3, 0, [0, 10, 20], [0, 10, 20]),
+                                  make_run("PPO", 1e-3, 1, [5, 15, 25], [0, 20, 40])]))  # fmt: skip
+    # Common range [5, 20]; grid = union of steps inside it; run 0 is y = x, run 1 is y = 2(x - 5).
+    np.testing.assert_array_equal(curve.steps, [5, 10, 15, 20])
+    np.testing.assert_allclose(curve.mean, [(5 + 0) / 2, (10 + 10) / 2, (15 + 20) / 2, (20 + 30) / 2])
+    # n = 2: half-width = t(0.975, 1) * |a - b| / sqrt(2) / sqrt(2) = 12.706 * |a - b| / 2
+    t = 12.706204736174707
+    np.testing.assert_allclose(curve.high - curve.mean, t * np.abs([5, 0, -5, -10]) / 2)
+    np.testing.assert_allclose(curve.mean - curve.low, curve.high - curve.mean)
+
+
+def test_single_run_has_no_band_and_three_runs_use_t_with_two_dof():
+    single = aggregate(Curve("x", [make_run("PPO", 1e-3, 0, [0, 1], [3, 4])]))
+    np.testing.assert_array_equal(single.low, single.mean)
+    runs = [make_run("PPO", 1e-3, s, [0, 1], [v, v]) for s, v in enumerate([1.0, 2.0, 6.0])]
+    curve = aggregate(Curve("x", runs))
+    assert curve.mean[0] == pytest.approx(3.0)
+    assert curve.high[0] - curve.mean[0] == pytest.approx(4.302652729911275 * math.sqrt(7.0) / math.sqrt(3))
+
+
+def test_default_groups_are_algorithms_and_explicit_keys_group_by_value():
+    runs = [make_run(a, lr, s, [0], [0]) for a in ("PPO", "A2C") for lr in (1e-3, 3e-4) for s in (0, 1)]
+    assert default_group_by(runs) == ["algo"]  # seeds and output dirs differ too, but never define a group
+    assert [(c.label, len(c.runs)) for c in group_runs(runs, ["algo"])] == [("PPO", 4), ("A2C", 4)]
+    labels = [c.label for c in group_runs(runs, ["algo", "algo.lr"])]
+    assert labels == ["PPO, algo.lr=0.001", "PPO, algo.lr=0.0003", "A2C, algo.lr=0.001", "A2C, algo.lr=0.0003"]
+    same_algo = [r for r in runs if r.config["algo"] == "PPO"]
+    assert default_group_by(same_algo) == ["algo.lr"]
