@@ -19,13 +19,16 @@ def main() -> None:
     parser.add_argument("dirs", nargs="+", type=Path, help="run dirs or sweep dirs holding run dirs")
     parser.add_argument("--write", action="store_true", help="write sweep_summary.{csv,md} into the (one) sweep dir")
     args = parser.parse_args()
-    if args.write:
-        if len(args.dirs) != 1:
-            parser.error("--write takes exactly one sweep dir")
-        write_sweep_summary(args.dirs[0])
+    missing = [str(d) for d in args.dirs if not d.is_dir()]
+    if missing:
+        parser.error(f"not a directory: {', '.join(missing)}")
+    if args.write and len(args.dirs) != 1:
+        parser.error("--write takes exactly one sweep dir")
     jobs = [job for root in args.dirs for job in read_sweep(root)]
     if not jobs:
-        parser.error(f"no run dirs (with .hydra/overrides.yaml) under {', '.join(map(str, args.dirs))}")
+        parser.error(f"no run dirs (with .hydra/overrides.yaml) in {', '.join(map(str, args.dirs))}")
+    if args.write:
+        write_sweep_summary(args.dirs[0])
     print(markdown(jobs, by_config(jobs)), end="")
 
 

@@ -75,3 +75,21 @@ class RecordingBoxEnv(gym.Env):
 
 
 gym.register(id="pglab-test/RecordingBox-v0", entry_point=RecordingBoxEnv)
+
+
+class FailingEnv(CounterEnv):
+    """CounterEnv that raises after `fail_after` steps of this instance: a job that crashes mid-training."""
+
+    def __init__(self, fail_after: int = 100):
+        super().__init__(terminate_after=10)
+        self.fail_after = fail_after
+        self.total_steps = 0
+
+    def step(self, action):
+        self.total_steps += 1
+        if self.total_steps > self.fail_after:
+            raise RuntimeError(f"FailingEnv failed after {self.fail_after} steps")
+        return super().step(action)
+
+
+gym.register(id="pglab-test/Failing-v0", entry_point=FailingEnv)

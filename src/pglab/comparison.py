@@ -14,6 +14,7 @@ should be (Henderson et al., 2018, "Deep RL that matters", and Agarwal et al., 2
 
 import csv
 import itertools
+import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -69,7 +70,7 @@ def read_metric(metrics_csv: Path, metric: str) -> tuple[np.ndarray, np.ndarray]
     steps, values = [], []
     with open(metrics_csv) as f:
         for row in csv.DictReader(f):
-            if row.get(metric) not in (None, ""):
+            if row.get(metric) not in (None, "") and math.isfinite(float(row[metric])):
                 steps.append(float(row["step"]))
                 values.append(float(row[metric]))
     order = np.argsort(steps, kind="stable")
@@ -77,7 +78,7 @@ def read_metric(metrics_csv: Path, metric: str) -> tuple[np.ndarray, np.ndarray]
 
 
 def find_runs(dirs: list[Path], metric: str) -> tuple[list[Run], list[Path]]:
-    """The runs under `dirs` with `metric` logged, and the run dirs skipped (no CSV or no such metric)."""
+    """The runs under `dirs` with `metric` logged, and the run dirs skipped (failed, no CSV or no such metric)."""
     runs, skipped = [], []
     for root in dirs:
         for config_path in sorted(root.rglob("config.yaml")):
@@ -85,7 +86,8 @@ def find_runs(dirs: list[Path], metric: str) -> tuple[list[Run], list[Path]]:
             if run_dir.name == ".hydra":
                 continue
             metrics_csv = run_dir / "csv" / "metrics.csv"
-            if not metrics_csv.exists():
+            summary = run_dir / "summary.json"
+            if not metrics_csv.exists() or (summary.exists() and json.loads(summary.read_text()).get("status") == "failed"):
                 skipped.append(run_dir)
                 continue
             steps, values = read_metric(metrics_csv, metric)
@@ -128,6 +130,9 @@ def aggregate(curve: Curve, confidence: float = 0.95) -> Curve:
     stop = min(run.steps[-1] for run in curve.runs)
     grid = np.unique(np.concatenate([run.steps for run in curve.runs]))
     grid = grid[(grid >= start) & (grid <= stop)]
+    if len(grid) == 0:
+        raise ValueError(f"the runs of {curve.label!r} cover no common range of env steps: "
+                         + ", ".join(f"{run.path}: {run.steps[0]:.0f}-{run.steps[-1]:.0f}" for run in curve.runs))  # fmt: skip
     ys = np.stack([np.interp(grid, run.steps, run.values) for run in curve.runs])  # (n_runs, G)
     n = len(curve.runs)
     curve.steps, curve.mean = grid, ys.mean(axis=0)
@@ -139,23 +144,25 @@ def aggregate(curve: Curve, confidence: float = 0.95) -> Curve:
     return curve
 
 
-def plot_curves(curves: list[Curve], metric: str, path: Path, title: str | None = None) -> None:
-    fig, ax = plt.subplots(figsize=(7.5, 4.5), dpi=110)
-    styles = itertools.cycle(["-", "--", "-.", ":"])  # curves that overlap (all at 500) stay distinguishable
-    for curve in curves:
-        (line,) = ax.plot(curve.steps, curve.mean, lw=2, ls=next(styles), label=f"{curve.label} (n={len(curve.runs)})")
-        if len(curve.runs) > 1:
-            ax.fill_between(curve.steps, curve.low, curve.high, color=line.get_color(), alpha=0.2, lw=0)
-    # With few seeds the t-interval can reach far past what any run scored; keep the axis on the runs' values.
-    lowest = min(run.values.min() for curve in curves for run in curve.runs)
-    highest = max(run.values.max() for curve in curves for run in curve.runs)
-    pad = 0.05 * (highest - lowest or abs(highest) or 1.0)
-    ax.set_ylim(lowest - pad, highest + pad)
-    ax.set_xlabel("env steps")
-    ax.set_ylabel(metric)
-    ax.set_title(title or f"{metric}: mean and 95% CI across seeds")
-    ax.grid(alpha=0.3)
-    ax.legend(loc="best", fontsize=8)
+def plot_curves(panels: dict[str, list[Curve]], path: Path, title: str | None = None) -> None:
+    """One panel per metric (side by side), one line per group with its 95% band."""
+    fig, axes = plt.subplots(1, len(panels), figsize=(7.5 * len(panels), 4.5), dpi=110, squeeze=False)
+    for ax, (metric, curves) in zip(axes[0], panels.items(), strict=True):
+        styles = itertools.cycle(["-", "--", "-.", ":"])  # curves that overlap (all at 500) stay distinguishable
+        for curve in curves:
+            (line,) = ax.plot(curve.steps, curve.mean, lw=2, ls=next(styles), label=f"{curve.label} (n={len(curve.runs)})")
+            if len(curve.runs) > 1:
+                ax.fill_between(curve.steps, curve.low, curve.high, color=line.get_color(), alpha=0.2, lw=0)
+        # With few seeds the t-interval can reach far past what any run scored; keep the axis on the runs' values.
+        lowest = min(run.values.min() for curve in curves for run in curve.runs)
+        highest = max(run.values.max() for curve in curves for run in curve.runs)
+        pad = 0.05 * (highest - lowest or abs(highest) or 1.0)
+        ax.set_ylim(lowest - pad, highest + pad)
+        ax.set_xlabel("env steps")
+        ax.set_ylabel(metric)
+        ax.grid(alpha=0.3)
+        ax.legend(loc="best", fontsize=8)
+    fig.suptitle(title or "mean and 95% CI across seeds")
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path)

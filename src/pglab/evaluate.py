@@ -75,10 +75,20 @@ def load_policy(run_cfg: DictConfig, checkpoint: dict[str, Any], env: Any, devic
     return policy.to(device).eval()
 
 
+def check_device(device: str) -> None:
+    try:
+        torch_device = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise ConfigError(f"device={device!r} is not a torch device; use cpu or cuda") from None
+    if torch_device.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"device={device} was requested but PyTorch sees no CUDA GPU on this machine; use device=cpu")
+
+
 def run(cfg: DictConfig) -> dict[str, Any]:
     """Evaluate `cfg.ckpt_path`; returns the result (also written as JSON next to the checkpoint)."""
     check_range("episodes", cfg.episodes, 1)
     check_range("video_episodes", cfg.video_episodes, 1, cfg.episodes)
+    check_device(cfg.device)
     ckpt_path = Path(cfg.ckpt_path).expanduser().resolve()
     checkpoint = load_checkpoint(ckpt_path)
     run_cfg = OmegaConf.load(find_run_config(ckpt_path))
@@ -90,6 +100,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     env = instantiate(run_cfg.env)(num_envs=cfg.episodes, video_dir=ckpt_path.parent if cfg.video else None,
                                    video_episodes=cfg.video_episodes, video_prefix=out.name)  # fmt: skip
     policy = load_policy(run_cfg, checkpoint, env, cfg.device)
+    torch.manual_seed(seed)  # sampled actions (deterministic=false) repeat with the seed
     returns, lengths = evaluate_policy(policy, env, seed, cfg.deterministic)
     env.close()  # writes the videos
 

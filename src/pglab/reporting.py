@@ -2,6 +2,7 @@
 
 import json
 import math
+import os
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,10 @@ def final_summary(history: list[dict[str, float]]) -> dict[str, Any]:
 
 
 def write_summary(summary: dict, path: Path) -> None:
-    path.write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
+    """Write `summary.json` atomically (temp file + rename): a job killed mid-write leaves the old one or none."""
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
+    os.replace(tmp, path)
 
 
 def plot_learning_curve(history: list[dict[str, float]], path: Path, title: str) -> None:

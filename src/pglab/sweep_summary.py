@@ -59,8 +59,10 @@ class ConfigResult:
 
     @property
     def std(self) -> float:
-        """Population std across seeds (0 for one seed), as the eval std over episodes."""
-        return statistics.pstdev(self.eval_means) if self.eval_means else math.nan
+        """Sample std across seeds (n - 1 in the denominator; 0 for one seed)."""
+        if not self.eval_means:
+            return math.nan
+        return statistics.stdev(self.eval_means) if len(self.eval_means) > 1 else 0.0
 
 
 def job_sort_key(path: Path) -> tuple[int, str]:
@@ -78,7 +80,11 @@ def read_job(job_dir: Path) -> JobResult:
     if not summary_path.exists():
         result.error = "no summary.json: the job crashed or was killed before it finished"
         return result
-    summary: dict[str, Any] = json.loads(summary_path.read_text())
+    try:
+        summary: dict[str, Any] = json.loads(summary_path.read_text())
+    except json.JSONDecodeError as error:
+        result.error = f"unreadable summary.json ({error})"
+        return result
     result.status = summary.get("status", "completed")
     result.error = summary.get("error", "")
     result.eval_return_mean = summary.get("eval/episode_return_mean", math.nan)
@@ -90,9 +96,11 @@ def read_job(job_dir: Path) -> JobResult:
 
 
 def read_sweep(sweep_dir: Path) -> list[JobResult]:
-    """Every job under `sweep_dir` (dirs holding `.hydra/overrides.yaml`, `sweep_dir` itself included), in
-    job-number order."""
-    job_dirs = sorted({p.parent.parent for p in sweep_dir.rglob(".hydra/overrides.yaml")}, key=job_sort_key)
+    """The jobs of `sweep_dir`: its sub-dirs holding `.hydra/overrides.yaml` (Hydra's `<sweep dir>/<job
+    number>`), or `sweep_dir` itself when it is a single run dir; in job-number order."""
+    if (sweep_dir / ".hydra" / "overrides.yaml").exists():
+        return [read_job(sweep_dir)]
+    job_dirs = sorted((p.parent.parent for p in sweep_dir.glob("*/.hydra/overrides.yaml")), key=job_sort_key)
     return [read_job(d) for d in job_dirs]
 
 
@@ -119,7 +127,7 @@ def markdown(jobs: list[JobResult], configs: list[ConfigResult]) -> str:
     failed = sum(job.status != "completed" for job in jobs)
     lines = [f"# Sweep summary: {len(jobs)} jobs, {len(jobs) - failed} completed, {failed} failed", ""]
     if any(len(c.seeds) + c.failed > 1 for c in configs):
-        lines += ["## By configuration (mean ± std of the final eval return across seeds, best first)", "",
+        lines += ["## By configuration (mean ± sample std of the final eval return across seeds, best first)", "",
                   "| rank | overrides | seeds | eval return | failed |", "|---|---|---|---|---|"]  # fmt: skip
         for rank, c in enumerate(configs, 1):
             seeds = ",".join(str(s) for s in c.seeds) or "-"
@@ -159,6 +167,9 @@ class SweepSummary(Callback):
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         global last_sweep_failures
         sweep_dir = Path(config.hydra.sweep.dir)
+        if not sweep_dir.is_dir():
+            log.warning("No sweep summary: the sweep dir %s does not exist (no job ran)", sweep_dir)
+            return
         jobs, configs = write_sweep_summary(sweep_dir)
         last_sweep_failures = sum(job.status != "completed" for job in jobs)
         if configs and not math.isnan(configs[0].mean):

@@ -10,6 +10,7 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
+from pglab.callbacks import PeriodicEvaluation
 from pglab.errors import ConfigError
 from pglab.reporting import final_summary, plot_learning_curve, summary_line, write_summary
 from pglab.rollout.collector import RolloutCollector
@@ -68,8 +69,13 @@ def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     OmegaConf.save(cfg, run_dir / "config.yaml", resolve=True)
     for logger in loggers:
         logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
-    trainer.fit(module, ckpt_path=cfg.ckpt_path)
-    collector.close()
+    try:
+        trainer.fit(module, ckpt_path=cfg.ckpt_path)
+    finally:  # also when training fails: async envs hold subprocesses, and a sweep goes on to the next job
+        collector.close()
+        for callback in callbacks:
+            if isinstance(callback, PeriodicEvaluation):
+                callback.teardown(trainer, module, "fit")
 
     summary = final_summary(module.history)
     write_summary(summary, run_dir / "summary.json")

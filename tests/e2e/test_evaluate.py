@@ -20,7 +20,7 @@ def trained_run(tmp_path_factory):
 
     run_dir = tmp_path_factory.mktemp("run")
     cfg = compose_config(["debug=smoke", "total_env_steps=4000", "logger=none", f"callbacks.evaluation.episodes={EPISODES}",
-                          "callbacks.evaluation.video_every=2"], run_dir)  # fmt: skip
+                          "callbacks.evaluation.video_every=3"], run_dir)  # fmt: skip
     summary = run(cfg)
     return run_dir, summary
 
@@ -53,18 +53,23 @@ def test_evaluate_reproduces_the_final_training_evaluation_and_writes_json_and_m
 
 def test_training_records_eval_videos_every_k_evaluations_and_at_the_end(trained_run):
     run_dir, _ = trained_run
-    # Evaluations at 1024, 2048, 3072 and the final 4032 env steps: every 2nd records, and the final one.
+    # Evaluations at 1024, 2048, 3008 and 4032 env steps (the last rollout crosses the budget, so that periodic
+    # evaluation is the final one): every 3rd records, and the final one.
     assert sorted(p.name for p in (run_dir / "videos").glob("*.mp4")) == [
-        "eval-step-2048-0-episode-0.mp4", "eval-step-4032-0-episode-0.mp4"]  # fmt: skip
+        "eval-step-3008-0-episode-0.mp4", "eval-step-4032-0-episode-0.mp4"]  # fmt: skip
 
 
-def test_sampled_evaluation_with_another_seed_differs_from_deterministic(trained_run):
+def test_sampled_evaluation_repeats_with_its_seed(trained_run):
     run_dir, _ = trained_run
-    result = evaluate(f"ckpt_path={run_dir / 'checkpoints' / 'best.ckpt'}", "episodes=3", "deterministic=false", "seed=7")
-    assert result.returncode == 0, result.stderr[-3000:]
-    (json_path,) = (run_dir / "checkpoints").glob("best-eval-*.json")
-    out = json.loads(json_path.read_text())
-    assert out["seed"] == 7 and out["deterministic"] is False and len(out["returns"]) == 3
+    outs = []
+    for _ in range(2):
+        result = evaluate(f"ckpt_path={run_dir / 'checkpoints' / 'best.ckpt'}", "episodes=3", "deterministic=false", "seed=7")
+        assert result.returncode == 0, result.stderr[-3000:]
+    for json_path in sorted((run_dir / "checkpoints").glob("best-eval-*.json")):
+        outs.append(json.loads(json_path.read_text()))
+    assert len(outs) == 2  # two evaluations, two result files: nothing overwritten
+    assert outs[0]["seed"] == 7 and outs[0]["deterministic"] is False and len(outs[0]["returns"]) == 3
+    assert outs[0]["returns"] == outs[1]["returns"] and outs[0]["lengths"] == outs[1]["lengths"]
 
 
 class RunsCode:
@@ -89,10 +94,14 @@ def test_bad_and_malicious_checkpoints_fail_with_one_line_and_run_no_code(traine
         ckpt_dir / "evil.ckpt": "is not a checkpoint pglab can load safely",
         ckpt_dir / "other.ckpt": "is not a checkpoint pglab can load safely",
     }
+    cases[ckpt_dir / "last.ckpt"] = "device=cuda was requested but PyTorch sees no CUDA GPU"
     for path, message in cases.items():
-        result = evaluate(f"ckpt_path={path}")
+        if "cuda" in message and torch.cuda.is_available():
+            continue
+        result = evaluate(f"ckpt_path={path}", *(["device=cuda"] if "cuda" in message else []))
         assert result.returncode == 2, (path, result.stderr[-2000:])
         errors = [line for line in (result.stdout + result.stderr).splitlines() if "[ERROR]" in line or "ERROR" in line]
-        assert len(errors) == 1 and f"ckpt_path={path}" in errors[0] and message in errors[0], errors
+        assert len(errors) == 1 and message in errors[0], errors
+        assert f"ckpt_path={path}" in errors[0] or "device=cuda" in errors[0], errors
         assert "Traceback" not in result.stderr
     assert not marker.exists()

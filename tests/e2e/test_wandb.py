@@ -1,8 +1,10 @@
 """W&B logging, offline (no credentials, no network), read back with wandb's own reader."""
 
 import csv
+import json
 import os
 
+import pytest
 import yaml
 
 from tests.cli import train
@@ -84,3 +86,23 @@ def test_api_key_never_lands_in_the_run_dir(tmp_path):
     assert len(files) > 10
     assert not [p for p in files if secret.encode() in p.read_bytes()]
     assert secret not in result.stdout + result.stderr
+
+
+def test_a_job_that_fails_mid_training_finishes_its_wandb_run_as_failed(make_cfg, tmp_path, monkeypatch):
+    import wandb
+
+    from pglab.train import run
+
+    for key in [k for k in os.environ if k.startswith("WANDB_")]:
+        monkeypatch.delenv(key)
+    cfg = make_cfg("logger=wandb", "logger.wandb.mode=offline", "env.id=pglab-test/Failing-v0", "+env.kwargs.fail_after=300",
+                   "debug=smoke")  # fmt: skip
+    with pytest.raises(RuntimeError, match="FailingEnv failed after 300 steps"):
+        run(cfg)
+    assert wandb.run is None  # finished, so the next job of a sweep starts its own run
+    (run_file,) = offline_runs(tmp_path)
+    records = read_records(run_file)
+    assert [e.get("exit_code") for e in records["exit"]] == [1]
+    assert [h["item"]["time/env_steps"] for h in records["history"]][-1] <= 600
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["status"] == "failed" and "FailingEnv failed after 300 steps" in summary["error"]

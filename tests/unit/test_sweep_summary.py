@@ -38,11 +38,11 @@ def test_configurations_across_seeds_best_first_and_crashed_jobs_failed(tmp_path
     configs = by_config(jobs)
     assert [c.overrides for c in configs] == ["algo.lr=3e-4", "algo.lr=1e-3", "algo.lr=1"]
     assert configs[0].seeds == [0, 2] and configs[0].failed == 1
-    assert configs[0].mean == 450.0 and configs[0].std == 50.0
-    assert configs[1].mean == 200.0 and math.isclose(configs[1].std, math.sqrt(20000 / 3))
+    assert configs[0].mean == 450.0 and math.isclose(configs[0].std, math.sqrt(5000))  # sample std, n - 1 = 1
+    assert configs[1].mean == 200.0 and configs[1].std == 100.0
     assert math.isnan(configs[2].mean) and configs[2].failed == 1
 
     write_sweep_summary(tmp_path)
     markdown = (tmp_path / "sweep_summary.md").read_text()
     assert "7 jobs, 5 completed, 2 failed" in markdown
-    assert "| 1 | algo.lr=3e-4 | 0,2 | 450.0 ± 50.0 | 1 |" in markdown
+    assert "| 1 | algo.lr=3e-4 | 0,2 | 450.0 ± 70.7 | 1 |" in markdown

@@ -82,7 +82,7 @@ class PeriodicEvaluation(L.Callback):
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: PolicyGradientModule) -> None:
         steps = pl_module.collector.env_steps
         if steps // self.every_env_steps > max(self.last_eval_step, 0) // self.every_env_steps:
-            self.evaluate(pl_module)
+            self.evaluate(pl_module, final=steps >= pl_module.hparams.total_env_steps)
 
     def on_train_end(self, trainer: L.Trainer, pl_module: PolicyGradientModule) -> None:
         if pl_module.collector.env_steps != self.last_eval_step:

@@ -1,0 +1,38 @@
+"""Every tuned preset in conf/experiment/ trains a smoke budget, and documents what it reaches."""
+
+import re
+
+import pytest
+import yaml
+from omegaconf import OmegaConf
+
+from pglab.train import run
+from tests.conftest import CONF
+
+PRESETS = sorted(p.stem for p in (CONF / "experiment").glob("*.yaml"))
+
+
+def test_the_required_presets_exist():
+    assert {"ppo_cartpole", "a2c_cartpole", "vpg_cartpole", "reinforce_cartpole", "reinforce_cartpole_hf",
+            "ppo_pendulum", "ppo_acrobot"} <= set(PRESETS)  # fmt: skip
+
+
+@pytest.mark.parametrize("preset", PRESETS)
+def test_preset_states_its_measured_return_and_command(preset):
+    text = (CONF / "experiment" / f"{preset}.yaml").read_text()
+    measured = "\n".join(line for line in text.splitlines() if line.startswith("#"))
+    assert re.search(r"MEASURED: .*\d", measured), "a measured return"
+    assert re.search(r"seeds? [0-9]", measured) and "steps" in measured, "over which seeds and env steps"
+    assert f"python train.py -m experiment={preset}" in measured.replace("\n# ", " "), "the command that measured it"
+
+
+@pytest.mark.parametrize("preset", PRESETS)
+def test_preset_trains_a_smoke_budget_with_its_values(make_cfg, tmp_path, preset):
+    cfg = make_cfg(f"experiment={preset}", "debug=smoke", "total_env_steps=5000", "logger=none")
+    values = yaml.safe_load((CONF / "experiment" / f"{preset}.yaml").read_text())
+    for key, value in values.get("algo", {}).items():
+        assert OmegaConf.select(cfg, f"algo.{key}") == value, key
+    summary = run(cfg)
+    assert summary["status"] == "completed"
+    assert summary["time/env_steps"] >= 5000
+    assert summary["eval/episode_return_mean"] == summary["eval/episode_return_mean"]  # a number, not NaN
