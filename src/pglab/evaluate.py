@@ -21,6 +21,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from pglab.algos.base import check_range
 from pglab.callbacks.evaluation import EVAL_SEED_OFFSET
+from pglab.envs.normalization import load_normalization_state
 from pglab.errors import ConfigError
 from pglab.networks.actor_critic import ActorCritic
 from pglab.rollout.evaluation import evaluate_policy
@@ -97,8 +98,12 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         seed = OmegaConf.select(run_cfg, "callbacks.evaluation.seed", default=run_cfg.seed) + EVAL_SEED_OFFSET
     out = ckpt_path.with_name(f"{ckpt_path.stem}-eval-{datetime.now():%Y%m%d-%H%M%S-%f}")
 
-    env = instantiate(run_cfg.env)(num_envs=cfg.episodes, video_dir=ckpt_path.parent if cfg.video else None,
+    env = instantiate(run_cfg.env)(num_envs=cfg.episodes, evaluation=True, video_dir=ckpt_path.parent if cfg.video else None,
                                    video_episodes=cfg.video_episodes, video_prefix=out.name)  # fmt: skip
+    try:  # observation normalization statistics, as training left them
+        load_normalization_state(env, checkpoint.get("collector", {}).get("normalization", {}))
+    except ValueError as error:
+        raise ConfigError(f"ckpt_path={ckpt_path} does not fit its run's env config: {error}") from None
     policy = load_policy(run_cfg, checkpoint, env, cfg.device)
     torch.manual_seed(seed)  # sampled actions (deterministic=false) repeat with the seed
     returns, lengths = evaluate_policy(policy, env, seed, cfg.deterministic)

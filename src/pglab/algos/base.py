@@ -204,9 +204,7 @@ class PolicyGradientModule(L.LightningModule):
             logger.log_metrics(metrics, step=env_steps)
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        checkpoint["collector"] = {"env_steps": self.collector.env_steps, "episodes": self.collector.episodes}
+        checkpoint["collector"] = self.collector.state_dict()
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        state = checkpoint.get("collector", {})
-        self.collector.env_steps = int(state.get("env_steps", 0))
-        self.collector.episodes = int(state.get("episodes", 0))
+        self.collector.load_state_dict(checkpoint.get("collector", {}))

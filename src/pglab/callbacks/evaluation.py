@@ -9,6 +9,7 @@ from gymnasium.vector import VectorEnv
 from lightning.pytorch.loggers import WandbLogger
 
 from pglab.algos.base import PolicyGradientModule, check_range
+from pglab.envs.normalization import load_normalization_state, normalization_state
 from pglab.errors import ConfigError
 from pglab.rollout.evaluation import evaluate_policy
 
@@ -77,7 +78,7 @@ class PeriodicEvaluation(L.Callback):
 
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
         if self.env is None:
-            self.env = self.make_env(num_envs=self.episodes)
+            self.env = self.make_env(num_envs=self.episodes, evaluation=True)
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: PolicyGradientModule) -> None:
         steps = pl_module.collector.env_steps
@@ -94,8 +95,10 @@ class PeriodicEvaluation(L.Callback):
         record = self.video_every > 0 and (final or self.num_evaluations % self.video_every == 0)
         prefix = f"eval-step-{steps}"
         # A video evaluation runs on a fresh env that renders; same seeds, so the same episodes as self.env.
-        env = (self.make_env(num_envs=self.episodes, video_dir=self.video_dir, video_episodes=self.video_episodes,
-                             video_prefix=prefix) if record else self.env)  # fmt: skip
+        env = (self.make_env(num_envs=self.episodes, evaluation=True, video_dir=self.video_dir,
+                             video_episodes=self.video_episodes, video_prefix=prefix) if record else self.env)  # fmt: skip
+        # Observation normalization: evaluate with the statistics training has reached (frozen in `env`).
+        load_normalization_state(env, normalization_state(pl_module.collector.env))
         was_training = pl_module.policy.training
         pl_module.policy.eval()
         returns, lengths = evaluate_policy(pl_module.policy, env, self.seed, self.deterministic)

@@ -18,10 +18,13 @@ from pathlib import Path
 from typing import Any
 
 import gymnasium as gym
+import numpy as np
 from gymnasium.vector import AsyncVectorEnv, AutoresetMode, SyncVectorEnv, VectorEnv
-from gymnasium.wrappers import RecordVideo
+from gymnasium.wrappers import AtariPreprocessing, FrameStackObservation, RecordVideo
+from gymnasium.wrappers import vector as vector_wrappers
 from gymnasium.wrappers.vector import RecordEpisodeStatistics
 
+from pglab.envs.normalization import NormalizeObservation, freeze_normalization
 from pglab.errors import ConfigError
 
 VECTORIZATION = {"sync": SyncVectorEnv, "async": AsyncVectorEnv}
@@ -29,6 +32,10 @@ VECTORIZATION = {"sync": SyncVectorEnv, "async": AsyncVectorEnv}
 
 def check_env_id(env_id: str) -> None:
     """Raise ConfigError naming close matches when `env_id` is not a registered gymnasium id."""
+    if env_id.startswith("ALE/"):
+        import ale_py  # registers the Atari envs; its ROMs ship inside the wheel
+
+        gym.register_envs(ale_py)
     if env_id in gym.registry:
         return
     close = difflib.get_close_matches(env_id, list(gym.registry), n=5, cutoff=0.5)
@@ -42,11 +49,21 @@ def make_vector_env(
     vectorization: str = "sync",
     max_episode_steps: int | None = None,
     kwargs: dict[str, Any] | None = None,
+    atari_preprocessing: bool = False,
+    frame_stack: int = 1,
+    clip_reward: bool = False,
+    normalize_obs: bool = False,
+    normalize_reward: bool = False,
+    gamma: float = 0.99,
+    evaluation: bool = False,
     video_dir: str | Path | None = None,
     video_episodes: int = 0,
     video_prefix: str = "episode",
 ) -> VectorEnv:
     """A vector env of `num_envs` copies of gymnasium env `id`, same-step autoreset, episode statistics.
+
+    Wrappers, innermost first: per sub-env `AtariPreprocessing` and `FrameStackObservation`; on the vector env
+    `RecordEpisodeStatistics` (raw rewards), reward clipping, `NormalizeObservation`, `NormalizeReward`.
 
     Args:
         id: registered gymnasium id, e.g. "CartPole-v1".
@@ -55,6 +72,14 @@ def make_vector_env(
             sub-env, for expensive envs).
         max_episode_steps: time limit override; None keeps the registered limit.
         kwargs: extra keyword arguments for `gymnasium.make`.
+        atari_preprocessing: gymnasium's `AtariPreprocessing` (noop reset, frame skip 4 with max-pooling,
+            84x84 grayscale; the env itself must be made with `frameskip=1`).
+        frame_stack: stack this many last observations (`FrameStackObservation`); 1: none.
+        clip_reward: train on sign(reward) (Atari); not applied to evaluation envs.
+        normalize_obs: normalize observations by running mean and std (statistics saved in checkpoints).
+        normalize_reward: divide rewards by the running std of the discounted return with discount `gamma`;
+            not applied to evaluation envs.
+        evaluation: an evaluation env: raw rewards, frozen observation statistics (set from training's).
         video_dir: with `video_episodes > 0`, sub-envs `0 .. video_episodes - 1` render their first episode
             to `<video_dir>/<video_prefix>-<i>-episode-0.mp4` (gymnasium's `RecordVideo`; the other
             sub-envs do not render). Set by evaluation, not by the env config.
@@ -64,13 +89,38 @@ def make_vector_env(
         raise ConfigError(f"env.vectorization={vectorization!r} is not supported; choose one of {sorted(VECTORIZATION)}")
     if int(num_envs) < 1:
         raise ConfigError(f"env.num_envs={num_envs} must be >= 1")
-    make_one = functools.partial(gym.make, id, max_episode_steps=max_episode_steps, **dict(kwargs or {}))
+    if int(frame_stack) < 1:
+        raise ConfigError(f"env.frame_stack={frame_stack} must be >= 1")
+    make_one = functools.partial(make_env, id, max_episode_steps, dict(kwargs or {}), atari_preprocessing, int(frame_stack))
     env_fns = [make_one] * int(num_envs)
     if video_dir is not None:
         for i in range(min(int(video_episodes), int(num_envs))):
             env_fns[i] = functools.partial(make_recorded, make_one, str(video_dir), f"{video_prefix}-{i}")
-    env = VECTORIZATION[vectorization](env_fns, autoreset_mode=AutoresetMode.SAME_STEP)
-    return RecordEpisodeStatistics(env)
+    env: VectorEnv = VECTORIZATION[vectorization](env_fns, autoreset_mode=AutoresetMode.SAME_STEP)
+    env = RecordEpisodeStatistics(env)
+    if clip_reward and not evaluation:
+        env = vector_wrappers.TransformReward(env, np.sign)
+    if normalize_obs:
+        env = NormalizeObservation(env)
+    if normalize_reward and not evaluation:
+        env = vector_wrappers.NormalizeReward(env, gamma=gamma)
+    if evaluation:
+        freeze_normalization(env)
+    return env
+
+
+def make_env(id: str, max_episode_steps: int | None, kwargs: dict[str, Any], atari_preprocessing: bool,
+             frame_stack: int, render_mode: str | None = None) -> gym.Env:  # fmt: skip
+    """One sub-env: `gymnasium.make` plus the per-env wrappers."""
+    if render_mode is not None:
+        kwargs = {**kwargs, "render_mode": render_mode}
+    env = gym.make(id, max_episode_steps=max_episode_steps, **kwargs)
+    if atari_preprocessing:
+        env = AtariPreprocessing(env, noop_max=30, frame_skip=4, screen_size=84, grayscale_obs=True,
+                                 terminal_on_life_loss=False, scale_obs=False)  # fmt: skip
+    if frame_stack > 1:
+        env = FrameStackObservation(env, stack_size=frame_stack)
+    return env
 
 
 def make_recorded(make_one: Callable[..., gym.Env], video_dir: str, name_prefix: str) -> gym.Env:

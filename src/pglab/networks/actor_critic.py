@@ -1,27 +1,35 @@
 """The policy (actor) and optional value function (critic) used by every algorithm."""
 
+from collections.abc import Callable
+
 import gymnasium as gym
 import numpy as np
 import torch
 from torch import Tensor, nn
 
 from pglab.errors import ConfigError
+from pglab.networks.cnn import NatureCNN
 from pglab.networks.distributions import make_action_head
 from pglab.networks.mlp import build_mlp, orthogonal_init, output_size
 
 VALUE_HEAD_GAIN = 1.0
 
 
+TRUNKS = ("mlp", "cnn")
+
+
 class ActorCritic(nn.Module):
-    """MLP actor and critic over flat observations.
+    """Actor and critic over flat observations (MLP trunks) or images (Nature CNN trunks).
 
     By default the actor and critic are separate networks (CleanRL, SB3 for MLPs: sharing a trunk makes the
-    value loss scale interfere with the policy gradient); `shared_trunk=True` puts both heads on one trunk.
+    value loss scale interfere with the policy gradient); `shared_trunk=True` puts both heads on one trunk
+    (the usual choice for CNNs, as in CleanRL's Atari PPO, to halve the convolution work).
 
     Args:
-        observation_space: a 1-D `Box` space (flattened features).
+        observation_space: a 1-D `Box` (trunk="mlp") or a channels-first 3-D `Box` of pixels (trunk="cnn").
         action_space: `Discrete` or 1-D `Box`.
-        hidden_sizes: hidden layer widths of each trunk.
+        trunk: "mlp" or "cnn" (set by the network config: network=mlp | network=cnn).
+        hidden_sizes: hidden layer widths of each MLP trunk, or of the fully connected layers after the CNN.
         activation: one of tanh, relu, elu, gelu.
         shared_trunk: one trunk for both heads instead of two separate networks.
         log_std_init: initial log-std of the Gaussian policy (Box actions only).
@@ -32,6 +40,7 @@ class ActorCritic(nn.Module):
         self,
         observation_space: gym.Space,
         action_space: gym.Space,
+        trunk: str = "mlp",
         hidden_sizes: list[int] = (64, 64),
         activation: str = "tanh",
         shared_trunk: bool = False,
@@ -39,21 +48,15 @@ class ActorCritic(nn.Module):
         with_critic: bool = True,
     ):
         super().__init__()
-        if not isinstance(observation_space, gym.spaces.Box) or len(observation_space.shape) != 1:
-            raise ConfigError(
-                f"network=mlp needs a flat (1-D Box) observation space, got {observation_space}; "
-                "image observations need a convolutional network"
-            )
         hidden_sizes = list(hidden_sizes)
-        obs_dim = int(np.prod(observation_space.shape))
-        features = output_size(obs_dim, hidden_sizes)
+        build_trunk = trunk_builder(trunk, observation_space, hidden_sizes, activation)
         self.shared_trunk = shared_trunk
-        self.actor_trunk = build_mlp(obs_dim, hidden_sizes, activation)
+        self.actor_trunk, features = build_trunk()
         self.action_head = make_action_head(action_space, features, log_std_init)
         self.critic_trunk: nn.Module | None = None
         self.value_head: nn.Linear | None = None
         if with_critic:
-            self.critic_trunk = self.actor_trunk if shared_trunk else build_mlp(obs_dim, hidden_sizes, activation)
+            self.critic_trunk = self.actor_trunk if shared_trunk else build_trunk()[0]
             self.value_head = orthogonal_init(nn.Linear(features, 1), VALUE_HEAD_GAIN)
 
     @property
@@ -104,3 +107,27 @@ class ActorCritic(nn.Module):
             return []
         trunk = [] if self.shared_trunk else list(self.critic_trunk.parameters())
         return trunk + list(self.value_head.parameters())
+
+
+def trunk_builder(trunk: str, observation_space: gym.Space, hidden_sizes: list[int],
+                  activation: str) -> Callable[[], tuple[nn.Module, int]]:  # fmt: skip
+    """A function building one trunk and returning it with its output width; checks the space fits."""
+    if trunk not in TRUNKS:
+        raise ConfigError(f"network.trunk={trunk!r} is not supported; choose one of {list(TRUNKS)}")
+    shape = getattr(observation_space, "shape", None)
+    is_box = isinstance(observation_space, gym.spaces.Box)
+    if trunk == "mlp":
+        if not is_box or len(shape) != 1:
+            raise ConfigError(f"network=mlp needs a flat (1-D Box) observation space, got {observation_space}; "
+                              "use network=cnn for image observations")  # fmt: skip
+        obs_dim = int(np.prod(shape))
+        return lambda: (build_mlp(obs_dim, hidden_sizes, activation), output_size(obs_dim, hidden_sizes))
+    if not is_box or len(shape) != 3 or min(shape[1:]) < 36:
+        raise ConfigError(f"network=cnn needs image observations (a channels-first 3-D Box of at least 36x36 pixels), "
+                          f"got {observation_space}; use network=mlp for flat observations")  # fmt: skip
+
+    def build_cnn() -> tuple[nn.Module, int]:
+        cnn = NatureCNN(observation_space, hidden_sizes, activation)
+        return cnn, cnn.out_features
+
+    return build_cnn

@@ -4,6 +4,7 @@ device, and returns time-major `Rollout`s.
 """
 
 from collections import deque
+from typing import Any
 
 import gymnasium as gym
 import numpy as np
@@ -11,6 +12,7 @@ import torch
 from gymnasium.vector import VectorEnv
 from torch import Tensor
 
+from pglab.envs.normalization import load_normalization_state, normalization_state
 from pglab.networks.actor_critic import ActorCritic
 from pglab.rollout.batch import Rollout
 
@@ -56,6 +58,15 @@ class RolloutCollector:
     def recent_return(self) -> float:
         """Mean raw return of the last completed episodes (NaN before the first one)."""
         return float(np.mean(self.recent_returns)) if self.recent_returns else float("nan")
+
+    def state_dict(self) -> dict[str, Any]:
+        """Counters and the env's normalization statistics, for checkpoints (tensors and numbers only)."""
+        return {"env_steps": self.env_steps, "episodes": self.episodes, "normalization": normalization_state(self.env)}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.env_steps = int(state.get("env_steps", 0))
+        self.episodes = int(state.get("episodes", 0))
+        load_normalization_state(self.env, state.get("normalization", {}))
 
     def _reset(self) -> None:
         # Seed only the very first reset: later resets continue each sub-env's own RNG stream.
