@@ -23,7 +23,7 @@ IMAGE_ENVS = {"pong"}
 def test_groups_have_the_documented_options():
     assert ALGOS == ["a2c", "ppo", "reinforce", "vpg"]
     assert ENVS == ["acrobot", "cartpole", "halfcheetah", "hopper", "lunarlander", "lunarlander_continuous",
-                    "mountaincar", "pendulum", "pong"]  # fmt: skip
+                    "mountaincar", "pendulum", "pixelcopter", "pong"]  # fmt: skip
     assert NETWORKS == ["cnn", "mlp"]
     assert ACCELERATORS == ["cpu", "gpu"]
 

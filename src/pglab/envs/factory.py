@@ -32,6 +32,8 @@ VECTORIZATION = {"sync": SyncVectorEnv, "async": AsyncVectorEnv}
 
 def check_env_id(env_id: str) -> None:
     """Raise ConfigError naming close matches when `env_id` is not a registered gymnasium id."""
+    import pglab.envs  # noqa: F401  (registers pglab's native envs, e.g. pglab/PixelCopter-v0)
+
     if env_id.startswith("ALE/"):
         import ale_py  # registers the Atari envs; its ROMs ship inside the wheel
 
