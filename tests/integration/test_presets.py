@@ -29,11 +29,12 @@ def test_preset_states_its_measured_return_and_command(preset):
 
 @pytest.mark.parametrize("preset", PRESETS)
 def test_preset_trains_a_smoke_budget_with_its_values(make_cfg, tmp_path, preset):
-    cfg = make_cfg(f"experiment={preset}", "debug=smoke", "total_env_steps=5000", "logger=none")
+    budget = 1024 if preset.endswith("pong") else 5000  # CNN updates dominate a CPU smoke run
+    cfg = make_cfg(f"experiment={preset}", "debug=smoke", f"total_env_steps={budget}", "logger=none")
     values = yaml.safe_load((CONF / "experiment" / f"{preset}.yaml").read_text())
     for key, value in values.get("algo", {}).items():
         assert OmegaConf.select(cfg, f"algo.{key}") == value, key
     summary = run(cfg)
     assert summary["status"] == "completed"
-    assert summary["time/env_steps"] >= 5000
+    assert summary["time/env_steps"] >= budget
     assert summary["eval/episode_return_mean"] == summary["eval/episode_return_mean"]  # a number, not NaN
