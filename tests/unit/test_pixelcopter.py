@@ -88,7 +88,9 @@ def test_seeded_resets_repeat_episodes_and_pixels_show_the_copter():
         obs, _ = env.reset(seed=seed)
         out = [obs]
         for t in range(60):
-            obs, *_ = env.step(t % 3 == 0 and UP or NOOP)
+            obs, _, terminated, _, _ = env.step(UP if t % 3 == 0 else NOOP)
+            if terminated:
+                break
             out.append(obs)
         return np.stack(out)
 
