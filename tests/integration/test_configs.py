@@ -82,3 +82,20 @@ def test_bad_hyperparameters_name_the_key(make_cfg, override, message):
         collector = RolloutCollector(instantiate(cfg.env)(), seed=0)
         instantiate(cfg.algo)(network=instantiate(cfg.network), collector=collector, total_env_steps=cfg.total_env_steps)
     assert message in str(info.value)
+
+
+def test_cnn_refuses_normalized_pixels_and_accepts_raw_ones(make_cfg):
+    # The Nature CNN divides by 255 itself; running-normalized pixels would be scaled twice.
+    for normalize, error in ((True, "set env.normalize_obs=false"), (False, None)):
+        cfg = make_cfg("env=pixelcopter", "env.kwargs.obs_type=pixels", "network=cnn", f"env.normalize_obs={normalize}")
+        collector = RolloutCollector(instantiate(cfg.env)(num_envs=2, vectorization="sync"), seed=0)
+        try:
+            build = lambda: instantiate(cfg.algo)(network=instantiate(cfg.network), collector=collector,  # noqa: E731
+                                                  total_env_steps=10**5)  # fmt: skip
+            if error:
+                with pytest.raises(ConfigError, match=error):
+                    build()
+            else:
+                assert sum(p.numel() for p in build().policy.parameters()) > 10**5  # conv layers included
+        finally:
+            collector.close()

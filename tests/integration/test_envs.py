@@ -2,6 +2,7 @@
 
 import itertools
 
+import numpy as np
 import pytest
 
 from pglab.train import run
@@ -20,3 +21,23 @@ def test_algo_trains_env_at_a_smoke_budget(make_cfg, algo, env):
     assert summary["status"] == "completed"
     assert summary["time/env_steps"] >= cfg.total_env_steps
     assert summary["eval/episode_length_mean"] >= 1
+
+
+def test_atari_observations_are_preprocessed_stacked_and_time_limited_in_agent_steps():
+    from pglab.envs.factory import make_vector_env
+
+    env = make_vector_env("ALE/Pong-v5", num_envs=1, max_episode_steps=5, kwargs={"frameskip": 1},
+                          atari_preprocessing=True, frame_stack=4, clip_reward=True)  # fmt: skip
+    try:
+        obs, _ = env.reset(seed=0)
+        assert obs.shape == (1, 4, 84, 84) and obs.dtype == np.uint8
+        ale = env.unwrapped.envs[0].unwrapped.ale
+        frames_before = ale.getEpisodeFrameNumber()  # noop-reset frames
+        for step in range(1, 6):
+            obs, _, terminated, truncated, infos = env.step(np.zeros(1, dtype=np.int64))
+            assert truncated[0] == (step == 5) and not terminated[0]
+            if step == 4:  # four agent steps of four emulator frames each
+                assert ale.getEpisodeFrameNumber() - frames_before == 16
+        assert infos["final_obs"][0].shape == (4, 84, 84)
+    finally:
+        env.close()

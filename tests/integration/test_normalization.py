@@ -59,6 +59,12 @@ def test_statistics_survive_a_weights_only_checkpoint_and_evaluation_envs_freeze
     assert rewards.tolist() == [1.0, 1.0]  # raw rewards
     torch.testing.assert_close(normalization_state(eval_env)["obs_rms"]["mean"], before["obs_rms"]["mean"])  # frozen
 
+    # A training env resumed from the state continues the discounted return each sub-env has accumulated.
+    resumed = counter_env(normalize_reward=True)
+    load_normalization_state(resumed, state)
+    torch.testing.assert_close(normalization_state(resumed)["accumulated_return"], state["accumulated_return"])
+    assert state["accumulated_return"].abs().min() > 0
+
     with pytest.raises(ValueError, match="has statistics but the env has no env.normalize_obs"):
         load_normalization_state(make_vector_env("pglab-test/Counter-v0", num_envs=2), state)
 
@@ -70,7 +76,7 @@ def test_evaluating_a_checkpoint_with_obs_normalization_reproduces_the_final_tra
     ckpt = tmp_path / "checkpoints" / "last.ckpt"
     checkpoint = torch.load(ckpt, weights_only=True)
     stats = checkpoint["collector"]["normalization"]
-    assert set(stats) == {"obs_rms", "return_rms"} and stats["obs_rms"]["count"] > 6000
+    assert set(stats) == {"obs_rms", "return_rms", "accumulated_return"} and stats["obs_rms"]["count"] > 6000
 
     def evaluate(path):
         result = run_script("evaluate.py", f"ckpt_path={path}", "episodes=4")
@@ -84,3 +90,17 @@ def test_evaluating_a_checkpoint_with_obs_normalization_reproduces_the_final_tra
                                                           "var": torch.ones(3, dtype=torch.float64), "count": 1.0}  # fmt: skip
     torch.save(checkpoint, tmp_path / "checkpoints" / "identity.ckpt")
     assert evaluate(tmp_path / "checkpoints" / "identity.ckpt") != summary["eval/episode_return_mean"]
+
+
+def test_normalized_observations_and_scaled_rewards_are_clipped_to_ten():
+    env = counter_env(normalize_reward=True)
+    env.reset(seed=0)
+    norm = find_wrapper(env, NormalizeObservation)
+    state = normalization_state(env)
+    tiny = {"mean": torch.zeros(1, dtype=torch.float64), "var": torch.full((1,), 1e-6, dtype=torch.float64),
+            "count": 1e6}  # fmt: skip
+    load_normalization_state(env, {**state, "obs_rms": tiny, "return_rms": {**tiny, "mean": torch.zeros(())}})
+    norm.update_running_mean = False
+    obs, rewards, _, _, _ = env.step(np.zeros(2, dtype=np.int64))  # raw obs 1, raw reward 1: about 1000 each
+    assert obs.tolist() == [[10.0], [10.0]] and rewards.max() <= 10.0 and rewards.min() > 9.0
+    assert env.single_observation_space.high.tolist() == [10.0]

@@ -19,6 +19,7 @@ def test_passes_gymnasium_env_checker(obs_type):
 def test_momentum_physics_match_ple_recurrence():
     env = PixelCopterEnv()
     env.reset(seed=3)
+    block_x = env.blocks[0].x
     speed = 0.0004 * 48
     y, momentum = 24.0, 0.0
     actions = [NOOP] * 8 + [UP, NOOP, NOOP, UP, NOOP, NOOP]
@@ -30,8 +31,10 @@ def test_momentum_physics_match_ple_recurrence():
         assert obs[0] == pytest.approx(y, abs=1e-4) and obs[1] == pytest.approx(momentum, abs=1e-6)
     # Ceiling and floor are 0.25 h above and below the column's centre: the two distances add up to h / 2.
     assert obs[2] + obs[3] == pytest.approx(24.0)
-    # PLE reports the block's "bottom" as its centre plus its height (int(0.2 * 48) = 9).
+    # PLE reports the block's "bottom" as its centre plus its height (int(0.2 * 48) = 9), and its distance
+    # from the copter's centre x (16) as it scrolls left by 0.64 px per step.
     assert obs[6] - obs[5] == pytest.approx(9.0)
+    assert obs[4] == pytest.approx(block_x - 0.0004 * 48 * DT * len(actions) - 16, abs=1e-4)
 
 
 def test_rewards_count_columns_and_blocks_passed_and_death_costs_five():
@@ -67,19 +70,60 @@ def test_rewards_count_columns_and_blocks_passed_and_death_costs_five():
 def test_falling_without_thrust_dies_at_the_computed_step():
     env = PixelCopterEnv()
     env.reset(seed=1)
+    columns = [(t.x, t.y) for t in env.terrain]
     speed = 0.0004 * 48
-    y, momentum, step = 24.0, 0.0, 0
-    floor_hit = None
-    while True:
-        step += 1
+    shift = speed * DT
+    # Slow reference: the copter's rect spans x in [15, 17) (centre int(0.35 * 48) = 16, width int(2.4) = 2);
+    # a column of width 4 centred at x covers [int(x) - 2, int(x) + 2); the copter dies when its centre reaches
+    # the floor (column centre + 12) of a column it overlaps, or goes below 0.875 * 48 = 42.
+    y, momentum, expected = 24.0, 0.0, None
+    for step in range(1, 200):
         momentum = (momentum + speed * 0.09 * DT) * 0.99
         y += momentum
-        _, reward, terminated, _, _ = env.step(NOOP)
-        if y > 48 * 0.875 or terminated:
-            floor_hit = step
+        under = [cy for cx, cy in columns if int(cx - shift * step) - 2 < 17 and 15 < int(cx - shift * step) + 2]
+        if any(y >= cy + 12 for cy in under) or y > 42:
+            expected = step
             break
-    assert terminated and reward <= -4.0
-    assert floor_hit <= step  # it dies at the floor of the cave or, at the latest, below 0.875 h
+    assert expected is not None and expected > 5
+    for step in range(1, expected + 1):
+        obs, reward, terminated, _, _ = env.step(NOOP)
+        assert terminated == (step == expected), step
+    assert reward == -5.0 and obs[0] == pytest.approx(y, abs=1e-4)
+
+
+def flat_cave(env: PixelCopterEnv, y: float) -> None:
+    """Every column centred at 24 (ceiling 12, floor 36), the block far ahead, the copter at rest at `y`."""
+    for t in env.terrain:
+        t.y = 24
+    env.blocks[0].x = 1000.0
+    env.player.y, env.momentum = y, 0.0
+
+
+def test_ceiling_test_uses_the_copters_float_height():
+    # After one no-op step the copter sinks by (0.0192 * 0.09 * DT) * 0.99 = 0.0570 px. PLE kills it when
+    # y - 0.05 h <= ceiling (0.05 h = 2.4 px), although its rectangle is only int(2.4) = 2 px tall.
+    sink = 0.0004 * 48 * 0.09 * DT * 0.99
+    for y_after, dies in ((12 + 2.2, True), (12 + 2.35, True), (12 + 2.5, False)):
+        env = PixelCopterEnv()
+        env.reset(seed=0)
+        flat_cave(env, y_after - sink)
+        obs, reward, terminated, _, _ = env.step(NOOP)
+        assert obs[0] == pytest.approx(y_after)
+        assert terminated == dies and reward == (-5.0 if dies else 0.0), y_after
+
+
+def test_a_zero_size_copter_never_collides_as_in_pygame():
+    # At 16 x 16 the copter is int(0.8) = 0 px wide: pygame's colliderect never reports a zero-size rect, so
+    # only the band (y < 2 or y > 14) ends the episode, even inside the block or the cave's walls.
+    for small in (True, False):
+        size = 16 if small else 48
+        env = PixelCopterEnv(width=size, height=size)
+        env.reset(seed=0)
+        flat_cave(env, size / 2)
+        block = env.blocks[0]
+        block.x, block.y = env.player.x + env.speed * DT, size / 2  # lands on the copter after one step
+        _, _, terminated, _, _ = env.step(UP)
+        assert terminated != small
 
 
 def test_seeded_resets_repeat_episodes_and_pixels_show_the_copter():

@@ -20,11 +20,11 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 from gymnasium.vector import AsyncVectorEnv, AutoresetMode, SyncVectorEnv, VectorEnv
-from gymnasium.wrappers import AtariPreprocessing, FrameStackObservation, RecordVideo
+from gymnasium.wrappers import AtariPreprocessing, FrameStackObservation, RecordVideo, TimeLimit
 from gymnasium.wrappers import vector as vector_wrappers
 from gymnasium.wrappers.vector import RecordEpisodeStatistics
 
-from pglab.envs.normalization import NormalizeObservation, freeze_normalization
+from pglab.envs.normalization import NORMALIZED_CLIP, NormalizeObservation, freeze_normalization
 from pglab.errors import ConfigError
 
 VECTORIZATION = {"sync": SyncVectorEnv, "async": AsyncVectorEnv}
@@ -72,15 +72,17 @@ def make_vector_env(
         num_envs: number of sub-envs stepped together.
         vectorization: "sync" (one process, lowest overhead for cheap envs) or "async" (one subprocess per
             sub-env, for expensive envs).
-        max_episode_steps: time limit override; None keeps the registered limit.
+        max_episode_steps: time limit override; None keeps the registered limit. With `atari_preprocessing` it
+            counts agent steps (4 frames each); the registered ALE limit counts frames (108,000 in v5).
         kwargs: extra keyword arguments for `gymnasium.make`.
         atari_preprocessing: gymnasium's `AtariPreprocessing` (noop reset, frame skip 4 with max-pooling,
             84x84 grayscale; the env itself must be made with `frameskip=1`).
         frame_stack: stack this many last observations (`FrameStackObservation`); 1: none.
         clip_reward: train on sign(reward) (Atari); not applied to evaluation envs.
-        normalize_obs: normalize observations by running mean and std (statistics saved in checkpoints).
-        normalize_reward: divide rewards by the running std of the discounted return with discount `gamma`;
-            not applied to evaluation envs.
+        normalize_obs: normalize observations by running mean and std, clipped to [-10, 10] (statistics saved
+            in checkpoints).
+        normalize_reward: divide rewards by the running std of the discounted return with discount `gamma`,
+            clipped to [-10, 10] (as SB3's `VecNormalize`); not applied to evaluation envs.
         evaluation: an evaluation env: raw rewards, frozen observation statistics (set from training's).
         video_dir: with `video_episodes > 0`, sub-envs `0 .. video_episodes - 1` render their first episode
             to `<video_dir>/<video_prefix>-<i>-episode-0.mp4` (gymnasium's `RecordVideo`; the other
@@ -106,6 +108,7 @@ def make_vector_env(
         env = NormalizeObservation(env)
     if normalize_reward and not evaluation:
         env = vector_wrappers.NormalizeReward(env, gamma=gamma)
+        env = vector_wrappers.ClipReward(env, -NORMALIZED_CLIP, NORMALIZED_CLIP)
     if evaluation:
         freeze_normalization(env)
     return env
@@ -116,10 +119,14 @@ def make_env(id: str, max_episode_steps: int | None, kwargs: dict[str, Any], ata
     """One sub-env: `gymnasium.make` plus the per-env wrappers."""
     if render_mode is not None:
         kwargs = {**kwargs, "render_mode": render_mode}
-    env = gym.make(id, max_episode_steps=max_episode_steps, **kwargs)
-    if atari_preprocessing:
-        env = AtariPreprocessing(env, noop_max=30, frame_skip=4, screen_size=84, grayscale_obs=True,
+    if not atari_preprocessing:
+        env = gym.make(id, max_episode_steps=max_episode_steps, **kwargs)
+    else:
+        # The time limit counts agent steps (after frame skipping), so it goes outside the preprocessing.
+        env = AtariPreprocessing(gym.make(id, **kwargs), noop_max=30, frame_skip=4, screen_size=84, grayscale_obs=True,
                                  terminal_on_life_loss=False, scale_obs=False)  # fmt: skip
+        if max_episode_steps is not None:
+            env = TimeLimit(env, max_episode_steps)
     if frame_stack > 1:
         env = FrameStackObservation(env, stack_size=frame_stack)
     return env

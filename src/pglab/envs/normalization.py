@@ -23,6 +23,8 @@ from gymnasium.vector.utils import batch_space
 from gymnasium.wrappers import vector as vector_wrappers
 from gymnasium.wrappers.utils import RunningMeanStd
 
+NORMALIZED_CLIP = 10.0  # normalized observations and scaled rewards are clipped to +-this (SB3, CleanRL)
+
 
 class NormalizeObservation(VectorWrapper):
     """Observations normalized by their running mean and variance (gymnasium's `RunningMeanStd`), as
@@ -33,18 +35,21 @@ class NormalizeObservation(VectorWrapper):
     Args:
         env: the vector env.
         epsilon: added to the variance before the square root.
+        clip: normalized values are clipped to [-clip, clip].
     """
 
-    def __init__(self, env: VectorEnv, epsilon: float = 1e-8):
+    def __init__(self, env: VectorEnv, epsilon: float = 1e-8, clip: float = NORMALIZED_CLIP):
         super().__init__(env)
+        self.clip = clip
         self.obs_rms = RunningMeanStd(shape=self.single_observation_space.shape, dtype=np.float64)
         self.epsilon = epsilon
         self.update_running_mean = True
-        self.single_observation_space = gym.spaces.Box(-np.inf, np.inf, self.single_observation_space.shape, np.float32)
+        self.single_observation_space = gym.spaces.Box(-clip, clip, self.single_observation_space.shape, np.float32)
         self.observation_space = batch_space(self.single_observation_space, self.num_envs)
 
     def normalize(self, obs: np.ndarray) -> np.ndarray:
-        return ((obs - self.obs_rms.mean) / np.sqrt(self.obs_rms.var + self.epsilon)).astype(np.float32)
+        normalized = (obs - self.obs_rms.mean) / np.sqrt(self.obs_rms.var + self.epsilon)
+        return np.clip(normalized, -self.clip, self.clip).astype(np.float32)
 
     def _observe(self, obs: np.ndarray) -> np.ndarray:
         if self.update_running_mean:
@@ -94,6 +99,8 @@ def normalization_state(env: VectorEnv) -> dict[str, Any]:
         state["obs_rms"] = _rms_state(obs_norm.obs_rms)
     if (reward_norm := find_wrapper(env, vector_wrappers.NormalizeReward)) is not None:
         state["return_rms"] = _rms_state(reward_norm.return_rms)
+        # The discounted return accumulated so far in each sub-env's episode, which the next update adds to.
+        state["accumulated_return"] = torch.as_tensor(np.asarray(reward_norm.accumulated_reward, dtype=np.float64))
     return state
 
 
@@ -112,6 +119,9 @@ def load_normalization_state(env: VectorEnv, state: dict[str, Any]) -> None:
         _load_rms(obs_norm.obs_rms, state["obs_rms"])
     if reward_norm is not None and "return_rms" in state:
         _load_rms(reward_norm.return_rms, state["return_rms"])
+        accumulated = state.get("accumulated_return")
+        if accumulated is not None and accumulated.numel() == reward_norm.num_envs:
+            reward_norm.accumulated_reward = accumulated.numpy().astype(np.float64).copy()
 
 
 def freeze_normalization(env: VectorEnv) -> None:

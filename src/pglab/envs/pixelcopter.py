@@ -20,7 +20,8 @@ rewards +1 "positive", -5 "loss", 0 per tick):
 - Actions `Discrete(2)`: 0 = up (PLE's "w" key), 1 = no-op.
 
 Geometry is kept in floats as PLE's positions are; collisions use integer rectangles as pygame's sprites do
-(`int` truncation of sizes and centres, strict overlap).
+(`int` truncation of sizes and centres, strict overlap, zero-size rects never collide). The ceiling test uses
+the copter's float height 0.05 h, as PLE's does, while its rectangle is int(0.05 h) pixels tall.
 
 Observations (`obs_type`):
 - "state": PLE's 7 game-state values in its order: player y, player velocity, distance to ceiling, distance
@@ -60,6 +61,9 @@ class Sprite:
         return left, top, left + self.width, top + self.height
 
     def overlaps(self, other: "Sprite") -> bool:
+        """pygame's `colliderect`: strict overlap; a rect of zero width or height collides with nothing."""
+        if min(self.width, self.height, other.width, other.height) <= 0:
+            return False
         a, b = self.rect(), other.rect()
         return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
 
@@ -147,6 +151,7 @@ class PixelCopterEnv(gym.Env):
         # PLE draws from a numpy RandomState; seed one from gymnasium's generator, so `reset(seed=s)` repeats.
         self._rng = np.random.RandomState(int(self.np_random.integers(2**31 - 1)))
         self.player = Sprite(int(self.width * 0.35), self.height / 2, int(self.width * 0.05), int(self.height * 0.05))
+        self.player_height = self.height * 0.05  # PLE's float height, used by the ceiling test
         self.momentum = 0.0
         self.blocks: list[Sprite] = []
         self.terrain: list[Sprite] = []
@@ -168,7 +173,7 @@ class PixelCopterEnv(gym.Env):
         lives -= sum(block.overlaps(self.player) for block in self.blocks)
         for t in self.terrain:
             if t.overlaps(self.player):
-                if self.player.y - self.player.height <= t.y - self.height * 0.25:
+                if self.player.y - self.player_height <= t.y - self.height * 0.25:
                     lives -= 1
                 if self.player.y >= t.y + self.height * 0.25:
                     lives -= 1

@@ -126,6 +126,11 @@ def trunk_builder(trunk: str, observation_space: gym.Space, hidden_sizes: list[i
         raise ConfigError(f"network=cnn needs image observations (a channels-first 3-D Box of at least 36x36 pixels), "
                           f"got {observation_space}; use network=mlp for flat observations")  # fmt: skip
 
+    if np.any(observation_space.low < 0) or np.any(observation_space.high > 255):
+        raise ConfigError(f"network=cnn scales pixel values by 1/255 and needs observations within [0, 255], got "
+                          f"bounds [{observation_space.low.min()}, {observation_space.high.max()}]; set "
+                          "env.normalize_obs=false (pixels need no running normalization)")  # fmt: skip
+
     def build_cnn() -> tuple[nn.Module, int]:
         cnn = NatureCNN(observation_space, hidden_sizes, activation)
         return cnn, cnn.out_features
