@@ -1,12 +1,14 @@
 """pglab training entry point: `python train.py algo=ppo env=cartpole` (see `python train.py --help`).
 
 Exit codes: 0 done; 2 a configuration error (one `[ERROR]` line names the key and what is allowed); 1 any
-other failure, or a multirun in which at least one job failed (the sweep summary lists them; the other jobs
-still run).
+other failure (Hydra's own errors for an unknown group option or key among them), or a multirun in which at
+least one job failed (the sweep summary lists them; the other jobs still run); 130 / 143 stopped by SIGINT /
+SIGTERM after writing last.ckpt (continue with `resume=<run dir>`).
 """
 
 import logging
 import math
+import signal
 import sys
 
 import hydra
@@ -14,6 +16,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
+import pglab.run_dir  # noqa: F401  (registers the resolvers of conf/hydra/default.yaml's run dir)
 from pglab import sweep_summary
 from pglab.errors import ConfigError
 
@@ -34,11 +37,11 @@ def main(cfg: DictConfig) -> float:
     """Train one run; returns the final eval return mean (the objective of Optuna sweeps; NaN if it failed)."""
     from pglab.train import run  # imported here so `--help` and config errors stay fast
 
+    hydra_cfg = HydraConfig.get()
     try:
-        summary = run(cfg)
+        summary = run(cfg, overrides=list(hydra_cfg.overrides.task))
     except Exception as error:
         config_error = find_config_error(error)
-        hydra_cfg = HydraConfig.get()
         if hydra_cfg.mode == RunMode.MULTIRUN:
             # A failed job is recorded in its summary.json (status: failed) and the sweep goes on.
             if config_error is not None:
@@ -55,6 +58,8 @@ def main(cfg: DictConfig) -> float:
             raise
         log.error("%s", config_error)
         sys.exit(2)
+    if summary.get("status") == "interrupted":  # SIGINT/SIGTERM: checkpoint written; stop (a sweep too)
+        sys.exit(128 + signal.Signals[summary["signal"]].value)
     return summary.get("eval/episode_return_mean", math.nan)
 
 

@@ -8,6 +8,7 @@ from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, open_dict
 
+import pglab.run_dir  # noqa: F401  (registers the run-dir resolvers of conf/hydra/default.yaml)
 import tests.fakes  # noqa: F401  (registers the fake envs)
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -1,6 +1,10 @@
 """Tiny deterministic envs and policies with known numbers, for tests of the rollout machinery."""
 
+import shutil
+from pathlib import Path
+
 import gymnasium as gym
+import lightning as L
 import numpy as np
 import torch
 from torch import nn
@@ -93,3 +97,36 @@ class FailingEnv(CounterEnv):
 
 
 gym.register(id="pglab-test/Failing-v0", entry_point=FailingEnv)
+
+
+class StopAt(L.Callback):
+    """Acts as a SIGINT at the end of the first update at or past `env_steps`: the run stops there,
+    interrupted, exactly as `pglab.train.stop_on_signals` makes it stop. A run resumed past `env_steps`
+    (whose saved config still holds this callback) is left alone."""
+
+    def __init__(self, env_steps: int):
+        self.env_steps = env_steps
+        self.started_at = 0
+
+    def on_train_start(self, trainer, pl_module) -> None:
+        self.started_at = pl_module.collector.env_steps
+
+    def on_train_epoch_end(self, trainer, pl_module) -> None:
+        if self.started_at < self.env_steps <= pl_module.collector.env_steps and pl_module.stop_signal is None:
+            pl_module.stop_signal = "SIGINT"
+
+
+class KeepCheckpoint(L.Callback):
+    """Copies the periodic `last.ckpt` to `<env steps>.ckpt` when the next update starts (checkpoint
+    callbacks run last, so the copy is made one hook later)."""
+
+    def __init__(self, dirpath: str):
+        self.dirpath = Path(dirpath)
+        self.copied: set[int] = set()
+
+    def on_train_epoch_start(self, trainer, pl_module) -> None:
+        last = self.dirpath / "last.ckpt"
+        steps = pl_module.collector.env_steps
+        if last.is_file() and steps not in self.copied:
+            shutil.copyfile(last, self.dirpath / f"{steps}.ckpt")
+            self.copied.add(steps)

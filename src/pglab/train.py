@@ -2,6 +2,7 @@
 train to the env-step budget, and write the run's reports."""
 
 import logging
+import os
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +12,10 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from pglab.callbacks import PeriodicEvaluation
+from pglab.callbacks.signals import StopOnSignals
 from pglab.errors import ConfigError
+from pglab.resume import check_compatible, load_checkpoint, resume_config
+from pglab.run_dir import holds_run
 from pglab.reporting import final_summary, plot_learning_curve, summary_line, write_summary
 from pglab.rollout.collector import RolloutCollector
 
@@ -24,17 +28,32 @@ NO_GPU_MESSAGE = (
 )
 
 
+def write_config(cfg: DictConfig, path: Path) -> None:
+    """The resolved config, written atomically (a resumed run rewrites it with its overrides)."""
+    tmp = path.with_suffix(".yaml.tmp")
+    OmegaConf.save(cfg, tmp, resolve=True)
+    os.replace(tmp, path)
+
+
 def check_accelerator(cfg: DictConfig) -> None:
     if cfg.trainer.get("accelerator") in ("gpu", "cuda") and not torch.cuda.is_available():
         raise ConfigError(NO_GPU_MESSAGE)
 
 
-def run(cfg: DictConfig) -> dict[str, Any]:
+def run(cfg: DictConfig, overrides: list[str] = ()) -> dict[str, Any]:
     """Train one run as configured; returns the summary (also written to `<run dir>/summary.json`).
 
-    When training fails, `summary.json` records `status: failed` and the error before the error propagates,
-    so a sweep summary can report the job.
+    With `resume=<run dir>`, the run's saved config (plus the `key=value` entries of `overrides`, the command
+    line's) continues from its `checkpoints/last.ckpt` in that dir. A dir that already holds a run is never
+    written to otherwise. When training fails, `summary.json` records `status: failed` and the error before
+    the error propagates, so a sweep summary can report the job; a run stopped by SIGINT/SIGTERM records
+    `status: interrupted`.
     """
+    if cfg.get("resume"):
+        cfg = resume_config(cfg, list(overrides))
+    elif holds_run(Path(cfg.paths.output_dir)):
+        raise ConfigError(f"the run dir {cfg.paths.output_dir} already holds a run; choose a new dir, or continue "
+                          f"that run with resume={cfg.paths.output_dir}")  # fmt: skip
     run_dir = Path(cfg.paths.output_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     try:
@@ -50,6 +69,11 @@ def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     if cfg.torch_threads:
         torch.set_num_threads(cfg.torch_threads)
 
+    checkpoint = None
+    if cfg.ckpt_path:
+        checkpoint = load_checkpoint(cfg.ckpt_path, "resume" if cfg.get("resume") else "ckpt_path")
+        check_compatible(checkpoint, cfg, "resume" if cfg.get("resume") else "ckpt_path")
+
     log.info("Env: %s x %d (%s)", cfg.env.id, cfg.env.num_envs, cfg.env.vectorization)
     make_env = instantiate(cfg.env)
     collector = RolloutCollector(make_env(), seed=cfg.seed)
@@ -60,17 +84,25 @@ def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
         network=instantiate(cfg.network), collector=collector, total_env_steps=cfg.total_env_steps
     )
 
+    module.run_config = OmegaConf.to_container(cfg, resolve=True)
+
     log.info("Loggers: %s", ", ".join(cfg.logger) or "none")
     loggers = [instantiate(c) for c in cfg.logger.values()]
-    callbacks = [instantiate(c) for c in cfg.callbacks.values()]
+    if cfg.get("resume"):  # continue the run's logs after the checkpoint's env step
+        for logger in loggers:
+            if hasattr(logger, "resume_at"):
+                logger.resume_at(checkpoint["collector"]["env_steps"])
+    callbacks = [instantiate(c) for c in cfg.callbacks.values()] + [StopOnSignals()]
     trainer: L.Trainer = instantiate(cfg.trainer, logger=loggers or False, callbacks=callbacks)
 
+    if checkpoint is not None:
+        log.info("Continuing from %s at %s env steps", cfg.ckpt_path, f"{checkpoint['collector']['env_steps']:,}")
     log.info("Training for %s env steps; run dir %s", f"{cfg.total_env_steps:,}", run_dir)
-    OmegaConf.save(cfg, run_dir / "config.yaml", resolve=True)
+    write_config(cfg, run_dir / "config.yaml")
     for logger in loggers:
         logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
     try:
-        trainer.fit(module, ckpt_path=cfg.ckpt_path)
+        trainer.fit(module, ckpt_path=cfg.ckpt_path, weights_only=True)
     finally:  # also when training fails: async envs hold subprocesses, and a sweep goes on to the next job
         collector.close()
         for callback in callbacks:
@@ -78,6 +110,10 @@ def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
                 callback.teardown(trainer, module, "fit")
 
     summary = final_summary(module.history)
+    if module.stop_signal is not None:
+        summary.update(status="interrupted", signal=module.stop_signal)
+        log.warning("Stopped by %s at %s env steps; checkpoint %s. Continue with: python train.py resume=%s",
+                    module.stop_signal, f"{module.collector.env_steps:,}", run_dir / "checkpoints" / "last.ckpt", run_dir)  # fmt: skip
     write_summary(summary, run_dir / "summary.json")
     plot_learning_curve(module.history, run_dir / "learning_curve.png", title=f"{algo_name} on {cfg.env.id}")
     log.info(summary_line(f"{algo_name} on {cfg.env.id} (seed {cfg.seed})", summary, run_dir))

@@ -14,12 +14,14 @@ the step (Lightning's `global_step` counts optimizer steps, which is not compara
 """
 
 import math
+import random
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import lightning as L
+import numpy as np
 import torch
 from torch import Tensor, nn
 
@@ -45,6 +47,29 @@ def check_range(name: str, value: float | None, low: float | None = None, high: 
         left = "(" if low_open else "["
         interval = f"{left}{'-inf' if low is None else low}, {'inf' if high is None else high}]"
         raise ConfigError(f"{name}={value} is out of range: allowed {interval}{' or null' if allow_none else ''}")
+
+
+def rng_states() -> dict[str, Any]:
+    """torch's, numpy's global and Python's RNG states, as tensors and numbers (safe to `torch.load`)."""
+    _, keys, pos, has_gauss, cached = np.random.get_state()
+    version, internal, gauss = random.getstate()
+    return {
+        "torch": torch.get_rng_state(),
+        "numpy": {"keys": torch.from_numpy(keys.astype(np.int64)), "pos": int(pos), "has_gauss": int(has_gauss),
+                  "cached_gaussian": float(cached)},  # fmt: skip
+        "python": {"version": version, "internal": list(internal), "gauss": gauss},
+        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+    }
+
+
+def set_rng_states(states: dict[str, Any]) -> None:
+    torch.set_rng_state(states["torch"])
+    n = states["numpy"]
+    np.random.set_state(("MT19937", n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["cached_gaussian"]))
+    p = states["python"]
+    random.setstate((p["version"], tuple(p["internal"]), p["gauss"]))
+    if states.get("cuda") and torch.cuda.is_available() and len(states["cuda"]) == torch.cuda.device_count():
+        torch.cuda.set_rng_state_all(states["cuda"])
 
 
 class PolicyGradientModule(L.LightningModule):
@@ -92,6 +117,11 @@ class PolicyGradientModule(L.LightningModule):
         self._rollout_metrics: dict[str, float] = {}
         self._train_start_time = 0.0
         self._train_start_steps = 0
+        self._wall_s_before = 0.0
+        #: the run's resolved config (a plain dict), saved in checkpoints to check that a resume fits it
+        self.run_config: dict[str, Any] = {}
+        #: set by a signal handler (SIGINT, SIGTERM): training stops at the end of the current update
+        self.stop_signal: str | None = None
 
     def check_budget_covers_a_rollout(self, num_steps: int) -> None:
         rollout_steps = self.collector.num_envs * num_steps
@@ -181,8 +211,12 @@ class PolicyGradientModule(L.LightningModule):
         metrics["optim/lr"] = self._policy_optimizers()[0].param_groups[0]["lr"]
         metrics.update(self.time_metrics())
         self.log_env_metrics(metrics)
-        if self.collector.env_steps >= self.total_env_steps:
+        if self.collector.env_steps >= self.total_env_steps or self.stop_signal is not None:
             self.trainer.should_stop = True
+
+    def wall_time(self) -> float:
+        """Seconds of training so far, including the runs this one resumed."""
+        return self._wall_s_before + time.perf_counter() - self._train_start_time
 
     def time_metrics(self) -> dict[str, float]:
         elapsed = time.perf_counter() - self._train_start_time
@@ -190,8 +224,8 @@ class PolicyGradientModule(L.LightningModule):
         return {
             "time/episodes": float(self.collector.episodes),
             "time/rollouts": float(self.current_epoch + 1),
-            "time/wall_s": elapsed,
-            "time/sps": steps / elapsed if elapsed > 0 else 0.0,
+            "time/wall_s": self.wall_time(),
+            "time/sps": steps / elapsed if elapsed > 0 else 0.0,  # since this process started training
         }
 
     def log_env_metrics(self, metrics: dict[str, float]) -> None:
@@ -204,7 +238,20 @@ class PolicyGradientModule(L.LightningModule):
             logger.log_metrics(metrics, step=env_steps)
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        """Everything a resumed run needs besides what Lightning saves (weights, optimizers, loop counters):
+        the collector (env-step and episode counters, normalization statistics, env state), the RNG states,
+        the metric history, the training wall time so far, and the run's resolved config."""
         checkpoint["collector"] = self.collector.state_dict()
+        checkpoint["rng"] = rng_states()
+        checkpoint["history"] = self.history
+        checkpoint["wall_s"] = self.wall_time()
+        checkpoint["pglab_config"] = self.run_config
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         self.collector.load_state_dict(checkpoint.get("collector", {}))
+        self.history = list(checkpoint.get("history", []))
+        for row in self.history:
+            self.latest_metrics.update(row)
+        self._wall_s_before = float(checkpoint.get("wall_s", 0.0))
+        if "rng" in checkpoint:
+            set_rng_states(checkpoint["rng"])

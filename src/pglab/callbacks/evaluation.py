@@ -86,7 +86,8 @@ class PeriodicEvaluation(L.Callback):
             self.evaluate(pl_module, final=steps >= pl_module.hparams.total_env_steps)
 
     def on_train_end(self, trainer: L.Trainer, pl_module: PolicyGradientModule) -> None:
-        if pl_module.collector.env_steps != self.last_eval_step:
+        # An interrupted run stops promptly; its resumed run evaluates on schedule.
+        if pl_module.collector.env_steps != self.last_eval_step and pl_module.stop_signal is None:
             self.evaluate(pl_module, final=True)
 
     def evaluate(self, pl_module: PolicyGradientModule, final: bool = False) -> dict[str, float]:
@@ -119,6 +120,13 @@ class PeriodicEvaluation(L.Callback):
         if self.stop_at_score is not None and SCORES[self.score](returns) >= self.stop_at_score:
             pl_module.trainer.should_stop = True
         return self.last_result
+
+    def state_dict(self) -> dict:
+        return {"last_eval_step": self.last_eval_step, "num_evaluations": self.num_evaluations}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        self.last_eval_step = int(state_dict["last_eval_step"])
+        self.num_evaluations = int(state_dict["num_evaluations"])
 
     def teardown(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
         if self.env is not None:

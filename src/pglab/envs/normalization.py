@@ -100,7 +100,7 @@ def normalization_state(env: VectorEnv) -> dict[str, Any]:
     if (reward_norm := find_wrapper(env, vector_wrappers.NormalizeReward)) is not None:
         state["return_rms"] = _rms_state(reward_norm.return_rms)
         # The discounted return accumulated so far in each sub-env's episode, which the next update adds to.
-        state["accumulated_return"] = torch.as_tensor(np.asarray(reward_norm.accumulated_reward, dtype=np.float64))
+        state["accumulated_return"] = torch.as_tensor(np.array(reward_norm.accumulated_reward))  # its own dtype
     return state
 
 
@@ -121,7 +121,7 @@ def load_normalization_state(env: VectorEnv, state: dict[str, Any]) -> None:
         _load_rms(reward_norm.return_rms, state["return_rms"])
         accumulated = state.get("accumulated_return")
         if accumulated is not None and accumulated.numel() == reward_norm.num_envs:
-            reward_norm.accumulated_reward = accumulated.numpy().astype(np.float64).copy()
+            reward_norm.accumulated_reward = accumulated.numpy().astype(reward_norm.accumulated_reward.dtype)
 
 
 def freeze_normalization(env: VectorEnv) -> None:

@@ -36,6 +36,7 @@ from dataclasses import dataclass
 
 import gymnasium as gym
 import numpy as np
+import torch
 
 FPS = 30
 REWARD_POSITIVE = 1.0
@@ -195,6 +196,32 @@ class PixelCopterEnv(gym.Env):
         if terminated:
             reward += REWARD_LOSS
         return self._observation(), reward, terminated, False, {}
+
+    # --- snapshots (exact resume, see pglab.envs.snapshot) ------------------------------------------------
+
+    def snapshot(self) -> dict:
+        """The game's whole state as numbers and tensors."""
+        def boxes(sprites: list[Sprite]) -> torch.Tensor:
+            return torch.tensor([[s.x, s.y, s.width, s.height] for s in sprites], dtype=torch.float64).reshape(-1, 4)
+
+        _, keys, pos, has_gauss, cached = self._rng.get_state()
+        return {"player": boxes([self.player]), "momentum": float(self.momentum), "blocks": boxes(self.blocks),
+                "terrain": boxes(self.terrain), "player_height": float(self.player_height),
+                "rng": {"keys": torch.from_numpy(keys.astype(np.int64)), "pos": int(pos), "has_gauss": int(has_gauss),
+                        "cached_gaussian": float(cached)}}  # fmt: skip
+
+    def restore(self, state: dict) -> None:
+        def sprites(boxes: torch.Tensor) -> list[Sprite]:
+            return [Sprite(float(x), float(y), int(w), int(h)) for x, y, w, h in boxes.tolist()]
+
+        (self.player,) = sprites(state["player"])
+        self.momentum = state["momentum"]
+        self.blocks, self.terrain = sprites(state["blocks"]), sprites(state["terrain"])
+        self.player_height = state["player_height"]
+        rng = state["rng"]
+        self._rng = np.random.RandomState()
+        self._rng.set_state(("MT19937", rng["keys"].numpy().astype(np.uint32), rng["pos"], rng["has_gauss"],
+                             rng["cached_gaussian"]))  # fmt: skip
 
     # --- rendering ------------------------------------------------------------------------------------------
 

@@ -119,6 +119,15 @@ class EnvStepWandbLogger(WandbLogger):
         self.log_checkpoints = log_model
         self._pending_checkpoints: dict[str, tuple[Path, int]] = {}
 
+    def resume_at(self, env_steps: int) -> None:
+        """Continue the W&B run this run dir already holds (`resume=<run dir>`), if any: same run id, so the
+        dashboard shows one run. Call before logging. (W&B cannot delete history: steps the interrupted
+        process logged after its last checkpoint appear twice; SIGINT/SIGTERM checkpoint at the stop, so only a
+        hard kill leaves such steps.)"""
+        runs = sorted(Path(self._wandb_init["dir"]).glob("wandb/*run-*-*"), key=lambda p: p.stat().st_mtime)
+        if runs:
+            self._wandb_init.update(id=runs[-1].name.rsplit("-", 1)[-1], resume="allow")
+
     @property
     @rank_zero_experiment
     def experiment(self) -> Any:

@@ -13,6 +13,7 @@ from gymnasium.vector import VectorEnv
 from torch import Tensor
 
 from pglab.envs.normalization import load_normalization_state, normalization_state
+from pglab.envs.snapshot import load_vector_env_state, vector_env_state
 from pglab.networks.actor_critic import ActorCritic
 from pglab.rollout.batch import Rollout
 
@@ -43,6 +44,7 @@ class RolloutCollector:
         self.episodes = 0
         self.recent_returns: deque[float] = deque(maxlen=recent_episodes)
         self._obs: np.ndarray | None = None
+        self._first_reset_seed = seed
         space = env.single_action_space
         self._discrete = isinstance(space, gym.spaces.Discrete)
 
@@ -60,17 +62,35 @@ class RolloutCollector:
         return float(np.mean(self.recent_returns)) if self.recent_returns else float("nan")
 
     def state_dict(self) -> dict[str, Any]:
-        """Counters and the env's normalization statistics, for checkpoints (tensors and numbers only)."""
-        return {"env_steps": self.env_steps, "episodes": self.episodes, "normalization": normalization_state(self.env)}
+        """Counters, the env's normalization statistics and, where `pglab.envs.snapshot` can capture it, the
+        envs' exact state and current observations (tensors and numbers only, for checkpoints)."""
+        env_state = vector_env_state(self.env) if self._obs is not None else None
+        return {
+            "env_steps": self.env_steps,
+            "episodes": self.episodes,
+            "recent_returns": list(self.recent_returns),
+            "normalization": normalization_state(self.env),
+            "env_state": env_state,
+            "obs": torch.from_numpy(np.array(self._obs)) if env_state is not None else None,
+        }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore a checkpoint's counters and statistics; the envs continue their episodes exactly when the
+        checkpoint holds their state, else the next rollout resets them with seed `seed + env_steps`."""
         self.env_steps = int(state.get("env_steps", 0))
         self.episodes = int(state.get("episodes", 0))
+        self.recent_returns.extend(state.get("recent_returns", []))
         load_normalization_state(self.env, state.get("normalization", {}))
+        if state.get("env_state") is not None and vector_env_state(self.env) is not None:
+            load_vector_env_state(self.env, state["env_state"])
+            self._obs = state["obs"].numpy().copy()
+        else:
+            self._obs = None
+            self._first_reset_seed = self.seed + self.env_steps
 
     def _reset(self) -> None:
-        # Seed only the very first reset: later resets continue each sub-env's own RNG stream.
-        seed = self.seed if self._obs is None else None
+        # Seed only the first reset of this process: later resets continue each sub-env's own RNG stream.
+        seed = self._first_reset_seed if self._obs is None else None
         self._obs, _ = self.env.reset(seed=seed)
 
     def _step(self, policy: ActorCritic, obs: Tensor):

@@ -1,0 +1,44 @@
+"""Stop cleanly on SIGINT (Ctrl-C) and SIGTERM (`kill`, a scheduler's preemption).
+
+The first signal asks the module to stop at the end of the current update: `EnvStepCheckpoint` then writes
+`last.ckpt`, the final evaluation is skipped, and the run's summary says `interrupted` (train.py exits
+128 + the signal number). A second signal stops at once, without a new checkpoint (the previous one stays).
+
+Lightning installs its own SIGTERM handler when training starts (it ends the fit loop with a
+`SIGTERMException`, exit code 0, and no checkpoint), so the handlers are installed in `on_train_start`,
+after Lightning's, and the previous ones are put back when training ends.
+"""
+
+import logging
+import signal
+import threading
+
+import lightning as L
+
+from pglab.algos.base import PolicyGradientModule
+
+log = logging.getLogger(__name__)
+SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+class StopOnSignals(L.Callback):
+    def __init__(self):
+        self._previous: dict[int, object] = {}
+
+    def on_train_start(self, trainer: L.Trainer, pl_module: PolicyGradientModule) -> None:
+        if threading.current_thread() is not threading.main_thread():  # signals reach the main thread only
+            return
+
+        def handler(signum: int, frame) -> None:
+            if pl_module.stop_signal is not None:
+                raise KeyboardInterrupt
+            pl_module.stop_signal = signal.Signals(signum).name
+            log.warning("%s received: stopping after the current update (send it again to stop at once)",
+                        pl_module.stop_signal)  # fmt: skip
+
+        self._previous = {sig: signal.signal(sig, handler) for sig in SIGNALS}
+
+    def teardown(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        for sig, previous in self._previous.items():
+            signal.signal(sig, previous)
+        self._previous = {}

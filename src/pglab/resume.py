@@ -1,0 +1,99 @@
+"""Loading checkpoints safely, checking that they fit the run, and the config of `resume=<run dir>`.
+
+Checkpoints are read with `torch.load(weights_only=True)`: tensors, numbers, strings and containers only,
+so a crafted file cannot run code. A pglab checkpoint also carries its run's resolved config
+(`pglab_config`), which is compared with the run that wants to load it.
+"""
+
+from pathlib import Path
+from typing import Any
+
+import torch
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from omegaconf import DictConfig, OmegaConf, open_dict
+
+from pglab.errors import ConfigError
+
+#: config keys that must match between a checkpoint and the run loading it: they shape the networks, the
+#: observations or the normalization statistics
+MUST_MATCH = ("algo._target_", "env.id", "env.kwargs", "env.atari_preprocessing", "env.frame_stack",
+              "env.normalize_obs", "env.num_envs", "network")  # fmt: skip
+#: config groups; choosing another option of one of them is not a resume
+GROUPS = ("algo", "env", "network", "accelerator", "logger", "trainer", "callbacks", "paths", "experiment",
+          "hparams_search", "debug")  # fmt: skip
+
+
+def load_checkpoint(path: str | Path, key: str = "ckpt_path") -> dict[str, Any]:
+    """The checkpoint at `path`, loaded without unpickling arbitrary objects; ConfigError naming `key` when it
+    does not exist, is not a checkpoint, or is not pglab's."""
+    path = Path(path)
+    if not path.is_file():
+        hint = f"; checkpoints there: {', '.join(p.name for p in sorted(path.parent.glob('*.ckpt')))}" if list(
+            path.parent.glob("*.ckpt")) else ""  # fmt: skip
+        raise ConfigError(f"{key}={path} does not exist{hint}")
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # noqa: BLE001  (any load failure means: not a loadable checkpoint)
+        first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise ConfigError(f"{key}={path} is not a checkpoint that loads safely with torch.load(weights_only=True) "
+                          f"({first_line[:200]})") from None  # fmt: skip
+    if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint or "collector" not in checkpoint:
+        raise ConfigError(f"{key}={path} is not a pglab checkpoint (no state_dict and collector state)")
+    return checkpoint
+
+
+def _select(config: dict | DictConfig, dotted: str) -> Any:
+    node: Any = config
+    for part in dotted.split("."):
+        if not isinstance(node, dict | DictConfig) or part not in node:
+            return None
+        node = node[part]
+    return OmegaConf.to_container(node, resolve=True) if isinstance(node, DictConfig) else node
+
+
+def check_compatible(checkpoint: dict[str, Any], cfg: DictConfig, key: str = "ckpt_path") -> None:
+    """ConfigError listing every `MUST_MATCH` key whose value differs between the checkpoint's run and `cfg`."""
+    saved = checkpoint.get("pglab_config") or {}
+    if not saved:
+        return  # written before checkpoints carried their config; Lightning's load checks the tensor shapes
+    differences = []
+    for dotted in MUST_MATCH:
+        theirs, ours = _select(saved, dotted), _select(cfg, dotted)
+        if dotted == "network" and isinstance(theirs, dict) and isinstance(ours, dict):
+            differences += [f"network.{k}: checkpoint {theirs.get(k)!r}, this run {ours.get(k)!r}"
+                            for k in sorted(set(theirs) | set(ours)) if theirs.get(k) != ours.get(k)]  # fmt: skip
+        elif theirs != ours:
+            differences.append(f"{dotted}: checkpoint {theirs!r}, this run {ours!r}")
+    if differences:
+        raise ConfigError(f"{key}={cfg.get(key) or cfg.get('resume')} comes from an incompatible config: "
+                          + "; ".join(differences))  # fmt: skip
+
+
+def resume_config(cfg: DictConfig, overrides: list[str]) -> DictConfig:
+    """The config of `resume=<run dir>`: the run's saved `config.yaml` with the command line's `key=value`
+    overrides applied, `ckpt_path` set to the run's `checkpoints/last.ckpt`."""
+    run_dir = Path(cfg.resume)
+    saved_path, ckpt = run_dir / "config.yaml", run_dir / "checkpoints" / "last.ckpt"
+    if not saved_path.is_file() or not ckpt.is_file():
+        missing = " and ".join(str(p.relative_to(run_dir)) for p in (saved_path, ckpt) if not p.is_file())
+        raise ConfigError(f"resume={run_dir} is not a run dir to continue: no {missing} in it "
+                          "(train.py writes config.yaml and checkpoints/last.ckpt into every run dir)")  # fmt: skip
+    saved = OmegaConf.load(saved_path)
+    original_overrides_path = run_dir / ".hydra" / "overrides.yaml"
+    original = set(OmegaConf.load(original_overrides_path)) if original_overrides_path.is_file() else set()
+    for override in OverridesParser.create().parse_overrides(overrides):
+        name = override.key_or_group
+        if name in ("resume", "ckpt_path") or name.startswith("hydra") or override.input_line in original:
+            continue  # the run's own launch options, repeated
+        if name in GROUPS or override.is_delete() or override.package:
+            raise ConfigError(f"resume={run_dir} continues the saved config; {override.input_line} would change "
+                              "its structure. Start a new run (ckpt_path=... loads weights into a new config)")  # fmt: skip
+        if not override.is_add() and OmegaConf.select(saved, name, default="__missing__") == "__missing__":
+            raise ConfigError(f"{name} is not a key of the run's config ({saved_path})")
+        with open_dict(saved):
+            OmegaConf.update(saved, name, override.value(), force_add=override.is_add())
+    with open_dict(saved):
+        saved.resume = str(run_dir)
+        saved.ckpt_path = str(ckpt)
+        saved.paths.output_dir = str(run_dir)
+    return saved

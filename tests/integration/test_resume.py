@@ -1,0 +1,84 @@
+"""Exact resume: N env steps, stop, resume to 2N gives the same weights, optimizer state, counters and
+metrics as 2N straight (CPU, fixed seed), for envs whose state pglab snapshots and with normalization on."""
+
+import csv
+
+import pytest
+import torch
+from omegaconf import open_dict
+
+from pglab.train import run
+
+CASES = {
+    # PPO on CartPole: 8 envs x 32 steps = 256 per rollout; N = 20 rollouts.
+    "ppo-cartpole": (["algo=ppo", "env=cartpole"], 5120),
+    # A2C on Pendulum with observation normalization and reward scaling: 4 envs x 5 steps = 20 per rollout.
+    "a2c-pendulum-normalized": (["algo=a2c", "env=pendulum", "env.num_envs=4", "env.normalize_obs=true",
+                                 "env.normalize_reward=true"], 1500),  # fmt: skip
+    # REINFORCE: whole episodes, the env RNG streams continue across the stop.
+    "reinforce-cartpole": (["algo=reinforce", "env=cartpole", "algo.episodes_per_rollout=4"], 3000),
+}
+TIME_COLUMNS = {"time/wall_s", "time/sps"}
+
+
+def metrics_rows(run_dir):
+    with open(run_dir / "csv" / "metrics.csv", newline="") as file:
+        return [{k: v for k, v in row.items() if k not in TIME_COLUMNS} for row in csv.DictReader(file)]
+
+
+def assert_same_training_state(a, b):
+    assert a["collector"]["env_steps"] == b["collector"]["env_steps"]
+    assert a["collector"]["episodes"] == b["collector"]["episodes"]
+    assert a["state_dict"].keys() == b["state_dict"].keys()
+    for key in a["state_dict"]:
+        assert torch.equal(a["state_dict"][key], b["state_dict"][key]), key  # bit for bit
+    for opt_a, opt_b in zip(a["optimizer_states"], b["optimizer_states"], strict=True):
+        for param, state in opt_a["state"].items():
+            for name, value in state.items():
+                assert torch.equal(torch.as_tensor(value), torch.as_tensor(opt_b["state"][param][name])), name
+    norm_a, norm_b = a["collector"]["normalization"], b["collector"]["normalization"]
+    assert norm_a.keys() == norm_b.keys()
+    for stats in norm_a:
+        for name, value in (norm_a[stats].items() if isinstance(norm_a[stats], dict) else [("", norm_a[stats])]):
+            other = norm_b[stats][name] if name else norm_b[stats]
+            assert torch.equal(torch.as_tensor(value), torch.as_tensor(other)), (stats, name)
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_stop_at_n_and_resume_to_2n_equals_2n_straight(make_cfg, tmp_path, case):
+    overrides, n = CASES[case]
+    common = [*overrides, "seed=3", f"total_env_steps={2 * n}", "logger=csv", "callbacks.evaluation.episodes=3",
+              f"callbacks.evaluation.every_env_steps={n // 2}", f"callbacks.checkpoint.every_env_steps={n}"]  # fmt: skip
+    straight = run(make_cfg(*common, output_dir=tmp_path / "straight"))
+
+    # Stopped as by SIGINT at N (tests.fakes.StopAt), then `resume=<run dir>` continues it in place.
+    cfg = make_cfg(*common, output_dir=tmp_path / "stopped")
+    with open_dict(cfg):
+        cfg.callbacks.stop = {"_target_": "tests.fakes.StopAt", "env_steps": n}
+    first = run(cfg)
+    assert first["status"] == "interrupted" and n <= first["time/env_steps"] < 2 * n
+    resumed = run(make_cfg(f"resume={tmp_path / 'stopped'}"))
+
+    assert resumed["status"] == "completed"
+    assert resumed["eval/episode_return_mean"] == straight["eval/episode_return_mean"]
+    assert resumed["time/env_steps"] == straight["time/env_steps"]
+    a = torch.load(tmp_path / "straight" / "checkpoints" / "last.ckpt", weights_only=True)
+    b = torch.load(tmp_path / "stopped" / "checkpoints" / "last.ckpt", weights_only=True)
+    assert_same_training_state(a, b)
+    # One CSV curve: the resumed run appended after the stop, no gap, no duplicate step.
+    assert metrics_rows(tmp_path / "stopped") == metrics_rows(tmp_path / "straight")
+
+
+def test_a_periodic_checkpoint_loaded_with_ckpt_path_continues_exactly(make_cfg, tmp_path):
+    overrides, n = CASES["ppo-cartpole"]
+    common = [*overrides, "seed=1", f"total_env_steps={2 * n}", "logger=none", f"callbacks.checkpoint.every_env_steps={n}"]
+    cfg = make_cfg(*common, output_dir=tmp_path / "straight")
+    with open_dict(cfg):
+        cfg.callbacks.keep = {"_target_": "tests.fakes.KeepCheckpoint", "dirpath": str(tmp_path / "straight" / "checkpoints")}
+    run(cfg)
+    periodic = tmp_path / "straight" / "checkpoints" / f"{n}.ckpt"
+    assert torch.load(periodic, weights_only=True)["collector"]["env_steps"] == n
+
+    run(make_cfg(*common, f"ckpt_path={periodic}", output_dir=tmp_path / "continued"))
+    assert_same_training_state(torch.load(tmp_path / "straight" / "checkpoints" / "last.ckpt", weights_only=True),
+                               torch.load(tmp_path / "continued" / "checkpoints" / "last.ckpt", weights_only=True))  # fmt: skip
