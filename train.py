@@ -18,18 +18,10 @@ from omegaconf import DictConfig
 
 import pglab.run_dir  # noqa: F401  (registers the resolvers of conf/hydra/default.yaml's run dir)
 from pglab import sweep_summary
-from pglab.errors import ConfigError
+from pglab.errors import ConfigError, DivergenceError, find_error
+from pglab.overrides import resume_group_choices, unknown_key_message
 
 log = logging.getLogger("pglab")
-
-
-def find_config_error(error: BaseException | None) -> ConfigError | None:
-    """The ConfigError behind `error`, also when Hydra's instantiate wrapped it."""
-    while error is not None:
-        if isinstance(error, ConfigError):
-            return error
-        error = error.__cause__
-    return None
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="train")
@@ -41,11 +33,12 @@ def main(cfg: DictConfig) -> float:
     try:
         summary = run(cfg, overrides=list(hydra_cfg.overrides.task))
     except Exception as error:
-        config_error = find_config_error(error)
+        config_error = find_error(error, ConfigError)
+        divergence = find_error(error, DivergenceError)
         if hydra_cfg.mode == RunMode.MULTIRUN:
             # A failed job is recorded in its summary.json (status: failed) and the sweep goes on.
-            if config_error is not None:
-                log.error("Job failed: %s", config_error)
+            if config_error is not None or divergence is not None:
+                log.error("Job failed: %s", config_error or divergence)
             else:
                 log.exception("Job failed")
             if "optuna" in hydra_cfg.sweeper._target_.lower():
@@ -54,6 +47,9 @@ def main(cfg: DictConfig) -> float:
                 raise
             # Hydra's basic sweeper stops the sweep on a raised error, so report the failure as NaN.
             return math.nan
+        if divergence is not None:
+            log.error("%s", divergence)
+            sys.exit(1)
         if config_error is None:
             raise
         log.error("%s", config_error)
@@ -64,6 +60,14 @@ def main(cfg: DictConfig) -> float:
 
 
 if __name__ == "__main__":
-    main()
+    sys.argv[1:1] = resume_group_choices(sys.argv[1:])  # resume=DIR composes with DIR's group choices
+    try:
+        main()
+    except SystemExit as exit:
+        # Hydra refused the command line (exit 1 before any job ran): name an unknown key's section's keys.
+        if exit.code == 1 and (message := unknown_key_message(sys.argv[1:])):
+            print(f"[pglab][ERROR] - {message}", file=sys.stderr)
+            sys.exit(2)
+        raise
     if sweep_summary.last_sweep_failures:
         sys.exit(1)

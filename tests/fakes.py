@@ -1,5 +1,6 @@
 """Tiny deterministic envs and policies with known numbers, for tests of the rollout machinery."""
 
+import math
 import shutil
 from pathlib import Path
 
@@ -99,9 +100,26 @@ class FailingEnv(CounterEnv):
 gym.register(id="pglab-test/Failing-v0", entry_point=FailingEnv)
 
 
+class NaNRewardEnv(CounterEnv):
+    """CounterEnv whose rewards become NaN after `nan_after` steps of this instance: a diverging update."""
+
+    def __init__(self, nan_after: int = 100):
+        super().__init__(terminate_after=10)
+        self.nan_after = nan_after
+        self.total_steps = 0
+
+    def step(self, action):
+        self.total_steps += 1
+        obs, reward, terminated, truncated, info = super().step(action)
+        return obs, (math.nan if self.total_steps > self.nan_after else reward), terminated, truncated, info
+
+
+gym.register(id="pglab-test/NaNReward-v0", entry_point=NaNRewardEnv)
+
+
 class StopAt(L.Callback):
     """Acts as a SIGINT at the end of the first update at or past `env_steps`: the run stops there,
-    interrupted, exactly as `pglab.train.stop_on_signals` makes it stop. A run resumed past `env_steps`
+    interrupted, exactly as `pglab.callbacks.signals.StopOnSignals` makes it stop. A run resumed past `env_steps`
     (whose saved config still holds this callback) is left alone."""
 
     def __init__(self, env_steps: int):

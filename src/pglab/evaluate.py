@@ -9,7 +9,6 @@ evaluation logged by training.
 
 import json
 import logging
-import pickle
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -24,6 +23,7 @@ from pglab.callbacks.evaluation import EVAL_SEED_OFFSET
 from pglab.envs.normalization import load_normalization_state
 from pglab.errors import ConfigError
 from pglab.networks.actor_critic import ActorCritic
+from pglab.resume import load_checkpoint
 from pglab.rollout.evaluation import evaluate_policy
 
 log = logging.getLogger(__name__)
@@ -36,30 +36,6 @@ def find_run_config(ckpt_path: Path) -> Path:
             return directory / "config.yaml"
     raise ConfigError(f"ckpt_path={ckpt_path}: no config.yaml in {ckpt_path.parent.parent} or {ckpt_path.parent}; "
                       "evaluate.py rebuilds the env and policy from the run dir's config.yaml")  # fmt: skip
-
-
-def unpickling_reason(error: Exception) -> str:
-    """The informative part of torch.load's error (what it refused), without its advice to disable safety."""
-    text = str(error)
-    if "WeightsUnpickler error:" in text:
-        detail = " ".join(text.split("WeightsUnpickler error:", 1)[1].split("Check the documentation")[0].split())
-        return f"refused {detail[0].lower() + detail[1:]}" if detail else "refused by the safe loader"
-    return " ".join(text.split()[:30]) or type(error).__name__
-
-
-def load_checkpoint(ckpt_path: Path) -> dict[str, Any]:
-    """The checkpoint's contents, loaded safely (tensors and plain containers only)."""
-    if not ckpt_path.is_file():
-        raise ConfigError(f"ckpt_path={ckpt_path} does not exist; pass a run's checkpoints/last.ckpt or best.ckpt")
-    try:
-        checkpoint = torch.load(ckpt_path, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError) as error:
-        raise ConfigError(f"ckpt_path={ckpt_path} is not a checkpoint pglab can load safely: {unpickling_reason(error)}; "
-                          "pglab loads tensors and plain containers only (torch.load(weights_only=True))") from None  # fmt: skip
-    state = checkpoint.get("state_dict") if isinstance(checkpoint, dict) else None
-    if not state or not any(key.startswith("policy.") for key in state):
-        raise ConfigError(f"ckpt_path={ckpt_path} is not a pglab checkpoint (no policy weights in its state_dict)")
-    return checkpoint
 
 
 def load_policy(run_cfg: DictConfig, checkpoint: dict[str, Any], env: Any, device: str) -> ActorCritic:
@@ -91,7 +67,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     check_range("video_episodes", cfg.video_episodes, 1, cfg.episodes)
     check_device(cfg.device)
     ckpt_path = Path(cfg.ckpt_path).expanduser().resolve()
-    checkpoint = load_checkpoint(ckpt_path)
+    checkpoint = load_checkpoint(ckpt_path, training_state=False)
     run_cfg = OmegaConf.load(find_run_config(ckpt_path))
     seed = cfg.seed
     if seed is None:

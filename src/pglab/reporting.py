@@ -2,11 +2,12 @@
 
 import json
 import math
-import os
 from pathlib import Path
 from typing import Any
 
 import matplotlib
+
+from pglab.atomic import atomic_path
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -25,9 +26,8 @@ def final_summary(history: list[dict[str, float]]) -> dict[str, Any]:
 
 def write_summary(summary: dict, path: Path) -> None:
     """Write `summary.json` atomically (temp file + rename): a job killed mid-write leaves the old one or none."""
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
 
 
 def plot_learning_curve(history: list[dict[str, float]], path: Path, title: str) -> None:

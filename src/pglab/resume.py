@@ -5,6 +5,7 @@ so a crafted file cannot run code. A pglab checkpoint also carries its run's res
 (`pglab_config`), which is compared with the run that wants to load it.
 """
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -17,15 +18,16 @@ from pglab.errors import ConfigError
 #: config keys that must match between a checkpoint and the run loading it: they shape the networks, the
 #: observations or the normalization statistics
 MUST_MATCH = ("algo._target_", "env.id", "env.kwargs", "env.atari_preprocessing", "env.frame_stack",
-              "env.normalize_obs", "env.num_envs", "network")  # fmt: skip
+              "env.normalize_obs", "env.normalize_reward", "env.clip_reward", "env.num_envs", "network")  # fmt: skip
 #: config groups; choosing another option of one of them is not a resume
 GROUPS = ("algo", "env", "network", "accelerator", "logger", "trainer", "callbacks", "paths", "experiment",
           "hparams_search", "debug")  # fmt: skip
 
 
-def load_checkpoint(path: str | Path, key: str = "ckpt_path") -> dict[str, Any]:
+def load_checkpoint(path: str | Path, key: str = "ckpt_path", training_state: bool = True) -> dict[str, Any]:
     """The checkpoint at `path`, loaded without unpickling arbitrary objects; ConfigError naming `key` when it
-    does not exist, is not a checkpoint, or is not pglab's."""
+    does not exist, is not a checkpoint, or is not pglab's: policy weights, and with `training_state` the
+    collector's state a run continues from."""
     path = Path(path)
     if not path.is_file():
         hint = f"; checkpoints there: {', '.join(p.name for p in sorted(path.parent.glob('*.ckpt')))}" if list(
@@ -34,11 +36,20 @@ def load_checkpoint(path: str | Path, key: str = "ckpt_path") -> dict[str, Any]:
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # noqa: BLE001  (any load failure means: not a loadable checkpoint)
-        first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise ConfigError(f"{key}={path} is not a checkpoint that loads safely with torch.load(weights_only=True) "
-                          f"({first_line[:200]})") from None  # fmt: skip
-    if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint or "collector" not in checkpoint:
-        raise ConfigError(f"{key}={path} is not a pglab checkpoint (no state_dict and collector state)")
+        text = str(error)
+        found = re.search(r"GLOBAL ([\w.]+)", text)
+        if found:  # a pickle naming Python objects: refused before anything runs
+            glob = found.group(1)
+            reason = (f"it holds Python objects ({glob}) that pglab does not unpickle; pglab loads only tensors "
+                      "and plain values (torch.load(weights_only=True))")  # fmt: skip
+        else:
+            reason = f"it is not a PyTorch checkpoint file ({type(error).__name__})"
+        raise ConfigError(f"{key}={path} cannot be loaded: {reason}") from None
+    state = checkpoint.get("state_dict") if isinstance(checkpoint, dict) else None
+    if not state or not any(name.startswith("policy.") for name in state):
+        raise ConfigError(f"{key}={path} is not a pglab checkpoint (no policy weights in its state_dict)")
+    if training_state and "collector" not in checkpoint:
+        raise ConfigError(f"{key}={path} is not a pglab training checkpoint (no collector state to continue from)")
     return checkpoint
 
 
@@ -70,30 +81,60 @@ def check_compatible(checkpoint: dict[str, Any], cfg: DictConfig, key: str = "ck
 
 
 def resume_config(cfg: DictConfig, overrides: list[str]) -> DictConfig:
-    """The config of `resume=<run dir>`: the run's saved `config.yaml` with the command line's `key=value`
-    overrides applied, `ckpt_path` set to the run's `checkpoints/last.ckpt`."""
-    run_dir = Path(cfg.resume)
-    saved_path, ckpt = run_dir / "config.yaml", run_dir / "checkpoints" / "last.ckpt"
-    if not saved_path.is_file() or not ckpt.is_file():
-        missing = " and ".join(str(p.relative_to(run_dir)) for p in (saved_path, ckpt) if not p.is_file())
+    """The config of `resume=<run dir>`: the run's own config with the command line's `key=value` overrides
+    applied, `ckpt_path` set to the run's `checkpoints/last.ckpt`, writing into the run dir where it is now.
+
+    The run's config is rebuilt from Hydra's unresolved record of its first launch (`.hydra/config.yaml`) plus
+    the overrides of earlier resumes (`resume_overrides` in its `config.yaml`), so interpolations resolve
+    afresh: paths point into the run dir even after it was moved, and an override reaches every value
+    interpolated from it (`seed=...` also reseeds evaluation). Without that record, the resolved `config.yaml`
+    is used, its paths moved to the run dir.
+    """
+    run_dir = Path(cfg.resume).expanduser()
+    resolved_path, ckpt = run_dir / "config.yaml", run_dir / "checkpoints" / "last.ckpt"
+    if not resolved_path.is_file() or not ckpt.is_file():
+        missing = " and ".join(str(p.relative_to(run_dir)) for p in (resolved_path, ckpt) if not p.is_file())
         raise ConfigError(f"resume={run_dir} is not a run dir to continue: no {missing} in it "
                           "(train.py writes config.yaml and checkpoints/last.ckpt into every run dir)")  # fmt: skip
-    saved = OmegaConf.load(saved_path)
-    original_overrides_path = run_dir / ".hydra" / "overrides.yaml"
-    original = set(OmegaConf.load(original_overrides_path)) if original_overrides_path.is_file() else set()
-    for override in OverridesParser.create().parse_overrides(overrides):
+    resolved = OmegaConf.load(resolved_path)
+    launch = run_dir / ".hydra" / "config.yaml"
+    if launch.is_file():
+        saved = OmegaConf.load(launch)
+    else:
+        saved = moved(resolved, str(resolved.paths.output_dir), str(run_dir))
+    original_path = run_dir / ".hydra" / "overrides.yaml"
+    original = set(OmegaConf.load(original_path)) if original_path.is_file() else set()
+    earlier = list(resolved.get("resume_overrides") or [])
+    applied = []
+    for override in OverridesParser.create().parse_overrides(earlier + overrides):
         name = override.key_or_group
-        if name in ("resume", "ckpt_path") or name.startswith("hydra") or override.input_line in original:
+        if name in ("resume", "ckpt_path", "resume_overrides") or name.startswith("hydra") or override.input_line in original:
             continue  # the run's own launch options, repeated
         if name in GROUPS or override.is_delete() or override.package:
             raise ConfigError(f"resume={run_dir} continues the saved config; {override.input_line} would change "
                               "its structure. Start a new run (ckpt_path=... loads weights into a new config)")  # fmt: skip
         if not override.is_add() and OmegaConf.select(saved, name, default="__missing__") == "__missing__":
-            raise ConfigError(f"{name} is not a key of the run's config ({saved_path})")
+            raise ConfigError(f"{name} is not a key of the run's config ({resolved_path})")
         with open_dict(saved):
             OmegaConf.update(saved, name, override.value(), force_add=override.is_add())
+        applied.append(override.input_line)
     with open_dict(saved):
         saved.resume = str(run_dir)
         saved.ckpt_path = str(ckpt)
         saved.paths.output_dir = str(run_dir)
+        saved.resume_overrides = applied
     return saved
+
+
+def moved(config: DictConfig, old_dir: str, new_dir: str) -> DictConfig:
+    """`config` with every string that starts with `old_dir` starting with `new_dir` instead."""
+    def move(node: Any) -> Any:
+        if isinstance(node, dict):
+            return {k: move(v) for k, v in node.items()}
+        if isinstance(node, list):
+            return [move(v) for v in node]
+        if isinstance(node, str) and (node == old_dir or node.startswith(old_dir.rstrip("/") + "/")):
+            return new_dir + node[len(old_dir):]
+        return node
+
+    return OmegaConf.create(move(OmegaConf.to_container(config, resolve=False)))

@@ -26,7 +26,7 @@ def holds_run(path: Path) -> bool:
 
 
 def _run_dir(resume: str | None, default: str) -> str:
-    return str(resume) if resume else default
+    return str(Path(str(resume)).expanduser()) if resume else default
 
 
 def _hydra_subdir(resume: str | None, now: str) -> str:
@@ -51,7 +51,12 @@ class RunDirGuard(Callback):
         resume = config.get("resume")
         run_dir = Path(config.hydra.run.dir)
         if resume:
-            return  # pglab.resume checks the dir when the job starts
+            resume_dir = Path(str(resume)).expanduser()
+            missing = [m for m in ("config.yaml", "checkpoints/last.ckpt") if not (resume_dir / m).is_file()]
+            if missing:  # refused before Hydra writes its .hydra/ record into the dir
+                fail(f"resume={resume} is not a run dir to continue: no {' and '.join(missing)} in it "
+                     "(train.py writes config.yaml and checkpoints/last.ckpt into every run dir)")  # fmt: skip
+            return
         if holds_run(run_dir):
             fail(f"hydra.run.dir={run_dir} already holds a run ({', '.join(m for m in RUN_MARKERS if (run_dir / m).exists())}); "
                  f"nothing was written. Choose a new dir, or continue that run with resume={run_dir}")  # fmt: skip

@@ -2,7 +2,6 @@
 train to the env-step budget, and write the run's reports."""
 
 import logging
-import os
 from pathlib import Path
 from typing import Any
 
@@ -11,13 +10,14 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
+from pglab.atomic import atomic_path
 from pglab.callbacks import PeriodicEvaluation
 from pglab.callbacks.signals import StopOnSignals
-from pglab.errors import ConfigError
-from pglab.resume import check_compatible, load_checkpoint, resume_config
-from pglab.run_dir import holds_run
+from pglab.errors import ConfigError, find_error
 from pglab.reporting import final_summary, plot_learning_curve, summary_line, write_summary
+from pglab.resume import check_compatible, load_checkpoint, resume_config
 from pglab.rollout.collector import RolloutCollector
+from pglab.run_dir import holds_run
 
 log = logging.getLogger(__name__)
 
@@ -30,9 +30,8 @@ NO_GPU_MESSAGE = (
 
 def write_config(cfg: DictConfig, path: Path) -> None:
     """The resolved config, written atomically (a resumed run rewrites it with its overrides)."""
-    tmp = path.with_suffix(".yaml.tmp")
-    OmegaConf.save(cfg, tmp, resolve=True)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        OmegaConf.save(cfg, tmp, resolve=True)
 
 
 def check_accelerator(cfg: DictConfig) -> None:
@@ -54,25 +53,29 @@ def run(cfg: DictConfig, overrides: list[str] = ()) -> dict[str, Any]:
     elif holds_run(Path(cfg.paths.output_dir)):
         raise ConfigError(f"the run dir {cfg.paths.output_dir} already holds a run; choose a new dir, or continue "
                           f"that run with resume={cfg.paths.output_dir}")  # fmt: skip
+    check_accelerator(cfg)
+    if cfg.on_nonfinite not in ("stop", "skip"):
+        raise ConfigError(f"on_nonfinite={cfg.on_nonfinite!r} is not supported; choose one of ['stop', 'skip']")
+    checkpoint = None
+    if cfg.ckpt_path:
+        key = "resume" if cfg.get("resume") else "ckpt_path"
+        checkpoint = load_checkpoint(cfg.ckpt_path, key)
+        check_compatible(checkpoint, cfg, key)
     run_dir = Path(cfg.paths.output_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     try:
-        return train(cfg, run_dir)
+        return train(cfg, run_dir, checkpoint)
     except Exception as error:
-        write_summary({"status": "failed", "error": f"{type(error).__name__}: {error}"}, run_dir / "summary.json")
+        # A resume refused for its settings leaves the run's summary as it was; any other failure is recorded.
+        if not (cfg.get("resume") and find_error(error, ConfigError)):
+            write_summary({"status": "failed", "error": f"{type(error).__name__}: {error}"}, run_dir / "summary.json")
         raise
 
 
-def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
-    check_accelerator(cfg)
+def train(cfg: DictConfig, run_dir: Path, checkpoint: dict[str, Any] | None) -> dict[str, Any]:
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     if cfg.torch_threads:
         torch.set_num_threads(cfg.torch_threads)
-
-    checkpoint = None
-    if cfg.ckpt_path:
-        checkpoint = load_checkpoint(cfg.ckpt_path, "resume" if cfg.get("resume") else "ckpt_path")
-        check_compatible(checkpoint, cfg, "resume" if cfg.get("resume") else "ckpt_path")
 
     log.info("Env: %s x %d (%s)", cfg.env.id, cfg.env.num_envs, cfg.env.vectorization)
     make_env = instantiate(cfg.env)
@@ -84,6 +87,7 @@ def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
         network=instantiate(cfg.network), collector=collector, total_env_steps=cfg.total_env_steps
     )
 
+    module.on_nonfinite = cfg.on_nonfinite
     module.run_config = OmegaConf.to_container(cfg, resolve=True)
 
     log.info("Loggers: %s", ", ".join(cfg.logger) or "none")

@@ -48,6 +48,13 @@ def test_help_lists_groups_and_options():
         pytest.param("accelerator=gpu", "accelerator=gpu was requested but PyTorch sees no CUDA GPU",
                      marks=pytest.mark.skipif(torch.cuda.is_available(), reason="message of GPU-less machines")),
         ("algo.gamma=1.5", "algo.gamma=1.5 is out of range: allowed (0.0, 1.0]"),
+        ("algo.lrr=1", "algo.lrr is not a key of algo; its keys: _partial_, _target_, anneal_lr, clip_coef,"),
+        ("algo.lr=abc", "algo.lr='abc' is not a number: allowed (0.0, inf]"),
+        ("env.id=CartPol-v1", "env.id='CartPol-v1' is not a registered gymnasium environment; did you mean CartPole-v1"),
+        ("ckpt_path=missing/last.ckpt", "ckpt_path=missing/last.ckpt does not exist"),
+        ("ckpt_path=README.md", "ckpt_path=README.md cannot be loaded: it is not a PyTorch checkpoint file"),
+        ("resume=docs", "resume=docs is not a run dir to continue: no config.yaml and checkpoints/last.ckpt in it"),
+        ("on_nonfinite=ignore", "on_nonfinite='ignore' is not supported; choose one of ['stop', 'skip']"),
     ],
 )  # fmt: skip
 def test_bad_input_fails_with_one_line_naming_the_key(tmp_path, override, message):
@@ -56,3 +63,22 @@ def test_bad_input_fails_with_one_line_naming_the_key(tmp_path, override, messag
     assert result.returncode == 2
     assert f"[ERROR] - {message}" in output
     assert "Traceback" not in output
+
+
+def test_an_unknown_group_option_lists_the_options(tmp_path):
+    result = train("algo=ppp", f"hydra.run.dir={tmp_path / 'run'}")
+    assert result.returncode == 1  # Hydra's own composition error
+    assert "Could not find 'algo/ppp'" in result.stderr
+    assert "Available options in 'algo':\n\ta2c\n\tppo\n\treinforce\n\tvpg" in result.stderr
+    assert "Traceback" not in result.stderr and not (tmp_path / "run").exists()
+
+
+def test_a_run_dir_holding_a_run_is_never_written_over(tmp_path):
+    run_dir = tmp_path / "run"
+    assert train("debug=smoke", f"hydra.run.dir={run_dir}").returncode == 0
+    before = {p: p.read_bytes() for p in run_dir.rglob("*") if p.is_file()}
+    result = train("debug=smoke", "seed=5", f"hydra.run.dir={run_dir}")
+    assert result.returncode == 2
+    assert f"[pglab][ERROR] - hydra.run.dir={run_dir} already holds a run (config.yaml, summary.json, checkpoints); " \
+           f"nothing was written. Choose a new dir, or continue that run with resume={run_dir}" in result.stderr
+    assert {p: p.read_bytes() for p in run_dir.rglob("*") if p.is_file()} == before

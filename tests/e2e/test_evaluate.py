@@ -90,9 +90,9 @@ def test_bad_and_malicious_checkpoints_fail_with_one_line_and_run_no_code(traine
         pickle.dump({"weights": [1, 2, 3]}, f)
     cases = {
         ckpt_dir / "missing.ckpt": "does not exist",
-        ckpt_dir / "notes.ckpt": "is not a checkpoint pglab can load safely",
-        ckpt_dir / "evil.ckpt": "is not a checkpoint pglab can load safely",
-        ckpt_dir / "other.ckpt": "is not a checkpoint pglab can load safely",
+        ckpt_dir / "notes.ckpt": "cannot be loaded: it is not a PyTorch checkpoint file",
+        ckpt_dir / "evil.ckpt": "cannot be loaded: it holds Python objects (io.open) that pglab does not unpickle",
+        ckpt_dir / "other.ckpt": "cannot be loaded: it is not a PyTorch checkpoint file",
     }
     cases[ckpt_dir / "last.ckpt"] = "device=cuda was requested but PyTorch sees no CUDA GPU"
     for path, message in cases.items():

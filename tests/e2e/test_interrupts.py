@@ -1,5 +1,5 @@
 """Interrupts and crashes, with real subprocesses: SIGINT/SIGTERM checkpoint and stop, a kill in the middle
-of a checkpoint write leaves the previous checkpoint intact, and every stopped run resumes."""
+of a checkpoint write leaves the previous checkpoint intact, async env workers survive a terminal's Ctrl-C,\nand every stopped run resumes."""
 
 import csv
 import json
@@ -11,6 +11,7 @@ import time
 
 import pytest
 import torch
+from omegaconf import OmegaConf
 
 from tests.cli import train
 from tests.conftest import ROOT
@@ -18,10 +19,12 @@ from tests.conftest import ROOT
 FAST = ["logger=csv", "callbacks.progress.refresh_every_env_steps=1000000", "callbacks.evaluation.episodes=2"]
 
 
-def start_training(run_dir, *args):
+def start_training(run_dir, *args, session: bool = False):
+    """train.py in a subprocess; `session`: in a process group of its own (its env workers join it)."""
     env = {**os.environ, "HYDRA_FULL_ERROR": "0"}
     return subprocess.Popen([sys.executable, str(ROOT / "train.py"), *FAST, *args, f"hydra.run.dir={run_dir}"],
-                            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+                            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=session)  # fmt: skip
 
 
 def wait_for_rows(run_dir, rows: int, process, timeout: float = 120) -> None:
@@ -35,16 +38,6 @@ def wait_for_rows(run_dir, rows: int, process, timeout: float = 120) -> None:
     raise AssertionError(f"{path} did not reach {rows} rows")
 
 
-def wait_for_checkpoint_past(run_dir, steps: int, process, timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        assert process.poll() is None, process.communicate()[1][-3000:]
-        if torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)["collector"]["env_steps"] > steps:
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"no checkpoint past {steps} env steps")
-
-
 def train_rows(run_dir):
     with open(run_dir / "csv" / "metrics.csv", newline="") as file:
         return [row for row in csv.DictReader(file) if row.get("rollout/episodes")]
@@ -54,10 +47,13 @@ def train_rows(run_dir):
 def test_a_signal_checkpoints_marks_the_run_interrupted_and_exits_within_seconds(tmp_path, sig, code):
     run_dir = tmp_path / "run"
     process = start_training(run_dir, "total_env_steps=10000000")
-    wait_for_rows(run_dir, 5, process)
-    sent = time.monotonic()
-    process.send_signal(sig)
-    stdout, stderr = process.communicate(timeout=30)
+    try:
+        wait_for_rows(run_dir, 5, process)
+        sent = time.monotonic()
+        process.send_signal(sig)
+        stdout, stderr = process.communicate(timeout=30)
+    finally:
+        process.kill()
     assert time.monotonic() - sent < 10
     assert process.returncode == code, stderr[-3000:]
     summary = json.loads((run_dir / "summary.json").read_text())
@@ -94,20 +90,48 @@ def test_a_kill_in_the_middle_of_a_checkpoint_write_leaves_the_previous_checkpoi
     assert torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)["collector"]["env_steps"] == 1024
 
 
-def test_kills_at_random_moments_never_leave_an_unloadable_checkpoint(tmp_path):
+def test_ctrl_c_to_the_whole_process_group_with_async_envs_still_checkpoints(tmp_path):
+    # A terminal's Ctrl-C reaches the trainer and every env worker; the workers ignore it, the trainer stops.
     run_dir = tmp_path / "run"
-    process = start_training(run_dir, "total_env_steps=10000000", "callbacks.checkpoint.every_env_steps=256",
-                             "network.hidden_sizes=[512,512]")  # fmt: skip
-    wait_for_rows(run_dir, 2, process)
-    last_steps = 0
-    for delay in (0.37, 0.71, 0.53):  # kill, check, resume, three times
-        time.sleep(delay)
+    process = start_training(run_dir, "total_env_steps=10000000", "env.vectorization=async", "env.num_envs=2",
+                             session=True)  # fmt: skip
+    try:
+        wait_for_rows(run_dir, 3, process)
+        os.killpg(process.pid, signal.SIGINT)
+        stdout, stderr = process.communicate(timeout=30)
+    finally:
         process.kill()
-        process.wait(timeout=30)
-        steps = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)["collector"]["env_steps"]
-        assert steps >= last_steps
-        last_steps = steps
-        process = start_training(run_dir, f"resume={run_dir}")
-        wait_for_checkpoint_past(run_dir, steps, process)
-    process.kill()
-    process.wait(timeout=30)
+    assert process.returncode == 130, stderr[-3000:]
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["status"] == "interrupted"
+    checkpoint = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)
+    assert checkpoint["collector"]["env_steps"] == summary["time/env_steps"] > 0
+
+
+def test_a_moved_run_resumes_in_its_new_dir_with_overrides_of_its_own_algorithm(tmp_path):
+    first, moved = tmp_path / "first", tmp_path / "moved"
+    launch = ["algo=vpg", "env.num_envs=2", "algo.num_steps=64", *FAST]  # 128 env steps per rollout
+    result = train(*launch, "total_env_steps=256", f"hydra.run.dir={first}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    first.rename(moved)
+
+    # value_updates exists in VPG's config only: it composes because resume= brings the run's algo=vpg along.
+    result = train(f"resume={moved}", "total_env_steps=512", "algo.value_updates=3", "algo.vf_lr=0.002")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert not first.exists()  # nothing written where the run used to be
+    config = OmegaConf.load(moved / "config.yaml")
+    assert config.paths.output_dir == str(moved)
+    assert config.callbacks.checkpoint.dirpath == f"{moved}/checkpoints"
+    assert config.callbacks.progress.total_env_steps == 512  # interpolated from the override
+    assert (config.algo.value_updates, config.algo.vf_lr) == (3, 0.002)
+    checkpoint = torch.load(moved / "checkpoints" / "last.ckpt", weights_only=True)
+    assert checkpoint["collector"]["env_steps"] == 512
+    assert [group["lr"] for state in checkpoint["optimizer_states"] for group in state["param_groups"]] == [3e-3, 0.002]
+
+    # A second resume keeps the first one's overrides.
+    result = train(f"resume={moved}", "total_env_steps=640")
+    assert result.returncode == 0, result.stderr[-3000:]
+    config = OmegaConf.load(moved / "config.yaml")
+    assert (config.algo.value_updates, config.algo.vf_lr, config.total_env_steps) == (3, 0.002, 640)
+    assert list(config.resume_overrides) == ["total_env_steps=512", "algo.value_updates=3", "algo.vf_lr=0.002",
+                                             "total_env_steps=640"]  # fmt: skip

@@ -1,13 +1,17 @@
-"""Every algo x env x network x accelerator option composes, and the CPU ones instantiate."""
+"""Every algo x env x network x accelerator option composes, and the CPU ones instantiate; bad values and
+checkpoints are refused with a message naming the key."""
 
+import functools
 import itertools
+import os
 
 import pytest
+import torch
 from hydra.utils import instantiate
 
 from pglab.errors import ConfigError
 from pglab.rollout.collector import RolloutCollector
-from pglab.train import NO_GPU_MESSAGE, check_accelerator
+from pglab.train import NO_GPU_MESSAGE, check_accelerator, run
 from tests.conftest import CONF
 
 ALGOS = sorted(p.stem for p in (CONF / "algo").glob("*.yaml"))
@@ -74,6 +78,14 @@ def test_every_logger_instantiates(make_cfg, logger):
         ("algo.num_minibatches=3", "set algo.num_minibatches so that env.num_envs * algo.num_steps is divisible"),
         ("total_env_steps=100", "total_env_steps=100 is smaller than one rollout (env.num_envs * algo.num_steps = 256 env steps)"),
         ("env.id=CartPol-v1", "did you mean CartPole-v1"),
+        ("algo.lr=-1", "algo.lr=-1 is out of range: allowed (0.0, inf]"),
+        ("algo.gamma=0", "algo.gamma=0 is out of range: allowed (0.0, 1.0]"),
+        ("algo.gae_lambda=1.1", "algo.gae_lambda=1.1 is out of range: allowed [0.0, 1.0]"),
+        ("algo.clip_coef=0", "algo.clip_coef=0 is out of range: allowed (0.0, inf]"),
+        ("algo.clip_coef=-0.2", "algo.clip_coef=-0.2 is out of range: allowed (0.0, inf]"),
+        ("env.num_envs=0", "env.num_envs=0 must be >= 1"),
+        ("algo.update_epochs=0", "algo.update_epochs=0 is out of range: allowed [1, inf]"),
+        ("algo.num_steps=2.5", "algo.num_steps=2.5 is not a whole number"),
     ],
 )
 def test_bad_hyperparameters_name_the_key(make_cfg, override, message):
@@ -90,8 +102,8 @@ def test_cnn_refuses_normalized_pixels_and_accepts_raw_ones(make_cfg):
         cfg = make_cfg("env=pixelcopter", "env.kwargs.obs_type=pixels", "network=cnn", f"env.normalize_obs={normalize}")
         collector = RolloutCollector(instantiate(cfg.env)(num_envs=2, vectorization="sync"), seed=0)
         try:
-            build = lambda: instantiate(cfg.algo)(network=instantiate(cfg.network), collector=collector,  # noqa: E731
-                                                  total_env_steps=10**5)  # fmt: skip
+            build = functools.partial(instantiate(cfg.algo), network=instantiate(cfg.network), collector=collector,
+                                      total_env_steps=10**5)  # fmt: skip
             if error:
                 with pytest.raises(ConfigError, match=error):
                     build()
@@ -99,3 +111,32 @@ def test_cnn_refuses_normalized_pixels_and_accepts_raw_ones(make_cfg):
                 assert sum(p.numel() for p in build().policy.parameters()) > 10**5  # conv layers included
         finally:
             collector.close()
+
+
+def test_a_checkpoint_from_another_env_or_network_names_what_differs(make_cfg, tmp_path):
+    run(make_cfg("debug=smoke", "logger=none", output_dir=tmp_path / "cartpole"))
+    ckpt = tmp_path / "cartpole" / "checkpoints" / "last.ckpt"
+    with pytest.raises(ConfigError) as info:
+        run(make_cfg("debug=smoke", "env=acrobot", "network.hidden_sizes=[32]", f"ckpt_path={ckpt}",
+                     output_dir=tmp_path / "acrobot"))  # fmt: skip
+    assert str(info.value) == (f"ckpt_path={ckpt} comes from an incompatible config: env.id: checkpoint 'CartPole-v1', "
+                               "this run 'Acrobot-v1'; network.hidden_sizes: checkpoint [16], this run [32]")  # fmt: skip
+
+
+class RunsCode:
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
+def test_a_crafted_checkpoint_is_refused_without_running_its_code(make_cfg, tmp_path):
+    marker = tmp_path / "code-ran"
+    evil = tmp_path / "evil.ckpt"
+    torch.save({"state_dict": {}, "collector": RunsCode(marker)}, evil)
+    with pytest.raises(ConfigError) as info:
+        run(make_cfg("debug=smoke", f"ckpt_path={evil}", output_dir=tmp_path / "run"))
+    assert str(info.value).startswith(f"ckpt_path={evil} cannot be loaded: it holds Python objects (posix.system) that "
+                                      "pglab does not unpickle")  # fmt: skip
+    assert not marker.exists()

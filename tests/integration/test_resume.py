@@ -2,11 +2,13 @@
 metrics as 2N straight (CPU, fixed seed), for envs whose state pglab snapshots and with normalization on."""
 
 import csv
+import signal
 
 import pytest
 import torch
 from omegaconf import open_dict
 
+from pglab.errors import ConfigError
 from pglab.train import run
 
 CASES = {
@@ -15,6 +17,9 @@ CASES = {
     # A2C on Pendulum with observation normalization and reward scaling: 4 envs x 5 steps = 20 per rollout.
     "a2c-pendulum-normalized": (["algo=a2c", "env=pendulum", "env.num_envs=4", "env.normalize_obs=true",
                                  "env.normalize_reward=true"], 1500),  # fmt: skip
+    # MuJoCo: the simulator's integration state continues mid-episode (2 envs x 64 steps = 128 per rollout).
+    "ppo-hopper-normalized": (["algo=ppo", "env=hopper", "env.num_envs=2", "env.vectorization=sync", "algo.num_steps=64", "algo.num_minibatches=2",
+                               "algo.update_epochs=2"], 640),  # fmt: skip
     # REINFORCE: whole episodes, the env RNG streams continue across the stop.
     "reinforce-cartpole": (["algo=reinforce", "env=cartpole", "algo.episodes_per_rollout=4"], 3000),
 }
@@ -82,3 +87,23 @@ def test_a_periodic_checkpoint_loaded_with_ckpt_path_continues_exactly(make_cfg,
     run(make_cfg(*common, f"ckpt_path={periodic}", output_dir=tmp_path / "continued"))
     assert_same_training_state(torch.load(tmp_path / "straight" / "checkpoints" / "last.ckpt", weights_only=True),
                                torch.load(tmp_path / "continued" / "checkpoints" / "last.ckpt", weights_only=True))  # fmt: skip
+
+
+def test_resuming_a_run_at_its_budget_collects_nothing_and_a_refused_resume_changes_nothing(make_cfg, tmp_path):
+    sigint, sigterm = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
+    done = run(make_cfg("total_env_steps=512", "logger=csv", "callbacks.evaluation.episodes=2", output_dir=tmp_path / "run"))
+    # StopOnSignals put back the handlers found before training (not Lightning's, which it restores itself).
+    assert (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)) == (sigint, sigterm)
+    last = tmp_path / "run" / "checkpoints" / "last.ckpt"
+    saved, summary = last.read_bytes(), (tmp_path / "run" / "summary.json").read_text()
+
+    again = run(make_cfg(f"resume={tmp_path / 'run'}"))
+    assert again["time/env_steps"] == done["time/env_steps"] == 512  # no extra rollout collected
+    assert torch.load(last, weights_only=True)["collector"]["env_steps"] == 512
+
+    summary = (tmp_path / "run" / "summary.json").read_text()
+    saved = last.read_bytes()
+    with pytest.raises(ConfigError, match=r"algo.lr=-1.0 is out of range"):
+        run(make_cfg(f"resume={tmp_path / 'run'}"), overrides=["algo.lr=-1.0"])
+    assert (tmp_path / "run" / "summary.json").read_text() == summary
+    assert last.read_bytes() == saved

@@ -80,7 +80,7 @@ def test_falling_without_thrust_dies_at_the_computed_step():
     for step in range(1, 200):
         momentum = (momentum + speed * 0.09 * DT) * 0.99
         y += momentum
-        under = [cy for cx, cy in columns if int(cx - shift * step) - 2 < 17 and 15 < int(cx - shift * step) + 2]
+        under = [cy for cx, cy in columns if int(cx - shift * step) - 2 < 17 and int(cx - shift * step) + 2 > 15]
         if any(y >= cy + 12 for cy in under) or y > 42:
             expected = step
             break

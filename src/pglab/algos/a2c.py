@@ -45,7 +45,7 @@ class A2C(PolicyGradientModule):
         anneal_lr: bool = False,
     ):
         super().__init__(network, collector, total_env_steps, lr, gamma, ent_coef, max_grad_norm, anneal_lr)
-        check_range("algo.num_steps", num_steps, 1)
+        check_range("algo.num_steps", num_steps, 1, integer=True)
         check_range("algo.gae_lambda", gae_lambda, 0.0, 1.0)
         check_range("algo.vf_coef", vf_coef, 0.0)
         if optimizer not in OPTIMIZERS:

@@ -25,7 +25,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from pglab.errors import ConfigError
+from pglab.errors import ConfigError, DivergenceError
 from pglab.networks.actor_critic import ActorCritic
 from pglab.rollout.advantages import generalized_advantage_estimate
 from pglab.rollout.batch import Rollout, TrainingBatch
@@ -34,18 +34,23 @@ from pglab.rollout.dataset import RolloutDataset, rollout_dataloader
 
 
 def check_range(name: str, value: float | None, low: float | None = None, high: float | None = None,
-                low_open: bool = False, allow_none: bool = False) -> None:  # fmt: skip
-    """Raise ConfigError naming `name` unless `value` lies in the interval (low, high]/[low, high]."""
+                low_open: bool = False, allow_none: bool = False, integer: bool = False) -> None:  # fmt: skip
+    """Raise ConfigError naming `name` unless `value` is a number (an int if `integer`) in the interval
+    (low, high] or [low, high]."""
     if value is None and allow_none:
         return
-    ok = value is not None and not (isinstance(value, float) and math.isnan(value))
+    left = "(" if low_open else "["
+    interval = f"{left}{'-inf' if low is None else low}, {'inf' if high is None else high}]"
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        raise ConfigError(f"{name}={value!r} is not a number: allowed {interval}{' or null' if allow_none else ''}")
+    if integer and not isinstance(value, int):
+        raise ConfigError(f"{name}={value} is not a whole number: allowed integers in {interval}")
+    ok = not (isinstance(value, float) and math.isnan(value))
     if ok and low is not None:
         ok = value > low if low_open else value >= low
     if ok and high is not None:
         ok = value <= high
     if not ok:
-        left = "(" if low_open else "["
-        interval = f"{left}{'-inf' if low is None else low}, {'inf' if high is None else high}]"
         raise ConfigError(f"{name}={value} is out of range: allowed {interval}{' or null' if allow_none else ''}")
 
 
@@ -103,7 +108,7 @@ class PolicyGradientModule(L.LightningModule):
         super().__init__()
         self.save_hyperparameters(ignore=["network", "collector"])
         self.automatic_optimization = False
-        check_range("total_env_steps", total_env_steps, 1)
+        check_range("total_env_steps", total_env_steps, 1, integer=True)
         check_range("algo.lr", lr, 0.0, low_open=True)
         check_range("algo.gamma", gamma, 0.0, 1.0, low_open=True)
         check_range("algo.ent_coef", ent_coef, 0.0)
@@ -122,6 +127,9 @@ class PolicyGradientModule(L.LightningModule):
         self.run_config: dict[str, Any] = {}
         #: set by a signal handler (SIGINT, SIGTERM): training stops at the end of the current update
         self.stop_signal: str | None = None
+        #: what a non-finite loss or gradient does: "stop" (DivergenceError) or "skip" (the optimizer step)
+        self.on_nonfinite = "stop"
+        self.skipped_updates = 0
 
     def check_budget_covers_a_rollout(self, num_steps: int) -> None:
         rollout_steps = self.collector.num_envs * num_steps
@@ -140,7 +148,10 @@ class PolicyGradientModule(L.LightningModule):
 
     # ----------------------------------------------------------------- data
     def train_dataloader(self):
-        return rollout_dataloader(RolloutDataset(self._next_rollout, self.rollout_batches))
+        return rollout_dataloader(RolloutDataset(self._next_rollout, self.rollout_batches, self.budget_used))
+
+    def budget_used(self) -> bool:
+        return self.collector.env_steps >= self.total_env_steps
 
     def collect_rollout(self) -> Rollout:
         """One fixed-length rollout from every env (REINFORCE overrides this to collect whole episodes)."""
@@ -181,8 +192,29 @@ class PolicyGradientModule(L.LightningModule):
         self.manual_backward(loss)
         max_norm = self.hparams.max_grad_norm or math.inf
         grad_norm = nn.utils.clip_grad_norm_(list(parameters), max_norm)
+        if not torch.isfinite(grad_norm):  # a non-finite loss gives non-finite gradients too
+            self.handle_nonfinite(loss, grad_norm)
+            optimizer.zero_grad(set_to_none=True)
+            return grad_norm
         optimizer.step()
         return grad_norm
+
+    def handle_nonfinite(self, loss: Tensor, grad_norm: Tensor) -> None:
+        """A non-finite loss or gradient: stop with a DivergenceError naming the env step, the metric and the
+        last good checkpoint (`on_nonfinite: stop`), or skip this optimizer step and count it (`skip`)."""
+        metric, value = ("loss", loss.item()) if not torch.isfinite(loss) else ("diagnostics/grad_norm", grad_norm.item())
+        if self.on_nonfinite == "skip":
+            self.skipped_updates += 1
+            return
+        checkpoints = [c for c in self.trainer.checkpoint_callbacks if hasattr(c, "last_good_checkpoint")]
+        last = checkpoints[0].last_good_checkpoint() if checkpoints else None
+        kept = (f"the last good checkpoint, {last[0]} at {last[1]:,} env steps, is kept" if last
+                else "no checkpoint was written before it")  # fmt: skip
+        raise DivergenceError(
+            f"non-finite {metric} ({value}) in the update after {self.collector.env_steps:,} env steps; training "
+            f"stopped and {kept}. Lower algo.lr, check the env's rewards and observations, or set "
+            "on_nonfinite=skip to skip such updates"
+        )
 
     def record(self, **metrics: Tensor | float) -> None:
         """Accumulate per-batch metrics (`losses/policy` may be passed as `losses__policy`); logged as
@@ -193,7 +225,7 @@ class PolicyGradientModule(L.LightningModule):
 
     # ----------------------------------------------------------------- hooks
     def on_train_start(self) -> None:
-        if self.collector.env_steps >= self.total_env_steps:  # resumed from a run that used its budget
+        if self.budget_used():  # resumed from a run that used its budget
             self.trainer.should_stop = True
 
     def on_fit_start(self) -> None:
@@ -209,6 +241,8 @@ class PolicyGradientModule(L.LightningModule):
             metrics.update(zip(keys, means, strict=True))
         self._update_metrics.clear()
         metrics["optim/lr"] = self._policy_optimizers()[0].param_groups[0]["lr"]
+        if self.on_nonfinite == "skip":
+            metrics["diagnostics/skipped_updates"] = float(self.skipped_updates)
         metrics.update(self.time_metrics())
         self.log_env_metrics(metrics)
         if self.collector.env_steps >= self.total_env_steps or self.stop_signal is not None:
@@ -246,8 +280,18 @@ class PolicyGradientModule(L.LightningModule):
         checkpoint["history"] = self.history
         checkpoint["wall_s"] = self.wall_time()
         checkpoint["pglab_config"] = self.run_config
+        checkpoint["skipped_updates"] = self.skipped_updates
+
+    #: per optimizer (in `configure_optimizers` order), the hyperparameter that sets its learning rate
+    optimizer_lrs: tuple[str, ...] = ("lr",)
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        # The optimizers come back with the checkpoint's learning rates; this run's (e.g. `algo.lr=...` given on
+        # resume) win. With anneal_lr the schedule sets the rate before each update anyway.
+        for state, name in zip(checkpoint.get("optimizer_states", []), self.optimizer_lrs, strict=False):
+            for group in state["param_groups"]:
+                group["lr"] = float(self.hparams[name])
+        self.skipped_updates = int(checkpoint.get("skipped_updates", 0))
         self.collector.load_state_dict(checkpoint.get("collector", {}))
         self.history = list(checkpoint.get("history", []))
         for row in self.history:

@@ -52,10 +52,10 @@ class PPO(PolicyGradientModule):
         anneal_lr: bool = True,
     ):
         super().__init__(network, collector, total_env_steps, lr, gamma, ent_coef, max_grad_norm, anneal_lr)
-        check_range("algo.num_steps", num_steps, 1)
+        check_range("algo.num_steps", num_steps, 1, integer=True)
         check_range("algo.gae_lambda", gae_lambda, 0.0, 1.0)
-        check_range("algo.update_epochs", update_epochs, 1)
-        check_range("algo.num_minibatches", num_minibatches, 1)
+        check_range("algo.update_epochs", update_epochs, 1, integer=True)
+        check_range("algo.num_minibatches", num_minibatches, 1, integer=True)
         check_range("algo.clip_coef", clip_coef, 0.0, low_open=True)
         check_range("algo.vf_coef", vf_coef, 0.0)
         check_range("algo.target_kl", target_kl, 0.0, low_open=True, allow_none=True)

@@ -49,7 +49,7 @@ class REINFORCE(PolicyGradientModule):
         anneal_lr: bool = False,
     ):
         super().__init__(network, collector, total_env_steps, lr, gamma, ent_coef, max_grad_norm, anneal_lr)
-        check_range("algo.episodes_per_rollout", episodes_per_rollout, 1)
+        check_range("algo.episodes_per_rollout", episodes_per_rollout, 1, integer=True)
         if returns not in RETURNS:
             raise ConfigError(f"algo.returns={returns!r} is not supported; choose one of {list(RETURNS)}")
         if baseline not in BASELINES:

@@ -53,10 +53,10 @@ class VPG(PolicyGradientModule):
         anneal_lr: bool = False,
     ):
         super().__init__(network, collector, total_env_steps, lr, gamma, ent_coef, max_grad_norm, anneal_lr)
-        check_range("algo.num_steps", num_steps, 1)
+        check_range("algo.num_steps", num_steps, 1, integer=True)
         check_range("algo.gae_lambda", gae_lambda, 0.0, 1.0)
         check_range("algo.vf_lr", vf_lr, 0.0, low_open=True)
-        check_range("algo.value_updates", value_updates, 1)
+        check_range("algo.value_updates", value_updates, 1, integer=True)
         if advantage not in ADVANTAGES:
             raise ConfigError(f"algo.advantage={advantage!r} is not supported; choose one of {list(ADVANTAGES)}")
         if self.policy.shared_trunk:
@@ -64,6 +64,8 @@ class VPG(PolicyGradientModule):
                 "algo=vpg trains a separate value network with its own optimizer; set network.shared_trunk=false"
             )
         self.check_budget_covers_a_rollout(num_steps)
+
+    optimizer_lrs = ("lr", "vf_lr")
 
     def configure_optimizers(self):
         return [

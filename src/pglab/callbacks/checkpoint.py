@@ -12,13 +12,13 @@ of the same rollout (and the final one, in `on_train_end`) is always done before
 """
 
 import math
-import os
 from pathlib import Path
 
 import lightning as L
 from lightning.pytorch.callbacks import Checkpoint
 
 from pglab.algos.base import PolicyGradientModule, check_range
+from pglab.atomic import atomic_path
 from pglab.errors import ConfigError
 
 
@@ -32,7 +32,7 @@ class EnvStepCheckpoint(Checkpoint):
 
     def __init__(self, dirpath: str, every_env_steps: int = 50_000, monitor: str = "eval/episode_return_mean",
                  mode: str = "max"):  # fmt: skip
-        check_range("callbacks.checkpoint.every_env_steps", every_env_steps, 1)
+        check_range("callbacks.checkpoint.every_env_steps", every_env_steps, 1, integer=True)
         if mode not in ("max", "min"):
             raise ConfigError(f"callbacks.checkpoint.mode={mode!r} is not supported; choose one of ['max', 'min']")
         self.dirpath = Path(dirpath)
@@ -48,9 +48,8 @@ class EnvStepCheckpoint(Checkpoint):
     def save(self, trainer: L.Trainer, name: str) -> Path:
         self.dirpath.mkdir(parents=True, exist_ok=True)
         path = self.dirpath / name
-        tmp = path.with_suffix(path.suffix + ".tmp")
-        trainer.save_checkpoint(tmp, weights_only=False)
-        os.replace(tmp, path)
+        with atomic_path(path) as tmp:
+            trainer.save_checkpoint(tmp, weights_only=False)
         for logger in trainer.loggers:  # W&B logs it as an artifact when its log_model is set
             if hasattr(logger, "log_checkpoint_file"):
                 logger.log_checkpoint_file(path, path.stem, trainer.lightning_module.collector.env_steps)
@@ -60,19 +59,24 @@ class EnvStepCheckpoint(Checkpoint):
         self._maybe_save_best(trainer, pl_module)
         steps = pl_module.collector.env_steps
         if steps // self.every_env_steps > self._last_saved_step // self.every_env_steps:
+            self._last_saved_step = steps  # before the save, so the checkpoint holds it
             self.save(trainer, "last.ckpt")
-            self._last_saved_step = steps
 
     def on_train_end(self, trainer: L.Trainer, pl_module: PolicyGradientModule) -> None:
         self._maybe_save_best(trainer, pl_module)
-        self.save(trainer, "last.ckpt")
         self._last_saved_step = pl_module.collector.env_steps
+        self.save(trainer, "last.ckpt")
 
     def _maybe_save_best(self, trainer: L.Trainer, pl_module: PolicyGradientModule) -> None:
         value = pl_module.latest_metrics.get(self.monitor)
         if value is not None and not math.isnan(value) and self._improved(value):
             self.best = value
             self.save(trainer, "best.ckpt")
+
+    def last_good_checkpoint(self) -> tuple[Path, int] | None:
+        """`last.ckpt` and the env step it was saved at, if one was saved."""
+        path = self.dirpath / "last.ckpt"
+        return (path, self._last_saved_step) if path.is_file() else None
 
     def state_dict(self) -> dict:
         return {"best": self.best, "last_saved_step": self._last_saved_step}

@@ -55,12 +55,12 @@ class PeriodicEvaluation(L.Callback):
         video_episodes: int = 1,
         video_dir: str = "videos",
     ):
-        check_range("callbacks.evaluation.every_env_steps", every_env_steps, 1)
-        check_range("callbacks.evaluation.episodes", episodes, 1)
+        check_range("callbacks.evaluation.every_env_steps", every_env_steps, 1, integer=True)
+        check_range("callbacks.evaluation.episodes", episodes, 1, integer=True)
         if score not in SCORES:
             raise ConfigError(f"callbacks.evaluation.score={score!r} is not supported; choose one of {sorted(SCORES)}")
-        check_range("callbacks.evaluation.video_every", video_every, 0)
-        check_range("callbacks.evaluation.video_episodes", video_episodes, 1, episodes)
+        check_range("callbacks.evaluation.video_every", video_every, 0, integer=True)
+        check_range("callbacks.evaluation.video_episodes", video_episodes, 1, episodes, integer=True)
         self.video_every = int(video_every)
         self.video_episodes = int(video_episodes)
         self.video_dir = Path(video_dir)

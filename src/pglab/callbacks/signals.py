@@ -6,7 +6,8 @@ The first signal asks the module to stop at the end of the current update: `EnvS
 
 Lightning installs its own SIGTERM handler when training starts (it ends the fit loop with a
 `SIGTERMException`, exit code 0, and no checkpoint), so the handlers are installed in `on_train_start`,
-after Lightning's, and the previous ones are put back when training ends.
+after Lightning's. The handlers to put back when training ends are the ones found in `setup`, before
+Lightning's: Lightning restores its own originals first, and putting back its handler would leave a stale one.
 """
 
 import logging
@@ -25,8 +26,12 @@ class StopOnSignals(L.Callback):
     def __init__(self):
         self._previous: dict[int, object] = {}
 
+    def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        if threading.current_thread() is threading.main_thread():  # signals reach the main thread only
+            self._previous = {sig: signal.getsignal(sig) for sig in SIGNALS}
+
     def on_train_start(self, trainer: L.Trainer, pl_module: PolicyGradientModule) -> None:
-        if threading.current_thread() is not threading.main_thread():  # signals reach the main thread only
+        if not self._previous:
             return
 
         def handler(signum: int, frame) -> None:
@@ -36,9 +41,10 @@ class StopOnSignals(L.Callback):
             log.warning("%s received: stopping after the current update (send it again to stop at once)",
                         pl_module.stop_signal)  # fmt: skip
 
-        self._previous = {sig: signal.signal(sig, handler) for sig in SIGNALS}
+        for sig in SIGNALS:
+            signal.signal(sig, handler)
 
     def teardown(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
         for sig, previous in self._previous.items():
-            signal.signal(sig, previous)
+            signal.signal(sig, previous if previous is not None else signal.SIG_DFL)
         self._previous = {}

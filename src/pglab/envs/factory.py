@@ -12,6 +12,8 @@ so they are computed from raw rewards whatever wrappers are added later.
 
 import difflib
 import functools
+import os
+import signal
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -96,6 +98,8 @@ def make_vector_env(
     if int(frame_stack) < 1:
         raise ConfigError(f"env.frame_stack={frame_stack} must be >= 1")
     make_one = functools.partial(make_env, id, max_episode_steps, dict(kwargs or {}), atari_preprocessing, int(frame_stack))
+    if vectorization == "async":
+        make_one = functools.partial(in_worker, make_one, os.getpid())
     env_fns = [make_one] * int(num_envs)
     if video_dir is not None:
         for i in range(min(int(video_episodes), int(num_envs))):
@@ -130,6 +134,20 @@ def make_env(id: str, max_episode_steps: int | None, kwargs: dict[str, Any], ata
     if frame_stack > 1:
         env = FrameStackObservation(env, stack_size=frame_stack)
     return env
+
+
+def in_worker(make_one: Callable[..., gym.Env], trainer_pid: int, **kwargs: Any) -> gym.Env:
+    """`make_one(**kwargs)`; in an async vector env's worker process (any process but `trainer_pid`, which built
+    the vector env), SIGINT and SIGTERM are ignored from then on.
+
+    Ctrl-C reaches every process of the terminal's process group (a scheduler's SIGTERM often does too). A worker
+    would die of it mid-step, and the trainer could then not finish the update and write its checkpoint; the main
+    process alone decides when to stop, and closes its workers (or they exit when its pipe closes).
+    """
+    if os.getpid() != trainer_pid:  # gymnasium also calls it once in the trainer, for the spaces
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    return make_one(**kwargs)
 
 
 def make_recorded(make_one: Callable[..., gym.Env], video_dir: str, name_prefix: str) -> gym.Env:

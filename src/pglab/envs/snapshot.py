@@ -5,11 +5,13 @@ reach and rebuild exactly, as numbers and tensors only (checkpoints load with `t
 
 - the vector env must be a `SyncVectorEnv` (an `AsyncVectorEnv` keeps its sub-envs in other processes);
 - every sub-env's core must be a gymnasium classic-control env (CartPole, Acrobot, MountainCar, Pendulum:
-  their whole state is plain numeric attributes), a MuJoCo env (positions and velocities, through its
-  `set_state`), or an env with `snapshot()` / `restore(state)` methods (pglab's PixelCopter);
+  their whole state is plain numeric attributes), a MuJoCo env (MuJoCo's full integration state, through
+  `mj_getState` / `mj_setState`, so the simulation continues bit for bit), or an env with `snapshot()` /
+  `restore(state)` methods (pglab's PixelCopter);
 - with each core go its random generator and the plain numeric attributes of every wrapper (time-limit
   counters, episode-statistics accumulators, the reward scaler's running discounted return, the vector
-  env's step buffers).
+  env's step buffers). Attributes that are settings rather than state (`CONFIG_ATTRIBUTES`: the time limit,
+  the reward scaler's discount, ...) are not restored: they come from this run's config.
 
 Other envs (Box2D's LunarLander, whose physics world cannot be rebuilt; Atari, whose emulator lives behind
 ale-py; async vector envs) get `None`: a resumed run then starts new episodes, reset with seeds derived from
@@ -24,9 +26,15 @@ import torch
 from gymnasium import Env, Wrapper
 from gymnasium.vector import SyncVectorEnv, VectorEnv, VectorWrapper
 
+from pglab.errors import ConfigError
+
 #: attributes never captured: clocks (wall time is not part of the env's state) and object references
 SKIPPED = ("episode_start_times",)
 CLASSIC_CONTROL = "gymnasium.envs.classic_control."
+#: wrapper and vector-env attributes set from the config, not changed by stepping: a resume keeps its own
+CONFIG_ATTRIBUTES = frozenset({"_max_episode_steps", "gamma", "epsilon", "min_reward", "max_reward", "num_envs",
+                               "buffer_length", "stats_key", "render_fps", "noop_max", "frame_skip", "screen_size",
+                               "stack_size", "clip", "copy"})  # fmt: skip
 
 
 def _plain(value: Any) -> bool:
@@ -50,9 +58,10 @@ def _numeric_attributes(obj: Any) -> dict[str, Any]:
     return state
 
 
-def _set_numeric_attributes(obj: Any, state: dict[str, Any]) -> None:
+def _set_numeric_attributes(obj: Any, state: dict[str, Any], skip: frozenset[str] = frozenset()) -> None:
     for name, value in state.items():
-        setattr(obj, name, value.numpy().copy() if isinstance(value, torch.Tensor) else value)
+        if name not in skip:
+            setattr(obj, name, value.numpy().copy() if isinstance(value, torch.Tensor) else value)
 
 
 def _core_state(core: Env) -> dict[str, Any] | None:
@@ -61,9 +70,8 @@ def _core_state(core: Env) -> dict[str, Any] | None:
         state = {"kind": "snapshot", "state": core.snapshot()}
     elif type(core).__module__.startswith(CLASSIC_CONTROL):
         state = {"kind": "attributes", "state": _numeric_attributes(core)}
-    elif hasattr(core, "set_state") and hasattr(core, "data") and hasattr(core.data, "qpos"):  # MuJoCo
-        state = {"kind": "mujoco", "state": _numeric_attributes(core),
-                 "qpos": torch.from_numpy(core.data.qpos.copy()), "qvel": torch.from_numpy(core.data.qvel.copy())}  # fmt: skip
+    elif hasattr(core, "model") and hasattr(core, "data") and hasattr(core.data, "qpos"):  # MuJoCo
+        state = {"kind": "mujoco", "state": _numeric_attributes(core), "physics": _mujoco_state(core)}
     else:
         return None
     generator = core.np_random.bit_generator
@@ -77,10 +85,27 @@ def _restore_core(core: Env, state: dict[str, Any]) -> None:
     else:
         _set_numeric_attributes(core, state["state"])
         if state["kind"] == "mujoco":
-            core.set_state(state["qpos"].numpy(), state["qvel"].numpy())
+            _set_mujoco_state(core, state["physics"])
     generator = getattr(np.random, state["rng"]["kind"])()
     generator.state = state["rng"]["state"]
     core.np_random = np.random.Generator(generator)
+
+
+def _mujoco_state(core: Env) -> torch.Tensor:
+    """MuJoCo's integration state (time, positions, velocities, actuator activations, warm start, controls...)."""
+    import mujoco
+
+    spec = mujoco.mjtState.mjSTATE_INTEGRATION
+    state = np.empty(mujoco.mj_stateSize(core.model, spec))
+    mujoco.mj_getState(core.model, core.data, state, spec)
+    return torch.from_numpy(state)
+
+
+def _set_mujoco_state(core: Env, state: torch.Tensor) -> None:
+    import mujoco
+
+    mujoco.mj_setState(core.model, core.data, state.numpy().copy(), mujoco.mjtState.mjSTATE_INTEGRATION)
+    mujoco.mj_forward(core.model, core.data)  # derived quantities (positions of bodies, sensors) from the state
 
 
 def _wrapper_chain(env: Any, wrapper_type: type) -> tuple[list[Any], Any]:
@@ -114,13 +139,19 @@ def vector_env_state(env: VectorEnv) -> dict[str, Any] | None:
 def load_vector_env_state(env: VectorEnv, state: dict[str, Any]) -> None:
     """Put `env` (built from the same config) into the state `vector_env_state` captured."""
     vector_wrappers, base = _wrapper_chain(env, VectorWrapper)
-    if len(vector_wrappers) != len(state["vector_wrappers"]) or len(base.envs) != len(state["sub_envs"]):
-        raise ValueError("the env's wrappers or number of sub-envs differ from the checkpoint's")
+    shape = (len(vector_wrappers), len(getattr(base, "envs", ())))
+    if shape != (len(state["vector_wrappers"]), len(state["sub_envs"])):
+        raise ConfigError(f"the checkpoint's env ({len(state['vector_wrappers'])} vector wrappers, "
+                          f"{len(state['sub_envs'])} sub-envs) is not this run's ({shape[0]} vector wrappers, "
+                          f"{shape[1]} sub-envs): env.* settings that add wrappers must match the checkpoint's")  # fmt: skip
     for wrapper, attributes in zip(vector_wrappers, state["vector_wrappers"], strict=True):
-        _set_numeric_attributes(wrapper, attributes)
-    _set_numeric_attributes(base, state["vector_env"])
+        _set_numeric_attributes(wrapper, attributes, CONFIG_ATTRIBUTES)
+    _set_numeric_attributes(base, state["vector_env"], CONFIG_ATTRIBUTES)
     for sub_env, sub_state in zip(base.envs, state["sub_envs"], strict=True):
         wrappers, core = _wrapper_chain(sub_env, Wrapper)
+        if len(wrappers) != len(sub_state["wrappers"]):
+            raise ConfigError("the checkpoint's sub-envs have other wrappers than this run's: env.* settings that "
+                              "add wrappers must match the checkpoint's")  # fmt: skip
         for wrapper, attributes in zip(wrappers, sub_state["wrappers"], strict=True):
-            _set_numeric_attributes(wrapper, attributes)
+            _set_numeric_attributes(wrapper, attributes, CONFIG_ATTRIBUTES)
         _restore_core(core, sub_state["core"])

@@ -12,6 +12,8 @@ from lightning.pytorch.loggers import CSVLogger
 from lightning.pytorch.loggers.csv_logs import ExperimentWriter
 from lightning.pytorch.loggers.logger import rank_zero_experiment
 
+from pglab.atomic import atomic_path
+
 
 class _ContinuingWriter(ExperimentWriter):
     def __init__(self, log_dir: str, keep_until_step: int | None):
@@ -26,12 +28,10 @@ class _ContinuingWriter(ExperimentWriter):
             reader = csv.DictReader(file)
             fields = list(reader.fieldnames or [])
             rows = [row for row in reader if row.get("step") and float(row["step"]) <= self.keep_until_step]
-        tmp = self.metrics_file_path + ".tmp"
-        with open(tmp, "w", newline="") as file:
+        with atomic_path(self.metrics_file_path) as tmp, open(tmp, "w", newline="") as file:
             writer = csv.DictWriter(file, fieldnames=fields)
             writer.writeheader()
             writer.writerows(rows)
-        os.replace(tmp, self.metrics_file_path)
         self.metrics_keys = fields
 
 

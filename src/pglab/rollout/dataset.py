@@ -18,15 +18,20 @@ class RolloutDataset(IterableDataset):
     collect: returns a fresh rollout from the current policy.
     to_batches: turns a rollout into the batches of one update (one batch, or shuffled minibatches
         over several epochs).
+    finished: true once the env-step budget is used; the dataset then yields nothing (a run resumed at its
+        budget collects no rollout, although Lightning asks for the first batch before any hook can stop it).
     """
 
-    def __init__(self, collect: Callable[[], Rollout], to_batches: Callable[[Rollout], Iterator[TrainingBatch]]):
+    def __init__(self, collect: Callable[[], Rollout], to_batches: Callable[[Rollout], Iterator[TrainingBatch]],
+                 finished: Callable[[], bool] = lambda: False):  # fmt: skip
         super().__init__()
         self.collect = collect
         self.to_batches = to_batches
+        self.finished = finished
 
     def __iter__(self) -> Iterator[TrainingBatch]:
-        yield from self.to_batches(self.collect())
+        if not self.finished():
+            yield from self.to_batches(self.collect())
 
 
 def _as_is(batch: TrainingBatch) -> TrainingBatch:
