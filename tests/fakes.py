@@ -148,3 +148,18 @@ class KeepCheckpoint(L.Callback):
         if last.is_file() and steps not in self.copied:
             shutil.copyfile(last, self.dirpath / f"{steps}.ckpt")
             self.copied.add(steps)
+
+
+class DumpProcessState(L.Callback):
+    """At the end of training, each process writes its policy weights and collector facts to
+    `<dirpath>/rank-<global rank>.pt` (data-parallel tests compare them)."""
+
+    def __init__(self, dirpath: str):
+        self.dirpath = Path(dirpath)
+
+    def on_train_end(self, trainer, pl_module) -> None:
+        self.dirpath.mkdir(parents=True, exist_ok=True)
+        collector = pl_module.collector
+        torch.save({"weights": pl_module.policy.state_dict(), "env_steps": collector.env_steps,
+                    "episodes": collector.episodes, "seed_offset": collector.seed_offset,
+                    "world_size": trainer.world_size}, self.dirpath / f"rank-{trainer.global_rank}.pt")  # fmt: skip

@@ -9,9 +9,11 @@ from pathlib import Path
 
 
 @contextmanager
-def atomic_path(path: str | Path) -> Iterator[Path]:
-    """A temporary path to write `path`'s new content to; renamed over `path` when the block ends without error."""
+def atomic_path(path: str | Path, commit: bool = True) -> Iterator[Path]:
+    """A temporary path to write `path`'s new content to; renamed over `path` when the block ends without error
+    (and `commit`: in data-parallel training, only process 0 writes a checkpoint the others help build)."""
     path = Path(path)
     tmp = path.with_name(path.name + ".tmp")
     yield tmp
-    os.replace(tmp, path)
+    if commit:
+        os.replace(tmp, path)

@@ -10,6 +10,7 @@
 The resolvers are registered when this module is imported (`train.py` imports it before Hydra composes).
 """
 
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,16 @@ RUN_MARKERS = ("config.yaml", "summary.json", "checkpoints")
 
 def holds_run(path: Path) -> bool:
     return any((path / marker).exists() for marker in RUN_MARKERS)
+
+
+def process_rank() -> int:
+    """This process's rank in data-parallel training (0 otherwise), from the variables Lightning's launcher,
+    torchrun and SLURM set (the ones Lightning's `rank_zero_only` reads). Only process 0 writes the run's
+    files; the others join its run dir."""
+    for name in ("RANK", "LOCAL_RANK", "SLURM_PROCID", "JSM_NAMESPACE_RANK"):
+        if os.environ.get(name):
+            return int(os.environ[name])
+    return 0
 
 
 def _run_dir(resume: str | None, default: str) -> str:
@@ -50,6 +61,8 @@ class RunDirGuard(Callback):
     def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
         resume = config.get("resume")
         run_dir = Path(config.hydra.run.dir)
+        if process_rank() != 0:  # a data-parallel worker joins process 0's run dir
+            return
         if resume:
             resume_dir = Path(str(resume)).expanduser()
             missing = [m for m in ("config.yaml", "checkpoints/last.ckpt") if not (resume_dir / m).is_file()]

@@ -17,7 +17,7 @@ from pglab.errors import ConfigError, find_error
 from pglab.reporting import final_summary, plot_learning_curve, summary_line, write_summary
 from pglab.resume import check_compatible, load_checkpoint, resume_config
 from pglab.rollout.collector import RolloutCollector
-from pglab.run_dir import holds_run
+from pglab.run_dir import holds_run, process_rank
 
 log = logging.getLogger(__name__)
 
@@ -48,9 +48,10 @@ def run(cfg: DictConfig, overrides: list[str] = ()) -> dict[str, Any]:
     the error propagates, so a sweep summary can report the job; a run stopped by SIGINT/SIGTERM records
     `status: interrupted`.
     """
+    writer = process_rank() == 0  # in data-parallel training only process 0 writes the run's files
     if cfg.get("resume"):
         cfg = resume_config(cfg, list(overrides))
-    elif holds_run(Path(cfg.paths.output_dir)):
+    elif writer and holds_run(Path(cfg.paths.output_dir)):
         raise ConfigError(f"the run dir {cfg.paths.output_dir} already holds a run; choose a new dir, or continue "
                           f"that run with resume={cfg.paths.output_dir}")  # fmt: skip
     check_accelerator(cfg)
@@ -64,15 +65,15 @@ def run(cfg: DictConfig, overrides: list[str] = ()) -> dict[str, Any]:
     run_dir = Path(cfg.paths.output_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     try:
-        return train(cfg, run_dir, checkpoint)
+        return train(cfg, run_dir, checkpoint, writer)
     except Exception as error:
         # A resume refused for its settings leaves the run's summary as it was; any other failure is recorded.
-        if not (cfg.get("resume") and find_error(error, ConfigError)):
+        if writer and not (cfg.get("resume") and find_error(error, ConfigError)):
             write_summary({"status": "failed", "error": f"{type(error).__name__}: {error}"}, run_dir / "summary.json")
         raise
 
 
-def train(cfg: DictConfig, run_dir: Path, checkpoint: dict[str, Any] | None) -> dict[str, Any]:
+def train(cfg: DictConfig, run_dir: Path, checkpoint: dict[str, Any] | None, writer: bool = True) -> dict[str, Any]:
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     if cfg.torch_threads:
         torch.set_num_threads(cfg.torch_threads)
@@ -102,7 +103,8 @@ def train(cfg: DictConfig, run_dir: Path, checkpoint: dict[str, Any] | None) -> 
     if checkpoint is not None:
         log.info("Continuing from %s at %s env steps", cfg.ckpt_path, f"{checkpoint['collector']['env_steps']:,}")
     log.info("Training for %s env steps; run dir %s", f"{cfg.total_env_steps:,}", run_dir)
-    write_config(cfg, run_dir / "config.yaml")
+    if writer:
+        write_config(cfg, run_dir / "config.yaml")
     for logger in loggers:
         logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
     try:
@@ -118,7 +120,8 @@ def train(cfg: DictConfig, run_dir: Path, checkpoint: dict[str, Any] | None) -> 
         summary.update(status="interrupted", signal=module.stop_signal)
         log.warning("Stopped by %s at %s env steps; checkpoint %s. Continue with: python train.py resume=%s",
                     module.stop_signal, f"{module.collector.env_steps:,}", run_dir / "checkpoints" / "last.ckpt", run_dir)  # fmt: skip
-    write_summary(summary, run_dir / "summary.json")
-    plot_learning_curve(module.history, run_dir / "learning_curve.png", title=f"{algo_name} on {cfg.env.id}")
+    if writer:
+        write_summary(summary, run_dir / "summary.json")
+        plot_learning_curve(module.history, run_dir / "learning_curve.png", title=f"{algo_name} on {cfg.env.id}")
     log.info(summary_line(f"{algo_name} on {cfg.env.id} (seed {cfg.seed})", summary, run_dir))
     return summary

@@ -11,6 +11,11 @@ reads them.
 
 Metrics are logged once per rollout, as means over the update, directly to the loggers with env steps as
 the step (Lightning's `global_step` counts optimizer steps, which is not comparable across algorithms).
+
+Data-parallel training (`trainer.strategy=ddp trainer.devices=N`): Lightning runs N processes and all-reduces
+the gradients in `manual_backward`; each process collects its own rollouts (`RolloutCollector.distribute`:
+distinct env seeds, env steps and episodes counted over all processes), episode statistics are averaged over
+all processes' episodes, and a stop (budget, signal, score) is decided for all processes at the same rollout.
 """
 
 import math
@@ -166,12 +171,21 @@ class PolicyGradientModule(L.LightningModule):
         if self.hparams.anneal_lr:
             # CleanRL's schedule: the update after the k-th rollout uses lr * (1 - progress before it).
             self.set_lr(self.hparams.lr * max(0.0, 1.0 - progress))
-        metrics = {"rollout/episodes": float(len(rollout.episode_returns))}
-        if len(rollout.episode_returns):
-            metrics["rollout/episode_return_mean"] = rollout.episode_returns.mean().item()
-            metrics["rollout/episode_length_mean"] = rollout.episode_lengths.float().mean().item()
-        self._rollout_metrics = metrics
+        self._rollout_metrics = self.episode_metrics(rollout)
         return rollout
+
+    def episode_metrics(self, rollout: Rollout) -> dict[str, float]:
+        """Count, mean return and mean length of the episodes that ended in the rollout (in all processes)."""
+        sums = torch.tensor([len(rollout.episode_returns), rollout.episode_returns.sum().item(),
+                             rollout.episode_lengths.sum().item()], dtype=torch.float64)  # fmt: skip
+        if self.trainer.world_size > 1:
+            sums = self.trainer.strategy.reduce(sums, reduce_op="sum")
+        count, return_sum, length_sum = sums.tolist()
+        metrics = {"rollout/episodes": count}
+        if count:
+            metrics["rollout/episode_return_mean"] = return_sum / count
+            metrics["rollout/episode_length_mean"] = length_sum / count
+        return metrics
 
     # ----------------------------------------------------------------- optimization
     def configure_optimizers(self):
@@ -224,6 +238,14 @@ class PolicyGradientModule(L.LightningModule):
             self._update_metrics[key.replace("__", "/")].append(value.float().cpu())
 
     # ----------------------------------------------------------------- hooks
+    def setup(self, stage: str) -> None:
+        if self.trainer.world_size > 1:
+            rank = self.trainer.global_rank
+            self.collector.distribute(rank, self.trainer.world_size,
+                                      lambda t: self.trainer.strategy.reduce(t, reduce_op="sum"))  # fmt: skip
+            # Distinct sampling and shuffling per process; the weights stay process 0's (DDP broadcasts them).
+            L.seed_everything(self.collector.seed + rank, workers=True, verbose=False)
+
     def on_train_start(self) -> None:
         if self.budget_used():  # resumed from a run that used its budget
             self.trainer.should_stop = True
@@ -245,7 +267,10 @@ class PolicyGradientModule(L.LightningModule):
             metrics["diagnostics/skipped_updates"] = float(self.skipped_updates)
         metrics.update(self.time_metrics())
         self.log_env_metrics(metrics)
-        if self.collector.env_steps >= self.total_env_steps or self.stop_signal is not None:
+        stop = self.budget_used() or self.stop_signal is not None or self.trainer.should_stop
+        if self.trainer.world_size > 1:  # all processes stop at the same rollout (one may have got a signal)
+            stop = self.trainer.strategy.reduce_boolean_decision(stop, all=False)
+        if stop:
             self.trainer.should_stop = True
 
     def wall_time(self) -> float:
@@ -297,5 +322,5 @@ class PolicyGradientModule(L.LightningModule):
         for row in self.history:
             self.latest_metrics.update(row)
         self._wall_s_before = float(checkpoint.get("wall_s", 0.0))
-        if "rng" in checkpoint:
+        if "rng" in checkpoint and self.collector.rank == 0:  # the other processes keep their own streams
             set_rng_states(checkpoint["rng"])

@@ -67,6 +67,16 @@ class VPG(PolicyGradientModule):
 
     optimizer_lrs = ("lr", "vf_lr")
 
+    def setup(self, stage: str) -> None:
+        # Each backward (policy, then value) leaves the other network's parameters without a gradient, which
+        # DDP must be told to expect.
+        strategy = self.trainer.strategy
+        if self.trainer.world_size > 1 and not getattr(strategy, "_ddp_kwargs", {}).get("find_unused_parameters"):
+            raise ConfigError(f"algo=vpg steps its policy and its value network separately, which "
+                              f"trainer.strategy={type(strategy).__name__} cannot all-reduce; with several processes "
+                              "set trainer.strategy=ddp_find_unused_parameters_true")  # fmt: skip
+        super().setup(stage)
+
     def configure_optimizers(self):
         return [
             torch.optim.Adam(self.policy.actor_parameters(), lr=self.hparams.lr),

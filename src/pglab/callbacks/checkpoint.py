@@ -48,8 +48,8 @@ class EnvStepCheckpoint(Checkpoint):
     def save(self, trainer: L.Trainer, name: str) -> Path:
         self.dirpath.mkdir(parents=True, exist_ok=True)
         path = self.dirpath / name
-        with atomic_path(path) as tmp:
-            trainer.save_checkpoint(tmp, weights_only=False)
+        with atomic_path(path, commit=trainer.is_global_zero) as tmp:
+            trainer.save_checkpoint(tmp, weights_only=False)  # every process takes part; process 0 writes
         for logger in trainer.loggers:  # W&B logs it as an artifact when its log_model is set
             if hasattr(logger, "log_checkpoint_file"):
                 logger.log_checkpoint_file(path, path.stem, trainer.lightning_module.collector.env_steps)

@@ -93,6 +93,25 @@ class PeriodicEvaluation(L.Callback):
     def evaluate(self, pl_module: PolicyGradientModule, final: bool = False) -> dict[str, float]:
         self.num_evaluations += 1
         steps = pl_module.collector.env_steps
+        trainer = pl_module.trainer
+        if trainer.world_size > 1:  # data-parallel: process 0 evaluates, the others get its result
+            returns, lengths = self._play(pl_module, steps, final) if trainer.is_global_zero else (None, None)
+            returns, lengths = trainer.strategy.broadcast((returns, lengths), src=0)
+        else:
+            returns, lengths = self._play(pl_module, steps, final)
+        self.last_eval_step = steps
+        self.last_result = {
+            "eval/episode_return_mean": float(np.mean(returns)),
+            "eval/episode_return_std": float(np.std(returns)),
+            "eval/episode_length_mean": float(np.mean(lengths)),
+        }
+        pl_module.log_env_metrics(self.last_result)
+        if self.stop_at_score is not None and SCORES[self.score](returns) >= self.stop_at_score:
+            trainer.should_stop = True
+        return self.last_result
+
+    def _play(self, pl_module: PolicyGradientModule, steps: int, final: bool) -> tuple[np.ndarray, np.ndarray]:
+        """The returns and lengths of `episodes` evaluation episodes of the current policy (and their videos)."""
         record = self.video_every > 0 and (final or self.num_evaluations % self.video_every == 0)
         prefix = f"eval-step-{steps}"
         # A video evaluation runs on a fresh env that renders; same seeds, so the same episodes as self.env.
@@ -110,16 +129,7 @@ class PeriodicEvaluation(L.Callback):
             for logger in pl_module.loggers:
                 if isinstance(logger, WandbLogger):
                     logger.log_video("eval/video", videos, step=steps)
-        self.last_eval_step = steps
-        self.last_result = {
-            "eval/episode_return_mean": float(np.mean(returns)),
-            "eval/episode_return_std": float(np.std(returns)),
-            "eval/episode_length_mean": float(np.mean(lengths)),
-        }
-        pl_module.log_env_metrics(self.last_result)
-        if self.stop_at_score is not None and SCORES[self.score](returns) >= self.stop_at_score:
-            pl_module.trainer.should_stop = True
-        return self.last_result
+        return returns, lengths
 
     def state_dict(self) -> dict:
         return {"last_eval_step": self.last_eval_step, "num_evaluations": self.num_evaluations}

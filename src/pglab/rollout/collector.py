@@ -1,9 +1,13 @@
 """The rollout collector: owns the vector env, its current observation, and the env-step and episode
 counters. It steps the env with whatever policy it is handed, under `torch.no_grad()`, on that policy's
 device, and returns time-major `Rollout`s.
+
+In data-parallel training (`distribute`), every process has its own collector and envs; the counters are
+summed over all processes at the end of each rollout, so every process reads the same global counts.
 """
 
 from collections import deque
+from collections.abc import Callable
 from typing import Any
 
 import gymnasium as gym
@@ -47,6 +51,26 @@ class RolloutCollector:
         self._first_reset_seed = seed
         space = env.single_action_space
         self._discrete = isinstance(space, gym.spaces.Discrete)
+        self.rank = 0
+        self.seed_offset = 0
+        self._sum_over_processes: Callable[[Tensor], Tensor] | None = None
+
+    def distribute(self, rank: int, world_size: int, sum_over_processes: Callable[[Tensor], Tensor]) -> None:
+        """Be process `rank`'s collector of `world_size`: its sub-env i is seeded `seed + rank * num_envs + i`
+        (every process has distinct episodes), and `env_steps` / `episodes` count all processes' steps and
+        episodes (`sum_over_processes` sums a tensor over them, e.g. an all-reduce)."""
+        self.rank = rank
+        self.seed_offset = rank * self.num_envs
+        self._first_reset_seed += self.seed_offset
+        self._sum_over_processes = sum_over_processes if world_size > 1 else None
+
+    def _synchronize_counts(self, steps_before: int, episodes_before: int) -> None:
+        """Replace this process's count increments of the last rollout by the sum over all processes."""
+        if self._sum_over_processes is None:
+            return
+        local = torch.tensor([self.env_steps - steps_before, self.episodes - episodes_before], dtype=torch.float64)
+        steps, episodes = self._sum_over_processes(local).tolist()
+        self.env_steps, self.episodes = steps_before + int(steps), episodes_before + int(episodes)
 
     @property
     def observation_space(self) -> gym.Space:
@@ -81,12 +105,13 @@ class RolloutCollector:
         self.episodes = int(state.get("episodes", 0))
         self.recent_returns.extend(state.get("recent_returns", []))
         load_normalization_state(self.env, state.get("normalization", {}))
-        if state.get("env_state") is not None and vector_env_state(self.env) is not None:
+        # Checkpoints hold process 0's envs; the other processes of a data-parallel run start new episodes.
+        if self.rank == 0 and state.get("env_state") is not None and vector_env_state(self.env) is not None:
             load_vector_env_state(self.env, state["env_state"])
             self._obs = state["obs"].numpy().copy()
         else:
             self._obs = None
-            self._first_reset_seed = self.seed + self.env_steps
+            self._first_reset_seed = self.seed + self.seed_offset + self.env_steps
 
     def _reset(self) -> None:
         # Seed only the first reset of this process: later resets continue each sub-env's own RNG stream.
@@ -141,6 +166,7 @@ class RolloutCollector:
         device = next(policy.parameters()).device
         if self._obs is None:
             self._reset()
+        steps_before, episodes_before = self.env_steps, self.episodes
         T, N = num_steps, self.num_envs
         obs_shape = self.observation_space.shape
         obs_buf = torch.empty((T, N, *obs_shape), dtype=torch.float32, device=device)
@@ -159,6 +185,7 @@ class RolloutCollector:
             if finished is not None:
                 self._record_episodes(finished[0], finished[1], episodes)
 
+        self._synchronize_counts(steps_before, episodes_before)
         last_values = policy.value(obs)
         next_values = torch.cat([values[1:], last_values[None]])
         done = terminated | truncated
@@ -182,6 +209,7 @@ class RolloutCollector:
         """
         device = next(policy.parameters()).device
         self._reset()
+        steps_before, episodes_before = self.env_steps, self.episodes
         N = self.num_envs
         active = np.arange(N) < num_episodes
         started = int(active.sum())
@@ -202,6 +230,7 @@ class RolloutCollector:
                         started += 1
                     else:
                         active[env_id] = False
+        self._synchronize_counts(steps_before, episodes_before)
         (obs_buf, actions, log_probs, values, rewards, terminated, truncated, final_values, mask) = (
             torch.stack(column) for column in zip(*steps, strict=True)
         )
