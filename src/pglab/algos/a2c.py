@@ -54,8 +54,8 @@ class A2C(PolicyGradientModule):
 
     def configure_optimizers(self):
         if self.hparams.optimizer == "rmsprop":
-            return torch.optim.RMSprop(self.policy.parameters(), lr=self.hparams.lr, alpha=0.99, eps=1e-5)
-        return torch.optim.Adam(self.policy.parameters(), lr=self.hparams.lr, eps=1e-5)
+            return torch.optim.RMSprop(self.policy.parameters(), lr=self.hparams.lr, alpha=0.99, eps=1e-5, foreach=True)
+        return torch.optim.Adam(self.policy.parameters(), lr=self.hparams.lr, eps=1e-5, fused=True)
 
     def rollout_batches(self, rollout: Rollout) -> Iterator[TrainingBatch]:
         hp = self.hparams

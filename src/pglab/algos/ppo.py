@@ -69,25 +69,30 @@ class PPO(PolicyGradientModule):
         if normalize_advantage and batch_size // num_minibatches < 2:
             raise ConfigError("algo.normalize_advantage=true needs minibatches of at least 2 samples")
         self.check_budget_covers_a_rollout(num_steps)
-        self._kl_exceeded = False
 
     def rollout_batches(self, rollout: Rollout) -> Iterator[TrainingBatch]:
-        hp = self.hparams
         advantages = self.gae(rollout)
         returns = advantages + rollout.values
         batch = TrainingBatch.from_rollout(rollout, advantages, returns)
         self.record(diagnostics__explained_variance=explained_variance(batch.old_values, batch.returns))
-        self._kl_exceeded = False
-        for _ in range(hp.update_epochs):
-            for minibatch in batch.minibatches(hp.num_minibatches):
-                if self._kl_exceeded:
-                    return
-                yield minibatch
+        yield batch
 
     def training_step(self, batch: TrainingBatch, batch_idx: int) -> None:
+        """The whole update of one rollout: `update_epochs` passes over `num_minibatches` shuffled minibatches.
+
+        One Lightning step per rollout rather than per minibatch: Lightning's per-step machinery (hooks of
+        every callback, the data fetcher, the manual-optimization loop) costs about as much as a small
+        network's gradient step, and PPO takes 20 of those per CartPole rollout.
+        """
         hp = self.hparams
-        if self._kl_exceeded:  # a minibatch Lightning prefetched before the early stop
-            return
+        for _ in range(hp.update_epochs):
+            for minibatch in batch.minibatches(hp.num_minibatches):
+                if not self.minibatch_step(minibatch):
+                    return  # approx KL above target_kl: the rest of this update is skipped
+
+    def minibatch_step(self, batch: TrainingBatch) -> bool:
+        """One clipped-surrogate gradient step; False (and no step) when the approx KL exceeds `target_kl`."""
+        hp = self.hparams
         log_probs, entropy, values = self.policy.evaluate_actions(batch.obs, batch.actions)
         advantages = standardize(batch.advantages) if hp.normalize_advantage else batch.advantages
         pg_loss, approx_kl, clip_fraction = clipped_surrogate_loss(
@@ -96,9 +101,8 @@ class PPO(PolicyGradientModule):
         if hp.target_kl is not None and approx_kl > hp.target_kl:
             # The minibatch that crosses the threshold is not applied, nor any after it (as SB3, which
             # uses 1.5 * target_kl as the threshold; here it is target_kl itself).
-            self._kl_exceeded = True
             self.record(diagnostics__early_stop=1.0)
-            return
+            return False
         v_loss = value_loss(values, batch.returns, batch.old_values, hp.clip_coef if hp.clip_vloss else None)
         entropy = entropy.mean()
         loss = pg_loss + hp.vf_coef * v_loss - hp.ent_coef * entropy
@@ -108,3 +112,4 @@ class PPO(PolicyGradientModule):
             diagnostics__approx_kl=approx_kl, diagnostics__clip_fraction=clip_fraction,
             diagnostics__grad_norm=grad_norm, diagnostics__early_stop=0.0,
         )  # fmt: skip
+        return True

@@ -79,8 +79,8 @@ class VPG(PolicyGradientModule):
 
     def configure_optimizers(self):
         return [
-            torch.optim.Adam(self.policy.actor_parameters(), lr=self.hparams.lr),
-            torch.optim.Adam(self.policy.critic_parameters(), lr=self.hparams.vf_lr),
+            torch.optim.Adam(self.policy.actor_parameters(), lr=self.hparams.lr, fused=True),
+            torch.optim.Adam(self.policy.critic_parameters(), lr=self.hparams.vf_lr, fused=True),
         ]
 
     def rollout_batches(self, rollout: Rollout) -> Iterator[TrainingBatch]:
