@@ -28,22 +28,21 @@ def build(cfg, num_envs=None):
     return module, collector
 
 
-def test_ppo_dataset_yields_epochs_times_minibatches_of_the_right_shape(make_cfg):
+def test_ppo_dataset_yields_the_rollout_once_and_each_epoch_splits_it_into_shuffled_minibatches(make_cfg):
+    # PPO's whole update is one Lightning step: the dataset yields the rollout, training_step splits it.
     cfg = make_cfg("algo=ppo", "env.num_envs=2", "algo.num_steps=8", "algo.num_minibatches=4", "algo.update_epochs=3")
     module, collector = build(cfg)
     collects = []
     dataset = RolloutDataset(lambda: collects.append(1) or collector.collect(module.policy, 8), module.rollout_batches)
     batches = list(dataset)
-    assert len(collects) == 1
-    assert len(batches) == 3 * 4
-    for batch in batches:
-        assert batch.obs.shape == (4, 4)
-        assert batch.actions.shape == (4,)
-        assert batch.advantages.shape == batch.returns.shape == batch.old_log_probs.shape == (4,)
-    # Each epoch is a permutation of the same 16 samples.
-    first_epoch = sorted(x for b in batches[:4] for x in b.old_log_probs.tolist())
-    second_epoch = sorted(x for b in batches[4:8] for x in b.old_log_probs.tolist())
-    assert first_epoch == second_epoch
+    assert len(collects) == 1 and [len(b) for b in batches] == [16]
+    (batch,) = batches
+    for _ in range(3):  # each epoch: a permutation of the same 16 samples in 4 minibatches of 4
+        minibatches = list(batch.minibatches(4))
+        for minibatch in minibatches:
+            assert minibatch.obs.shape == (4, 4) and minibatch.actions.shape == (4,)
+            assert minibatch.advantages.shape == minibatch.returns.shape == minibatch.old_log_probs.shape == (4,)
+        assert sorted(x for m in minibatches for x in m.old_log_probs.tolist()) == sorted(batch.old_log_probs.tolist())
 
 
 @pytest.mark.parametrize("algo", ["a2c", "vpg"])
@@ -63,7 +62,8 @@ def test_one_rollout_per_lightning_epoch_and_budget_respected(make_cfg, tmp_path
     steps = column(read_metrics(tmp_path), "step")
     assert sorted(set(steps)) == list(range(100, 1001, 100))
     ckpt = torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=False)
-    assert ckpt["epoch"] == 10 and ckpt["global_step"] == 10 * 2 * 5  # 10 epochs done, 10 optimizer steps each
+    assert ckpt["epoch"] == 10  # 10 epochs done, 10 optimizer steps each (Adam counts them per parameter)
+    assert ckpt["optimizer_states"][0]["state"][0]["step"] == 10 * 2 * 5
     assert ckpt["collector"]["env_steps"] == 1000
     for name in ("summary.json", "learning_curve.png", "config.yaml", "checkpoints/best.ckpt"):
         assert (tmp_path / name).stat().st_size > 0
@@ -99,7 +99,7 @@ def test_ppo_target_kl_stops_the_rest_of_each_update(make_cfg, tmp_path):
     summary = run(cfg)
     ckpt = torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=False)
     rollouts = summary["time/env_steps"] // (2 * 32)
-    assert ckpt["global_step"] == rollouts
+    assert ckpt["optimizer_states"][0]["state"][0]["step"] == rollouts
     early = column(read_metrics(tmp_path), "diagnostics/early_stop")
     assert early and all(value == pytest.approx(0.5) for value in early)  # one applied, one stopped
 

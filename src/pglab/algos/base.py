@@ -10,7 +10,7 @@ Env state, the env-step counter and episode statistics live in the `RolloutColle
 reads them.
 
 Metrics are logged once per rollout, as means over the update, directly to the loggers with env steps as
-the step (Lightning's `global_step` counts optimizer steps, which is not comparable across algorithms).
+the step (Lightning's step counters count optimizer steps or batches, which are not comparable across algorithms).
 
 Data-parallel training (`trainer.strategy=ddp trainer.devices=N`): Lightning runs N processes and all-reduces
 the gradients in `manual_backward`; each process collects its own rollouts (`RolloutCollector.distribute`:
@@ -211,8 +211,9 @@ class PolicyGradientModule(L.LightningModule):
             self.handle_nonfinite(loss, grad_norm)
             optimizer.zero_grad(set_to_none=True)
             return grad_norm
-        # The bare torch optimizer: Lightning's wrapper adds a closure, profiler and step bookkeeping per call
-        # that pglab does not use (gradients are already all-reduced by manual_backward under DDP).
+        # The bare torch optimizer: Lightning's wrapper (closure, profiler, step bookkeeping) cost 12% of PPO's
+        # CartPole time. Lightning's global_step therefore stays 0; the optimizers' own state counts the steps.
+        # Under DDP the gradients are already all-reduced by manual_backward.
         getattr(optimizer, "optimizer", optimizer).step()
         return grad_norm
 
