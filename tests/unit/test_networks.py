@@ -26,6 +26,60 @@ def test_categorical_log_prob_and_entropy_match_softmax_by_hand():
     assert policy.deterministic_action(obs).tolist() == logits.argmax(-1).tolist()
 
 
+@pytest.mark.parametrize("shared_trunk", [False, True])
+def test_act_samples_the_categorical_with_its_log_probs_and_values(shared_trunk):
+    """`act`'s Gumbel-max sampler against the policy's own Categorical: action frequencies within 4 standard
+    errors of the softmax probabilities over 200k draws, log-probs and values equal to the slow path's."""
+    torch.manual_seed(0)
+    policy = ActorCritic(BOX_OBS, gym.spaces.Discrete(3), hidden_sizes=[8], shared_trunk=shared_trunk)
+    with torch.no_grad():
+        policy.action_head.logits.weight.mul_(200.0)  # a far from uniform policy: probabilities from < 0.1 to > 0.5
+        obs = torch.randn(4, 4)
+        probs = policy.distribution(obs).probs
+        draws = 50_000
+        actions, log_probs, values = policy.act(obs.repeat(draws, 1))
+    assert probs.min() < 0.1 and probs.max() > 0.5
+    frequencies = torch.nn.functional.one_hot(actions.view(draws, 4), 3).double().mean(0)
+    standard_error = (probs * (1 - probs) / draws).sqrt().double()
+    assert ((frequencies - probs.double()).abs() < 4 * standard_error + 1e-9).all(), (frequencies, probs)
+    torch.testing.assert_close(log_probs, policy.distribution(obs.repeat(draws, 1)).log_prob(actions))
+    torch.testing.assert_close(values, policy.value(obs.repeat(draws, 1)))
+
+
+@pytest.mark.parametrize("space", [gym.spaces.Discrete(3), gym.spaces.Box(-1.0, 1.0, shape=(2,), dtype=np.float32)])
+def test_evaluate_actions_matches_the_distribution_in_values_and_gradients(space):
+    torch.manual_seed(0)
+    policy = ActorCritic(BOX_OBS, space, hidden_sizes=[8])
+    with torch.no_grad():
+        policy.action_head.requires_grad_(False)
+        for parameter in policy.action_head.parameters():
+            parameter.mul_(100.0)  # far from uniform: the log-softmax path must agree beyond the trivial case
+        policy.action_head.requires_grad_(True)
+    obs = torch.randn(6, 4)
+    actions = policy.distribution(obs).sample()
+    log_probs, entropy, _ = policy.evaluate_actions(obs, actions)
+    dist = policy.distribution(obs)
+    torch.testing.assert_close(log_probs, dist.log_prob(actions))
+    torch.testing.assert_close(entropy, dist.entropy())
+    grads = torch.autograd.grad((log_probs + 0.1 * entropy).sum(), policy.actor_parameters())
+    expected = torch.autograd.grad((dist.log_prob(actions) + 0.1 * dist.entropy()).sum(), policy.actor_parameters())
+    for grad, reference in zip(grads, expected, strict=True):
+        torch.testing.assert_close(grad, reference)
+
+
+def test_act_samples_the_gaussian_with_its_log_probs():
+    torch.manual_seed(0)
+    space = gym.spaces.Box(-2.0, 2.0, shape=(2,), dtype=np.float32)
+    policy = ActorCritic(BOX_OBS, space, hidden_sizes=[8], log_std_init=-1.0)
+    obs = torch.randn(1, 4).repeat(100_000, 1)
+    with torch.no_grad():
+        actions, log_probs, _ = policy.act(obs)
+        dist = policy.distribution(obs)
+    torch.testing.assert_close(actions.mean(0), dist.mean[0], atol=0.005, rtol=0)
+    torch.testing.assert_close(actions.std(0), dist.stddev[0], atol=0.005, rtol=0)
+    torch.testing.assert_close(log_probs, dist.log_prob(actions))
+
+
 def test_gaussian_log_prob_and_entropy_match_closed_form():
     torch.manual_seed(0)
     space = gym.spaces.Box(-2.0, 2.0, shape=(2,), dtype=np.float32)

@@ -73,11 +73,13 @@ class ActorCritic(nn.Module):
             return torch.zeros(obs.shape[0], device=obs.device)
         return self.value_head(self.critic_trunk(obs)).squeeze(-1)
 
-    def _distribution_and_value(self, obs: Tensor) -> tuple[torch.distributions.Distribution, Tensor]:
-        if self.shared_trunk and self.value_head is not None:  # one trunk pass feeds both heads
-            features = self.actor_trunk(obs)
-            return self.action_head(features), self.value_head(features).squeeze(-1)
-        return self.distribution(obs), self.value(obs)
+    def _features_and_value(self, obs: Tensor) -> tuple[Tensor, Tensor]:
+        """The actor trunk's features `(B, F)` and V(s) `(B,)`; a shared trunk runs once for both."""
+        features = self.actor_trunk(obs)
+        if self.value_head is None:
+            return features, torch.zeros(obs.shape[0], device=obs.device)
+        critic_features = features if self.shared_trunk else self.critic_trunk(obs)
+        return features, self.value_head(critic_features).squeeze(-1)
 
     def act(self, obs: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """Sample actions for `obs (B, D)`.
@@ -86,14 +88,15 @@ class ActorCritic(nn.Module):
             `(actions, log_probs, values)`: actions `(B,)` int64 or `(B, A)` float (unclipped), log_probs
             `(B,)`, values `(B,)` (zeros without a critic).
         """
-        dist, values = self._distribution_and_value(obs)
-        actions = dist.sample()
-        return actions, dist.log_prob(actions), values
+        features, values = self._features_and_value(obs)
+        actions, log_probs = self.action_head.sample(features)
+        return actions, log_probs, values
 
     def evaluate_actions(self, obs: Tensor, actions: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """Log-probabilities `(B,)`, entropies `(B,)` and values `(B,)` of `actions` taken in `obs`."""
-        dist, values = self._distribution_and_value(obs)
-        return dist.log_prob(actions), dist.entropy(), values
+        features, values = self._features_and_value(obs)
+        log_probs, entropy = self.action_head.log_prob_and_entropy(features, actions)
+        return log_probs, entropy, values
 
     def deterministic_action(self, obs: Tensor) -> Tensor:
         """The greedy action: argmax for Discrete, the Gaussian mean for Box."""

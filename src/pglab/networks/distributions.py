@@ -5,6 +5,15 @@
   The sampled (unclipped) action is what log-probabilities are computed on; the collector clips a copy to
   the action bounds before handing it to the env.
 
+Each head also has `sample(features) -> (actions, log_probs)`, the rollout's per-step call, and
+`log_prob_and_entropy(features, actions)`, the update's. For `Discrete` the first
+samples by the Gumbel-max trick on the log-softmax, without building a `Categorical`: on the small batches of a
+rollout step (8 envs x 2 actions) the distribution object's `logsumexp` normalization, `torch.multinomial` (which
+checks its input with a blocking `.item()`) and broadcasting `log_prob` cost about 200 us a step, as much as the
+MLP itself. `torch.multinomial` draws one sample by the same trick, argmax(p / E), from the same Exponential(1)
+draws, so seeded runs sample the same actions as with `Categorical.sample`. Log-probabilities and entropies are
+computed with `Categorical`'s own formulas, so PPO's ratios, and a seeded run's results, are unchanged.
+
 Policy heads are initialized with gain 0.01 so the initial policy is near uniform / near zero-mean
 (Andrychowicz et al., 2021, "What Matters in On-Policy RL", decision C57).
 """
@@ -31,6 +40,27 @@ class CategoricalHead(nn.Module):
         """`features (B, F)` -> Categorical with batch shape `(B,)`."""
         return Categorical(logits=self.logits(features), validate_args=False)
 
+    def sample(self, features: Tensor) -> tuple[Tensor, Tensor]:
+        """`features (B, F)` -> `(actions (B,) int64, log_probs (B,))`, actions ~ softmax(logits).
+
+        Gumbel-max: argmax(log p + G) with G = -log(E), E ~ Exponential(1), is a sample of the categorical.
+        """
+        log_p = self.log_probs(features)
+        actions = (log_p - torch.empty_like(log_p).exponential_().log()).argmax(dim=-1)
+        return actions, log_p.gather(-1, actions.unsqueeze(-1)).squeeze(-1)
+
+    def log_prob_and_entropy(self, features: Tensor, actions: Tensor) -> tuple[Tensor, Tensor]:
+        """`features (B, F)`, `actions (B,)` -> `(log_probs (B,), entropies (B,))`, differentiable, computed
+        as `Categorical` computes them (bit for bit) without building one."""
+        log_p = self.log_probs(features)
+        entropy = -(log_p.clamp(min=torch.finfo(log_p.dtype).min) * log_p.softmax(dim=-1)).sum(-1)
+        return log_p.gather(-1, actions.long().unsqueeze(-1)).squeeze(-1), entropy
+
+    def log_probs(self, features: Tensor) -> Tensor:
+        """`features (B, F)` -> log-probabilities of every action `(B, n)`, normalized as `Categorical` does."""
+        logits = self.logits(features)
+        return logits - logits.logsumexp(dim=-1, keepdim=True)
+
     @staticmethod
     def mode(dist: Distribution) -> Tensor:
         """Most likely action `(B,)` int64."""
@@ -50,6 +80,17 @@ class DiagGaussianHead(nn.Module):
         mean = self.mean(features)
         std = self.log_std.exp().expand_as(mean)
         return Independent(Normal(mean, std, validate_args=False), 1, validate_args=False)
+
+    def sample(self, features: Tensor) -> tuple[Tensor, Tensor]:
+        """`features (B, F)` -> `(actions (B, A), log_probs (B,))`, unclipped Gaussian samples."""
+        dist = self(features)
+        actions = dist.sample()
+        return actions, dist.log_prob(actions)
+
+    def log_prob_and_entropy(self, features: Tensor, actions: Tensor) -> tuple[Tensor, Tensor]:
+        """`features (B, F)`, `actions (B, A)` -> `(log_probs (B,), entropies (B,))`, differentiable."""
+        dist = self(features)
+        return dist.log_prob(actions), dist.entropy()
 
     @staticmethod
     def mode(dist: Distribution) -> Tensor:

@@ -67,15 +67,21 @@ class TrainingBatch:
 
     @classmethod
     def from_rollout(cls, rollout: Rollout, advantages: Tensor, returns: Tensor) -> "TrainingBatch":
-        """Flatten the masked steps of a rollout; `advantages` and `returns` are `(T, N)`."""
+        """Flatten the masked steps of a rollout, time-major; `advantages` and `returns` are `(T, N)`."""
         mask = rollout.mask
+        if bool(mask.all()):  # fixed-length rollouts: views instead of boolean indexing's copies
+            def take(x: Tensor) -> Tensor:
+                return x.flatten(0, 1)
+        else:
+            def take(x: Tensor) -> Tensor:
+                return x[mask]
         return cls(
-            obs=rollout.obs[mask],
-            actions=rollout.actions[mask],
-            old_log_probs=rollout.log_probs[mask],
-            old_values=rollout.values[mask],
-            advantages=advantages[mask],
-            returns=returns[mask],
+            obs=take(rollout.obs),
+            actions=take(rollout.actions),
+            old_log_probs=take(rollout.log_probs),
+            old_values=take(rollout.values),
+            advantages=take(advantages),
+            returns=take(returns),
         )
 
     def __len__(self) -> int:

@@ -119,34 +119,27 @@ class RolloutCollector:
         self._obs, _ = self.env.reset(seed=seed)
 
     def _step(self, policy: ActorCritic, obs: Tensor):
-        """One vector step. Returns `(actions, log_probs, values, rewards, terminated, truncated,
-        final_values, next_obs, finished)`; `final_values` holds V(final obs) for truncated sub-envs,
-        `finished` is `(returns, lengths, env_indices)` of the episodes that ended."""
-        device = obs.device
+        """One vector step from `obs` (the current observations as a tensor on the policy's device).
+
+        Returns `(actions, log_probs, values, final_values, next_obs, rewards, terminated, truncated, finished)`:
+        the policy's outputs as tensors `(N, ...)`; `final_values` holds V(final obs) for truncated sub-envs
+        (zeros elsewhere), None when no sub-env was truncated; the env's outputs as numpy arrays; `finished` is
+        `(returns, lengths, env_indices)` of the episodes that ended, or None.
+        """
         actions, log_probs, values = policy.act(obs)
         next_obs, rewards, terminated, truncated, infos = self.env.step(env_actions(actions, self.action_space))
         self.env_steps += self.num_envs
         self._obs = next_obs
-        final_values = torch.zeros(self.num_envs, device=device)
-        finished = None
+        final_values = finished = None
         if terminated.any() or truncated.any():
             cut = np.flatnonzero(truncated & ~terminated)
             if policy.has_critic and cut.size:
                 final_obs = np.stack(infos["final_obs"][cut])
-                final_values[cut] = policy.value(self._as_tensor(final_obs, device))
+                final_values = torch.zeros(self.num_envs, device=obs.device)
+                final_values[cut] = policy.value(self._as_tensor(final_obs, obs.device))
             done = infos["_episode"]
             finished = (infos["episode"]["r"][done], infos["episode"]["l"][done], np.flatnonzero(done))
-        return (
-            actions,
-            log_probs,
-            values,
-            torch.as_tensor(rewards, dtype=torch.float32, device=device),
-            torch.as_tensor(terminated, device=device),
-            torch.as_tensor(truncated, device=device),
-            final_values,
-            self._as_tensor(next_obs, device),
-            finished,
-        )
+        return actions, log_probs, values, final_values, next_obs, rewards, terminated, truncated, finished
 
     @staticmethod
     def _as_tensor(obs: np.ndarray, device: torch.device) -> Tensor:
@@ -161,6 +154,9 @@ class RolloutCollector:
     def collect(self, policy: ActorCritic, num_steps: int) -> Rollout:
         """Step all envs `num_steps` times, continuing the episodes in progress.
 
+        The policy's outputs go into preallocated time-major tensors on its device, the env's rewards and flags
+        into numpy arrays that become tensors once per rollout (zero-copy on the CPU).
+
         Returns a Rollout with T = num_steps; `next_values` bootstraps truncations and the rollout's end.
         """
         device = next(policy.parameters()).device
@@ -168,31 +164,34 @@ class RolloutCollector:
             self._reset()
         steps_before, episodes_before = self.env_steps, self.episodes
         T, N = num_steps, self.num_envs
-        obs_shape = self.observation_space.shape
-        obs_buf = torch.empty((T, N, *obs_shape), dtype=torch.float32, device=device)
+        obs_buf = torch.empty((T, N, *self.observation_space.shape), dtype=torch.float32, device=device)
         action_dtype = torch.int64 if self._discrete else torch.float32
-        actions_buf = torch.empty((T, N, *self.action_space.shape), dtype=action_dtype, device=device)
-        log_probs, values, rewards, final_values = (torch.empty((T, N), device=device) for _ in range(4))
-        terminated = torch.empty((T, N), dtype=torch.bool, device=device)
-        truncated = torch.empty((T, N), dtype=torch.bool, device=device)
+        actions = torch.empty((T, N, *self.action_space.shape), dtype=action_dtype, device=device)
+        log_probs, values = torch.empty((T, N), device=device), torch.empty((T, N), device=device)
+        final_values = torch.zeros((T, N), device=device)
+        rewards = np.empty((T, N), dtype=np.float32)
+        terminated, truncated = np.empty((T, N), dtype=bool), np.empty((T, N), dtype=bool)
         episodes: list[tuple[float, int]] = []
 
-        obs = self._as_tensor(self._obs, device)
+        obs_buf[0] = self._as_tensor(self._obs, device)
         for t in range(T):
-            obs_buf[t] = obs
-            (actions_buf[t], log_probs[t], values[t], rewards[t], terminated[t], truncated[t],
-             final_values[t], obs, finished) = self._step(policy, obs)  # fmt: skip
+            (actions[t], log_probs[t], values[t], final, next_obs, rewards[t], terminated[t], truncated[t],
+             finished) = self._step(policy, obs_buf[t])  # fmt: skip
+            if final is not None:
+                final_values[t] = final
             if finished is not None:
                 self._record_episodes(finished[0], finished[1], episodes)
+            if t + 1 < T:
+                obs_buf[t + 1] = self._as_tensor(next_obs, device)
 
         self._synchronize_counts(steps_before, episodes_before)
-        last_values = policy.value(obs)
+        last_values = policy.value(self._as_tensor(self._obs, device))
         next_values = torch.cat([values[1:], last_values[None]])
-        done = terminated | truncated
-        next_values = torch.where(done, final_values, next_values)
+        terminated, truncated = torch.from_numpy(terminated).to(device), torch.from_numpy(truncated).to(device)
+        next_values = torch.where(terminated | truncated, final_values, next_values)
         return self._rollout(
-            obs_buf, actions_buf, log_probs, values, next_values, rewards, terminated, truncated,
-            torch.ones((T, N), dtype=torch.bool, device=device), episodes,
+            obs_buf, actions, log_probs, values, next_values, torch.from_numpy(rewards).to(device), terminated,
+            truncated, torch.ones((T, N), dtype=torch.bool, device=device), episodes,
         )  # fmt: skip
 
     @torch.no_grad()
@@ -218,9 +217,10 @@ class RolloutCollector:
         obs = self._as_tensor(self._obs, device)
         while active.any():
             mask = torch.as_tensor(active.copy(), device=device)
-            step = self._step(policy, obs)
-            steps.append((obs, *step[:7], mask))
-            obs, finished = step[7], step[8]
+            actions, log_probs, values, final, next_obs, rewards, terminated, truncated, finished = self._step(policy, obs)
+            final = torch.zeros(N, device=device) if final is None else final
+            steps.append((obs, actions, log_probs, values, final, mask, rewards, terminated, truncated))
+            obs = self._as_tensor(next_obs, device)
             if finished is not None:
                 returns, lengths, env_ids = finished
                 counted = active[env_ids]
@@ -231,9 +231,10 @@ class RolloutCollector:
                     else:
                         active[env_id] = False
         self._synchronize_counts(steps_before, episodes_before)
-        (obs_buf, actions, log_probs, values, rewards, terminated, truncated, final_values, mask) = (
-            torch.stack(column) for column in zip(*steps, strict=True)
-        )
+        columns = list(zip(*steps, strict=True))
+        obs_buf, actions, log_probs, values, final_values, mask = (torch.stack(c) for c in columns[:6])
+        rewards = torch.as_tensor(np.stack(columns[6]), dtype=torch.float32, device=device)
+        terminated, truncated = (torch.as_tensor(np.stack(c), device=device) for c in columns[7:])
         # REINFORCE has no critic: next_values are zeros and returns are pure Monte-Carlo.
         next_values = torch.where(terminated | truncated, final_values, torch.cat([values[1:], values[-1:]]))
         return self._rollout(
