@@ -36,6 +36,13 @@ What is measured, all on CartPole-v1:
    CleanRL-style, no Lightning/Hydra), and the time from process start (the parent's clock just before it
    starts the child) to the first env step (a one-shot wrapper around the vector env's step).
 
+5. Where the training time goes, for pglab and SB3 alike: seconds in rollout collection, in advantage
+   computation and batching, in gradient updates, and the rest (the training loop, callbacks, logging,
+   checkpoints), from timing wrappers around each framework's own methods (`timed_calls`), reported in ms
+   per 1,000 env steps. pglab: `RolloutCollector.collect`/`collect_episodes`; the rest of
+   `RolloutDataset.__iter__` (the algorithm's `rollout_batches`); the algorithm's `training_step`. SB3:
+   `collect_rollouts` (its GAE included, evaluations inside it excluded) and `train`.
+
 Writes `docs/benchmarks.md` (machine, versions, tables), `docs/benchmarks.json` (every run's raw numbers)
 and `docs/figures/benchmark.png`; `--quick` writes to `outputs/benchmark-quick/` instead, so a smoke check
 never replaces the report. Run dirs and child logs go to `outputs/benchmark/<time>/`.
@@ -43,6 +50,7 @@ never replaces the report. Run dirs and child logs go to `outputs/benchmark/<tim
 
 import argparse
 import datetime
+import inspect
 import json
 import math
 import os
@@ -74,6 +82,9 @@ RL_ZOO_PPO_CARTPOLE = {
     "kwargs": {"n_steps": 32, "batch_size": 256, "gae_lambda": 0.8, "gamma": 0.98, "n_epochs": 20, "ent_coef": 0.0,
                "learning_rate": {"linear_from": 1e-3, "shift": 0.0}, "clip_range": {"linear_from": 0.2, "shift": 0.0}},
 }  # fmt: skip
+#: the parts of the training time in `time_breakdown`, with their report headings
+BREAKDOWN = {"collect_s": "rollout collection", "advantages_s": "advantages, batching", "update_s": "gradient updates",
+             "other_s": "the rest: loop, callbacks, logging"}  # fmt: skip
 #: the issue's targets (issue 6), printed next to the measured ratios
 TARGETS = {"ppo": "≥ 1.5", "a2c": "≥ 1.5", "solve": "≤ 0.5", "collection": "≥ 0.8", "memory": "≤ 1.2"}
 
@@ -260,6 +271,39 @@ def record_first_call(cls: type, method: str) -> dict[str, float]:
     return seen
 
 
+def timed_calls(cls: type, method: str, totals: dict[str, float], key: str) -> None:
+    """Wrap `cls.method` so that the seconds spent in its calls add up in `totals[key]`. A generator method
+    is timed while it runs, not while its consumer holds it (each `next` is timed)."""
+    original = getattr(cls, method)
+    totals.setdefault(key, 0.0)
+
+    def timed_generator(iterator):
+        while True:
+            start = time.perf_counter()
+            try:
+                item = next(iterator)
+            except StopIteration:
+                totals[key] += time.perf_counter() - start
+                return
+            totals[key] += time.perf_counter() - start
+            yield item
+
+    def timed(self, *args, **kwargs):
+        start = time.perf_counter()
+        result = original(self, *args, **kwargs)
+        totals[key] += time.perf_counter() - start
+        return timed_generator(result) if inspect.isgenerator(result) else result
+
+    setattr(cls, method, timed)
+
+
+def time_breakdown(totals: dict[str, float], train_s: float) -> dict[str, float]:
+    """Seconds in collection, advantages, updates and the rest of `train_s` (evaluation already excluded)."""
+    parts = {"collect_s": totals["collect_s"], "advantages_s": totals.get("advantages_s", 0.0),
+             "update_s": totals["update_s"]}  # fmt: skip
+    return parts | {"other_s": train_s - sum(parts.values())}
+
+
 def child_pglab(spec: dict[str, Any]) -> dict[str, Any]:
     """`python train.py <overrides>` in this process, with two measuring wrappers: the first vector-env step
     and the duration of every evaluation (pglab's `time/wall_s` includes evaluations; a pglab hook that logged
@@ -280,6 +324,19 @@ def child_pglab(spec: dict[str, Any]) -> dict[str, Any]:
         return result
 
     PeriodicEvaluation.evaluate = timed_evaluate
+    from pglab.algos.a2c import A2C
+    from pglab.algos.ppo import PPO
+    from pglab.algos.reinforce import REINFORCE
+    from pglab.algos.vpg import VPG
+    from pglab.rollout.collector import RolloutCollector
+    from pglab.rollout.dataset import RolloutDataset
+
+    totals: dict[str, float] = {}
+    timed_calls(RolloutCollector, "collect", totals, "collect_s")
+    timed_calls(RolloutCollector, "collect_episodes", totals, "collect_s")
+    timed_calls(RolloutDataset, "__iter__", totals, "data_s")  # collection + the algorithm's rollout_batches
+    for algorithm in (PPO, A2C, VPG, REINFORCE):
+        timed_calls(algorithm, "training_step", totals, "update_s")
     sys.argv = [str(TRAIN_PY), *spec["overrides"]]
     runpy.run_path(str(TRAIN_PY), run_name="__main__")
 
@@ -293,8 +350,10 @@ def child_pglab(spec: dict[str, Any]) -> dict[str, Any]:
                       "return_mean": evaluation["return_mean"]})  # fmt: skip
         if evaluation["wall_s"] < summary["time/wall_s"]:
             eval_s += evaluation["eval_s"]
-    return {"env_steps": int(summary["time/env_steps"]), "train_s": summary["time/wall_s"] - eval_s,
-            "reported_sps": summary["time/sps"], "evals": evals, "first_step_s": first_step["s"]}  # fmt: skip
+    train_s = summary["time/wall_s"] - eval_s
+    totals["advantages_s"] = totals.pop("data_s") - totals["collect_s"]
+    return {"env_steps": int(summary["time/env_steps"]), "train_s": train_s, "reported_sps": summary["time/sps"],
+            "evals": evals, "first_step_s": first_step["s"], "breakdown": time_breakdown(totals, train_s)}  # fmt: skip
 
 
 #: SB3 arguments that take a schedule (a constant or a function of the progress remaining)
@@ -348,15 +407,16 @@ def child_sb3(spec: dict[str, Any]) -> dict[str, Any]:
         def _on_training_end(self) -> None:
             self.train_s = time.perf_counter() - self.start - self.eval_s
             if self.num_timesteps != self.last_eval_step:
-                self.evaluate()
+                self.evaluate(final=True)
 
-        def evaluate(self) -> None:
+        def evaluate(self, final: bool = False) -> None:
             start = time.perf_counter()
             self.eval_env.seed(self.seed)
             returns, _ = evaluate_policy(self.model, self.eval_env, n_eval_episodes=self.episodes, deterministic=True,
                                          return_episode_rewards=True)  # fmt: skip
             self.evals.append({"env_steps": self.num_timesteps, "train_s": start - self.start - self.eval_s,
-                               "return_mean": float(np.mean(returns))})  # fmt: skip
+                               "return_mean": float(np.mean(returns)), "eval_s": time.perf_counter() - start,
+                               "final": final})  # fmt: skip
             self.last_eval_step = self.num_timesteps
             self.eval_s += time.perf_counter() - start
 
@@ -370,12 +430,17 @@ def child_sb3(spec: dict[str, Any]) -> dict[str, Any]:
         kwargs["policy_kwargs"] = policy_kwargs | {"activation_fn": getattr(torch.nn, policy_kwargs["activation_fn"])}
     env = make_vec_env("CartPole-v1", n_envs=spec["num_envs"], seed=spec["seed"], vec_env_cls=DummyVecEnv)
     algorithm = {"PPO": PPO, "A2C": A2C}[spec["algo"]]
+    totals: dict[str, float] = {}
+    timed_calls(algorithm, "collect_rollouts", totals, "collect_s")  # includes the evaluations: subtracted below
+    timed_calls(algorithm, "train", totals, "update_s")
     model = algorithm("MlpPolicy", env, seed=spec["seed"], device="cpu", verbose=0, **kwargs)
     callback = TimedEvaluation(spec["eval_every"], spec["eval_episodes"], spec["seed"])
     callback.start = time.perf_counter()
     model.learn(total_timesteps=spec["total_steps"], callback=callback)
+    # Evaluations run from the callback's `_on_rollout_start`, inside `collect_rollouts`, but the final one.
+    totals["collect_s"] -= sum(e["eval_s"] for e in callback.evals if not e["final"])
     return {"env_steps": model.num_timesteps, "train_s": callback.train_s, "evals": callback.evals,
-            "first_step_s": first_step["s"]}  # fmt: skip
+            "first_step_s": first_step["s"], "breakdown": time_breakdown(totals, callback.train_s)}  # fmt: skip
 
 
 def child_plain_ppo(spec: dict[str, Any]) -> dict[str, Any]:
@@ -560,6 +625,9 @@ def summarize(results: list[dict[str, Any]]) -> dict[str, Any]:
             "solve_train_s": spread([s["train_s"] for s in solves]),
             "peak_rss_mib": spread([r["peak_rss_mib"] for r in mine]),
             "first_step_s": spread([r["first_step_s"] for r in mine]),
+            # ms per 1,000 env steps in each part of the training time
+            "breakdown": {part: spread([1e6 * r["breakdown"][part] / r["env_steps"] for r in mine])
+                          for part in BREAKDOWN if all("breakdown" in r for r in mine)},  # fmt: skip
         }
     ceilings = {}
     for preset in PRESETS:
@@ -684,6 +752,18 @@ def markdown(report: dict[str, Any]) -> str:
         if name != "plain/ppo":
             lines.append(f"| {name} | {run['solved']}/{run['repeats']} | {fmt(run['solve_env_steps'])} | "
                          f"{fmt(run['solve_train_s'], 1)} | {budgets[name]:,} |")  # fmt: skip
+    lines += [
+        "",
+        "## Where the training time goes (ms per 1,000 env steps; evaluation excluded)",
+        "",
+        "| run | " + " | ".join(BREAKDOWN.values()) + " | total |",
+        "|---|" + "---|" * (len(BREAKDOWN) + 1),
+    ]
+    for name, run in runs.items():
+        if run["breakdown"]:
+            total = sum(part["median"] for part in run["breakdown"].values())
+            lines.append(f"| {name} | " + " | ".join(fmt(run["breakdown"][part], 1) for part in BREAKDOWN)
+                         + f" | {total:.1f} |")  # fmt: skip
     lines += [
         "",
         "## Memory and startup",

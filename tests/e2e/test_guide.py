@@ -37,11 +37,17 @@ def smoke_run_and_sweep(tmp_path_factory):
     return run_dir, sweep_dir
 
 
-def first_two_values(override: str) -> str:
-    """`key=a,b,c` -> `key=a,b` (lists in brackets, like `[16],[64,64]`, count as one value each)."""
-    key, sep, values = override.partition("=")
-    parts = re.findall(r"\[[^\]]*\]|[^,]+", values) if sep and not key.startswith("hydra") else []
-    return f"{key}={','.join(parts[:2])}" if len(parts) > 2 else override
+def two_jobs(args: list[str]) -> list[str]:
+    """A sweep's overrides cut to two jobs: the first swept key keeps its first two values, every other swept
+    key its first value (`key=a,b,c`; lists in brackets, like `[16],[64,64]`, count as one value each)."""
+    kept, first = [], True
+    for override in args:
+        key, sep, values = override.partition("=")
+        parts = re.findall(r"\[[^\]]*\]|[^,]+", values) if sep and not key.startswith("hydra") else []
+        if len(parts) > 1:
+            override, first = f"{key}={','.join(parts[:2] if first else parts[:1])}", False
+        kept.append(override)
+    return kept
 
 
 @pytest.mark.parametrize("command", guide_commands())
@@ -52,8 +58,8 @@ def test_guide_command(command, smoke_run_and_sweep, tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith("WANDB_")} | {"NETRC": str(tmp_path / "none")}
     if script == "train.py":
         args = [a for a in args if not a.startswith(("seed=", "total_env_steps=", "hydra.sweeper.n_trials="))]
-        if "-m" in args:  # a sweep: its first two values of each swept key make it a sweep all the same
-            args = [first_two_values(a) for a in args]
+        if "-m" in args:  # two jobs make it a sweep all the same
+            args = two_jobs(args)
         args += SMOKE + [f"hydra.run.dir={tmp_path / 'run'}", f"hydra.sweep.dir={tmp_path / 'sweep'}"]
         if any(a.startswith("hparams_search=") for a in args):
             args.append("hydra.sweeper.n_trials=2")

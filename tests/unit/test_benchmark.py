@@ -45,3 +45,31 @@ def test_ppo_and_a2c_presets_map_onto_sb3_hyperparameters():
 def test_settings_sb3_is_not_given_are_refused_by_name():
     with pytest.raises(ValueError, match=r"env.normalize_obs"):
         benchmark.sb3_hyperparameters(compose("ppo_cartpole", "env.normalize_obs=true"))
+
+
+def test_timed_calls_add_up_the_time_inside_methods_and_generators_only(monkeypatch):
+    """With a fake clock: a method's calls add up; a generator method counts while it computes its items, not
+    while its consumer works between them; `time_breakdown` leaves the rest of the training time to "other"."""
+    clock = [0.0]
+    monkeypatch.setattr(benchmark.time, "perf_counter", lambda: clock[0])
+
+    class Work:
+        def step(self, seconds):
+            clock[0] += seconds
+            return seconds
+
+        def items(self):
+            for seconds in (1.0, 2.0):
+                clock[0] += seconds
+                yield seconds
+
+    totals = {}
+    benchmark.timed_calls(Work, "step", totals, "update_s")
+    benchmark.timed_calls(Work, "items", totals, "collect_s")
+    work = Work()
+    assert work.step(0.5) == 0.5 and work.step(0.25) == 0.25
+    for _ in work.items():
+        clock[0] += 10.0  # the consumer's time
+    assert totals == {"update_s": 0.75, "collect_s": 3.0}
+    breakdown = benchmark.time_breakdown(totals, train_s=25.0)
+    assert breakdown == {"collect_s": 3.0, "advantages_s": 0.0, "update_s": 0.75, "other_s": 21.25}
