@@ -1,6 +1,6 @@
 """Benchmark pglab against Stable-Baselines3, a plain PyTorch PPO and the env's own ceiling, on this machine.
 
-    python scripts/benchmark.py                # the full benchmark: 3 interleaved repeats, about 15 min on 2 cores
+    python scripts/benchmark.py                # the full benchmark: 3 interleaved repeats, 25-37 min on 2 cores
     python scripts/benchmark.py --quick        # tiny budgets, one repeat: a smoke check of the harness (~2 min)
     python scripts/benchmark.py --repeats 5    # more repeats for tighter min-max ranges
 
