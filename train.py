@@ -1,25 +1,30 @@
 """pglab training entry point: `python train.py algo=ppo env=cartpole` (see `python train.py --help`).
 
-Exit codes: 0 done; 2 a configuration error (one `[ERROR]` line names the key and what is allowed); 1 any
-other failure (Hydra's own errors for an unknown group option or key among them), or a multirun in which at
-least one job failed (the sweep summary lists them; the other jobs still run); 130 / 143 stopped by SIGINT /
-SIGTERM after writing last.ckpt (continue with `resume=<run dir>`).
+Exit codes: 0 done; 2 a configuration error (one `[ERROR]` line names the key and what is allowed; nothing
+written); 1 any other failure (a non-finite loss, a file that could not be written, Hydra's own error for an
+unknown group option), or a multirun in which at least one job failed (the sweep summary lists them; the other
+jobs still run); 130 / 143 stopped by SIGINT / SIGTERM (after writing last.ckpt once training has started:
+continue with `resume=<run dir>`).
 """
 
-import logging
-import math
-import signal
 import sys
 
-import hydra
-from hydra.core.hydra_config import HydraConfig
-from hydra.types import RunMode
-from omegaconf import DictConfig
+try:  # Ctrl-C while the imports run: exit 130 quietly, as later before training starts
+    import logging
+    import math
+    import signal
 
-import pglab.run_dir  # noqa: F401  (registers the resolvers of conf/hydra/default.yaml's run dir)
-from pglab import sweep_summary
-from pglab.errors import ConfigError, DivergenceError, find_error
-from pglab.overrides import resume_group_choices, unknown_key_message
+    import hydra
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+    from omegaconf import DictConfig
+
+    import pglab.run_dir  # noqa: F401  (registers the resolvers of conf/hydra/default.yaml's run dir)
+    from pglab import sweep_summary
+    from pglab.errors import ConfigError, DivergenceError, StorageError, find_error
+    from pglab.overrides import resume_group_choices, unknown_key_message
+except KeyboardInterrupt:
+    sys.exit(130)
 
 log = logging.getLogger("pglab")
 
@@ -34,11 +39,11 @@ def main(cfg: DictConfig) -> float:
         summary = run(cfg, overrides=list(hydra_cfg.overrides.task))
     except Exception as error:
         config_error = find_error(error, ConfigError)
-        divergence = find_error(error, DivergenceError)
+        run_error = find_error(error, DivergenceError) or find_error(error, StorageError)  # said in one line too
         if hydra_cfg.mode == RunMode.MULTIRUN:
             # A failed job is recorded in its summary.json (status: failed) and the sweep goes on.
-            if config_error is not None or divergence is not None:
-                log.error("Job failed: %s", config_error or divergence)
+            if config_error is not None or run_error is not None:
+                log.error("Job failed: %s", config_error or run_error)
             else:
                 log.exception("Job failed")
             if "optuna" in hydra_cfg.sweeper._target_.lower():
@@ -47,8 +52,8 @@ def main(cfg: DictConfig) -> float:
                 raise
             # Hydra's basic sweeper stops the sweep on a raised error, so report the failure as NaN.
             return math.nan
-        if divergence is not None:
-            log.error("%s", divergence)
+        if run_error is not None:
+            log.error("%s", run_error)
             sys.exit(1)
         if config_error is None:
             raise
@@ -59,15 +64,19 @@ def main(cfg: DictConfig) -> float:
     return summary.get("eval/episode_return_mean", math.nan)
 
 
-if __name__ == "__main__":
+def cli() -> None:
     sys.argv[1:1] = resume_group_choices(sys.argv[1:])  # resume=DIR composes with DIR's group choices
-    try:
-        main()
-    except SystemExit as exit:
-        # Hydra refused the command line (exit 1 before any job ran): name an unknown key's section's keys.
-        if exit.code == 1 and (message := unknown_key_message(sys.argv[1:])):
-            print(f"[pglab][ERROR] - {message}", file=sys.stderr)
-            sys.exit(2)
-        raise
+    # An unknown key: pglab's one line with the section's keys, instead of Hydra's message of several lines.
+    if message := unknown_key_message(sys.argv[1:]):
+        print(f"[pglab][ERROR] - {message}", file=sys.stderr)
+        sys.exit(2)
+    main()
     if sweep_summary.last_sweep_failures:
         sys.exit(1)
+
+
+if __name__ == "__main__":
+    try:
+        cli()
+    except KeyboardInterrupt:  # Ctrl-C before training started (imports, composition): nothing to save
+        sys.exit(130)

@@ -18,3 +18,8 @@ def find_error(error: BaseException | None, kind: type[Exception]) -> Exception 
             return error
         error = error.__cause__
     return None
+
+
+class StorageError(OSError):
+    """A file of the run could not be written (disk full, read-only, no permission); the message names the path and
+    the cause, and says what was kept."""

@@ -23,6 +23,10 @@ def unknown_key_message(args: list[str], config_dir: Path = CONF, config_name: s
     except Exception:  # noqa: BLE001  (Hydra has reported the syntax error itself)
         return None
     groups = {p.name for p in config_dir.iterdir() if p.is_dir()}
+    checked = [o for o in parsed if not (o.is_add() or o.is_delete() or o.key_or_group in groups
+                                         or o.key_or_group.split("/")[0] in groups or o.key_or_group.startswith("hydra"))]  # fmt: skip
+    if not checked:  # group choices only: nothing to compose for (Hydra names a bad option itself)
+        return None
     choices = [o.input_line for o in parsed if o.key_or_group.split("/")[0] in groups and "." not in o.key_or_group]
     GlobalHydra.instance().clear()
     try:
@@ -32,13 +36,11 @@ def unknown_key_message(args: list[str], config_dir: Path = CONF, config_name: s
         return None
     finally:
         GlobalHydra.instance().clear()
-    for override in parsed:
+    for override in checked:
         key = override.key_or_group
-        if override.is_add() or override.is_delete() or key in groups or key.startswith("hydra"):
-            continue
         parent, _, leaf = key.rpartition(".")
         section = OmegaConf.select(cfg, parent) if parent else cfg
-        if isinstance(section, DictConfig) and leaf not in section:
+        if isinstance(section, DictConfig) and leaf not in section.keys():  # noqa: SIM118  (keys() has `???` values too)
             where = parent or "the top level"
             close = ", ".join(sorted(str(k) for k in section))
             return (f"{key} is not a key of {where}; its keys: {close}. "

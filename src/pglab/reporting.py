@@ -1,38 +1,64 @@
-"""End-of-run reports in the run dir: `summary.json`, the learning-curve PNG and the one-line summary."""
+"""End-of-run reports in the run dir: `summary.json`, the learning-curve PNG and the one-line summary.
+
+Both files are written atomically (`pglab.atomic`); one that cannot be written raises `StorageError` naming it.
+"""
 
 import json
 import math
+import sys
 from pathlib import Path
 from typing import Any
 
 import matplotlib
 
-from pglab.atomic import atomic_path
+from pglab.atomic import atomic_path, os_reason
+from pglab.errors import StorageError, find_error
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-SUMMARY_KEYS = ("eval/episode_return_mean", "eval/episode_return_std", "eval/episode_length_mean",
+SUMMARY_KEYS = ("eval/episode_return_mean", "eval/episode_return_std", "eval/episode_length_mean", "eval/env_steps",
                 "rollout/episode_return_mean", "time/env_steps", "time/episodes", "time/wall_s", "time/sps")  # fmt: skip
 
 
 def final_summary(history: list[dict[str, float]]) -> dict[str, Any]:
-    """`status: completed` and the latest value of each summary key over the run's logged metrics."""
+    """`status: completed`, the latest value of each summary key over the run's logged metrics, and
+    `eval/env_steps`, the env step of the latest evaluation."""
     latest: dict[str, float] = {}
     for row in history:
         latest.update(row)
+        if "eval/episode_return_mean" in row:
+            latest["eval/env_steps"] = row["time/env_steps"]
     return {"status": "completed"} | {key: latest[key] for key in SUMMARY_KEYS if key in latest}
 
 
 def write_summary(summary: dict, path: Path) -> None:
-    """Write `summary.json` atomically (temp file + rename): a job killed mid-write leaves the old one or none."""
-    with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
+    """Write `summary.json` atomically (temp file + rename): a job killed mid-write leaves the old one or none.
+
+    StorageError if it cannot be written. When it records a failed run (`status: failed`, written while the run's
+    error is handled), that error is the one to report: a failed run that failed for a storage error gets one
+    StorageError naming both files (the first failure first); any other error propagates with a note.
+    """
+    failure = sys.exc_info()[1] if summary.get("status") == "failed" else None
+    try:
+        with atomic_path(path) as tmp:
+            tmp.write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
+    except StorageError as error:
+        if failure is None:
+            raise
+        note = f"{path} could not record the failure either ({os_reason(error)})"
+        if (storage := find_error(failure, StorageError)) is not None:
+            raise StorageError(f"{storage}; {note}") from failure
+        failure.add_note(note)  # shown with its traceback; the caller re-raises `failure`
 
 
 def plot_learning_curve(history: list[dict[str, float]], path: Path, title: str) -> None:
     """Episode return against env steps: training episodes (thin) and evaluation mean +/- std (bold)."""
-    train = [(r["time/env_steps"], r["rollout/episode_return_mean"]) for r in history if "rollout/episode_return_mean" in r]
+    train = [
+        (r["time/env_steps"], r["rollout/episode_return_mean"])
+        for r in history
+        if "rollout/episode_return_mean" in r
+    ]
     evals = [(r["time/env_steps"], r["eval/episode_return_mean"], r["eval/episode_return_std"])
              for r in history if "eval/episode_return_mean" in r]  # fmt: skip
     fig, ax = plt.subplots(figsize=(7, 4), dpi=100)
@@ -50,15 +76,23 @@ def plot_learning_curve(history: list[dict[str, float]], path: Path, title: str)
     ax.grid(alpha=0.3)
     ax.legend(loc="best", fontsize=8)
     fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
+    try:
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, format="png")
+    finally:
+        plt.close(fig)
 
 
 def summary_line(name: str, summary: dict[str, float], run_dir: Path) -> str:
+    """One line: the last evaluation at its own env step, then the env steps trained, the time and the speed."""
     mean = summary.get("eval/episode_return_mean", math.nan)
     std = summary.get("eval/episode_return_std", math.nan)
+    steps = int(summary.get("time/env_steps", 0))
+    eval_steps = summary.get("eval/env_steps")
+    at = f" at {int(eval_steps):,} env steps" if eval_steps is not None and int(eval_steps) != steps else ""
+    result = f"eval return {mean:.1f} ± {std:.1f}{at}" if eval_steps is not None else "no evaluation yet"
     return (
-        f"{name}: eval return {mean:.1f} ± {std:.1f} after {int(summary.get('time/env_steps', 0)):,} env steps "
+        f"{name}: {result} after {steps:,} env steps "
         f"in {summary.get('time/wall_s', math.nan):.1f} s ({summary.get('time/sps', math.nan):,.0f} steps/s); "
         f"run dir {run_dir}"
     )

@@ -1,29 +1,127 @@
-"""Where a run writes, and the guard that never lets a new run write over an old one.
+"""Where a run writes, and the guards that never let a new run write over an old one or share a dir.
 
 - `resume=<run dir>` continues that run in its own dir: `hydra.run.dir` becomes it (resolver
   `pglab_run_dir`), and Hydra's record of this launch goes to `.hydra/resume-<time>/` (resolver
   `pglab_hydra_subdir`), so the original `.hydra/` files stay as they were.
-- `RunDirGuard` (a Hydra callback, in conf/hydra/default.yaml) stops a run before Hydra writes anything
-  when `hydra.run.dir` (or a multirun's `hydra.sweep.dir`) already holds a run and this is not a resume:
-  one `[ERROR]` line and exit code 2.
+- `RunDirGuard` (a Hydra callback, in conf/hydra/default.yaml) runs before Hydra writes anything: it checks the
+  whole config (`pglab.preflight`), takes the run dir's lock, and stops when `hydra.run.dir` (or a multirun's
+  `hydra.sweep.dir`) already holds a run and this is not a resume: one `[ERROR]` line and exit code 2, nothing
+  written.
+- The lock (`run_dir_lock`): an exclusive `flock` on `<run dir>/.pglab.lock`, held for the life of the process
+  that trains in the dir. The kernel releases it when that process exits, however it exits (SIGKILL included),
+  so a stale lock file never blocks the next run; a second process started on the same dir is refused.
 
 The resolvers are registered when this module is imported (`train.py` imports it before Hydra composes).
 """
 
+import contextlib
+import copy
+import fcntl
+import json
 import os
+import shutil
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from hydra.experimental.callback import Callback
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict
 
-#: files a run writes into its dir; any of them means the dir holds a run
+from pglab.errors import ConfigError
+
+#: files a run writes into its dir; any of them means the dir holds a run (but see `failed_at_start`)
 RUN_MARKERS = ("config.yaml", "summary.json", "checkpoints")
+#: the lock file of a run dir (see `run_dir_lock`)
+LOCK_FILE = ".pglab.lock"
+#: a run dir with less free space than this is refused before Hydra writes into it (its record of a launch and the
+#: first log lines take about 10 kB)
+MIN_FREE_BYTES = 64 << 10
+#: this process's locks: run dir -> the open lock file's descriptor
+_held: dict[Path, int] = {}
+
+
+def failed_at_start(path: Path) -> bool:
+    """Whether the dir's run failed before its first update (`summary.json`: failed at 0 env steps, and no
+    checkpoint): such a dir holds nothing to protect, and the same command may run again in it."""
+    try:
+        summary = json.loads((path / "summary.json").read_text())
+    except (OSError, ValueError):
+        return False
+    return summary.get("status") == "failed" and not summary.get("time/env_steps") and not (path / "checkpoints").exists()
 
 
 def holds_run(path: Path) -> bool:
-    return any((path / marker).exists() for marker in RUN_MARKERS)
+    return any((path / marker).exists() for marker in RUN_MARKERS) and not failed_at_start(path)
+
+
+def clear_failed_start(path: Path) -> None:
+    """Remove the `summary.json` of a run that failed before its first update in `path`, before a new run starts
+    there (so no reader takes the old failure for the new run's)."""
+    if failed_at_start(path):
+        (path / "summary.json").unlink(missing_ok=True)
+
+
+def used_run_dir_message(what: str, path: Path) -> str:
+    """Why a new run cannot start in `path` (it holds a run), and the way out that works for that run."""
+    found = ", ".join(m for m in RUN_MARKERS if (path / m).exists())
+    if (path / "checkpoints" / "last.ckpt").is_file() and (path / "config.yaml").is_file():
+        way_out = f"Choose a new dir, or continue that run with resume={path}"
+    else:
+        way_out = (f"It has no checkpoints/last.ckpt to resume from: choose a new dir, or delete that one "
+                   f"(rm -r {path}) to reuse it")  # fmt: skip
+    return f"{what}={path} already holds a run ({found}); nothing was written. {way_out}"
+
+
+@contextlib.contextmanager
+def run_dir_lock(path: Path) -> Iterator[None]:
+    """Hold `path`'s lock for the block (creating the dir); reentrant within this process. Raises ConfigError,
+    having written nothing, when another process holds it."""
+    path = Path(path).resolve()
+    if path in _held:
+        yield
+        return
+    acquire_run_dir_lock(path)
+    try:
+        yield
+    finally:
+        os.close(_held.pop(path))
+
+
+def acquire_run_dir_lock(path: Path) -> None:
+    """Take `path`'s lock until this process exits (or `run_dir_lock` releases it). Raises ConfigError when
+    another process holds it; nothing is written then (the dir and the lock file are the holder's)."""
+    path = Path(path).resolve()
+    if path in _held:
+        return
+    path.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise ConfigError(in_use_message(path)) from None
+    _held[path] = fd
+
+
+def in_use(path: Path) -> bool:
+    """Whether another process holds `path`'s lock (read only: a dir without a lock file is not in use)."""
+    path = Path(path).resolve()
+    if path in _held or not (path / LOCK_FILE).is_file():
+        return False
+    fd = os.open(path / LOCK_FILE, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)  # also releases the lock taken to test it
+    return False
+
+
+def in_use_message(path: Path) -> str:
+    return (f"hydra.run.dir={path} is in use by another pglab process, which holds its lock; nothing was written. "
+            "Wait for that run to end, or choose a new dir")  # fmt: skip
 
 
 def process_rank() -> int:
@@ -56,23 +154,42 @@ def fail(message: str) -> None:
 
 
 class RunDirGuard(Callback):
-    """Refuse to start a run in a dir that holds one (unless resuming it) and a sweep in a used sweep dir."""
+    """Before Hydra writes anything: check the whole config, lock the run dir, and refuse a dir that holds a run
+    (unless resuming it) and a sweep in a used sweep dir."""
 
     def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
-        resume = config.get("resume")
-        run_dir = Path(config.hydra.run.dir)
         if process_rank() != 0:  # a data-parallel worker joins process 0's run dir
             return
+        resume = config.get("resume")
+        run_dir = Path(config.hydra.run.dir)
         if resume:
             resume_dir = Path(str(resume)).expanduser()
             missing = [m for m in ("config.yaml", "checkpoints/last.ckpt") if not (resume_dir / m).is_file()]
             if missing:  # refused before Hydra writes its .hydra/ record into the dir
                 fail(f"resume={resume} is not a run dir to continue: no {' and '.join(missing)} in it "
                      "(train.py writes config.yaml and checkpoints/last.ckpt into every run dir)")  # fmt: skip
-            return
-        if holds_run(run_dir):
-            fail(f"hydra.run.dir={run_dir} already holds a run ({', '.join(m for m in RUN_MARKERS if (run_dir / m).exists())}); "
-                 f"nothing was written. Choose a new dir, or continue that run with resume={run_dir}")  # fmt: skip
+        try:
+            check_before_writing(config)
+        except ConfigError as error:
+            fail(str(error))
+        except Exception:  # noqa: BLE001  (not a config problem: the run meets it again, reports and records it)
+            pass
+        if in_use(run_dir):
+            fail(in_use_message(run_dir))
+        if not resume and holds_run(run_dir):  # refused before the lock file is touched
+            fail(used_run_dir_message("hydra.run.dir", run_dir))
+        try:
+            acquire_run_dir_lock(run_dir)
+        except ConfigError as error:
+            fail(str(error))
+        except OSError as error:  # no permission, a read-only file system
+            fail(f"hydra.run.dir={run_dir} cannot be written: {error.strerror}; nothing was written")
+        free = shutil.disk_usage(run_dir).free
+        if free < MIN_FREE_BYTES:  # Hydra writes its record of the launch next, before any of pglab's checks
+            fail(f"hydra.run.dir={run_dir} has {free:,} bytes free (less than {MIN_FREE_BYTES:,}): No space left "
+                 "on device for the run's logs and checkpoints; free some space or choose a dir on another disk")  # fmt: skip
+        if not resume and holds_run(run_dir):  # another run began in the dir meanwhile, and has ended
+            fail(used_run_dir_message("hydra.run.dir", run_dir))
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         if config.get("resume"):
@@ -82,3 +199,20 @@ class RunDirGuard(Callback):
         if used:
             fail(f"hydra.sweep.dir={sweep_dir} already holds runs ({', '.join(used[:5])}); nothing was written. "
                  "Choose a new sweep dir")  # fmt: skip
+
+
+def check_before_writing(config: DictConfig) -> None:
+    """`pglab.preflight` on Hydra's composed config of a single run, before Hydra has set up the job (its
+    `hydra.runtime.output_dir`, which `paths.output_dir` interpolates, is set here to `hydra.run.dir`)."""
+    from hydra.core.hydra_config import HydraConfig
+
+    from pglab.preflight import preflight  # imports torch: not needed by --help or a sweep's start
+
+    config = copy.deepcopy(config)
+    with open_dict(config):
+        config.hydra.runtime.output_dir = str(Path(config.hydra.run.dir).resolve())
+    HydraConfig.instance().set_config(config)  # run_job sets it again for the job
+    task = copy.deepcopy(config)
+    with open_dict(task):
+        del task["hydra"]
+    preflight(task, list(config.hydra.overrides.task))

@@ -59,10 +59,8 @@ class ConfigResult:
 
     @property
     def std(self) -> float:
-        """Sample std across seeds (n - 1 in the denominator; 0 for one seed)."""
-        if not self.eval_means:
-            return math.nan
-        return statistics.stdev(self.eval_means) if len(self.eval_means) > 1 else 0.0
+        """Sample std across seeds (n - 1 in the denominator; NaN, "no spread", for fewer than two seeds)."""
+        return statistics.stdev(self.eval_means) if len(self.eval_means) > 1 else math.nan
 
 
 def job_sort_key(path: Path) -> tuple[int, str]:
@@ -131,7 +129,8 @@ def markdown(jobs: list[JobResult], configs: list[ConfigResult]) -> str:
                   "| rank | overrides | seeds | eval return | failed |", "|---|---|---|---|---|"]  # fmt: skip
         for rank, c in enumerate(configs, 1):
             seeds = ",".join(str(s) for s in c.seeds) or "-"
-            lines.append(f"| {rank} | {c.overrides or '(defaults)'} | {seeds} | {fmt(c.mean)} ± {fmt(c.std)} | {c.failed} |")
+            spread = f" ± {fmt(c.std)}" if len(c.eval_means) > 1 else ""
+            lines.append(f"| {rank} | {c.overrides or '(defaults)'} | {seeds} | {fmt(c.mean)}{spread} | {c.failed} |")
         lines.append("")
     lines += ["## Jobs", "", "| job | overrides | seed | status | eval return | env steps | wall s | error |",
               "|---|---|---|---|---|---|---|---|"]  # fmt: skip
@@ -141,6 +140,15 @@ def markdown(jobs: list[JobResult], configs: list[ConfigResult]) -> str:
                      f"| {fmt(j.eval_return_mean)} ± {fmt(j.eval_return_std)} | {fmt(j.env_steps)} "
                      f"| {fmt(j.wall_s)} | {error} |")  # fmt: skip
     return "\n".join(lines) + "\n"
+
+
+def best_line(config: ConfigResult) -> str:
+    """The best configuration's result: mean ± sample std across its seeds, or the one seed's return alone (a
+    spread needs two seeds)."""
+    name = config.overrides or "(defaults)"
+    if len(config.eval_means) < 2:
+        return f"{name}: eval return {config.mean:.1f} (seed {','.join(str(s) for s in config.seeds)}; one seed, no spread)"
+    return f"{name}: eval return {config.mean:.1f} ± {config.std:.1f} over seeds {','.join(str(s) for s in config.seeds)}"
 
 
 def write_sweep_summary(sweep_dir: Path) -> tuple[list[JobResult], list[ConfigResult]]:
@@ -173,8 +181,6 @@ class SweepSummary(Callback):
         jobs, configs = write_sweep_summary(sweep_dir)
         last_sweep_failures = sum(job.status != "completed" for job in jobs)
         if configs and not math.isnan(configs[0].mean):
-            best = configs[0]
-            log.info("Best: %s: eval return %.1f ± %.1f over seeds %s", best.overrides or "(defaults)", best.mean,
-                     best.std, ",".join(str(s) for s in best.seeds))  # fmt: skip
+            log.info("Best: %s", best_line(configs[0]))
         log.info("Sweep summary of %d jobs (%d failed): %s", len(jobs), last_sweep_failures,
                  sweep_dir / "sweep_summary.md")  # fmt: skip

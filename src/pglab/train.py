@@ -1,32 +1,30 @@
-"""`run(cfg)`: build the env, collector, policy, algorithm, loggers, callbacks and trainer in that order,
-train to the env-step budget, and write the run's reports."""
+"""`run(cfg)`: check the whole config, build the env, collector, policy, algorithm, loggers, callbacks and
+trainer in that order, train to the env-step budget, and write the run's reports."""
 
+import contextlib
 import logging
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import lightning as L
 import torch
 from hydra.utils import instantiate
+from lightning.pytorch.loggers import Logger
 from omegaconf import DictConfig, OmegaConf
 
+from pglab.algos.base import PolicyGradientModule
 from pglab.atomic import atomic_path
 from pglab.callbacks import PeriodicEvaluation
 from pglab.callbacks.signals import StopOnSignals
+from pglab.console import quiet_libraries
 from pglab.errors import ConfigError, find_error
+from pglab.preflight import preflight
 from pglab.reporting import final_summary, plot_learning_curve, summary_line, write_summary
-from pglab.resume import check_compatible, load_checkpoint, resume_config
 from pglab.rollout.collector import RolloutCollector
-from pglab.run_dir import holds_run, process_rank
+from pglab.run_dir import clear_failed_start, holds_run, process_rank, run_dir_lock, used_run_dir_message
 
 log = logging.getLogger(__name__)
-
-NO_GPU_MESSAGE = (
-    "accelerator=gpu was requested but PyTorch sees no CUDA GPU on this machine "
-    "(torch.cuda.is_available() is False). Run with accelerator=cpu, or install a CUDA build of torch on a "
-    "machine with an NVIDIA GPU and its driver."
-)
-
 
 def write_config(cfg: DictConfig, path: Path) -> None:
     """The resolved config, written atomically (a resumed run rewrites it with its overrides)."""
@@ -34,87 +32,62 @@ def write_config(cfg: DictConfig, path: Path) -> None:
         OmegaConf.save(cfg, tmp, resolve=True)
 
 
-def check_accelerator(cfg: DictConfig) -> None:
-    if cfg.trainer.get("accelerator") in ("gpu", "cuda") and not torch.cuda.is_available():
-        raise ConfigError(NO_GPU_MESSAGE)
-
-
 def run(cfg: DictConfig, overrides: list[str] = ()) -> dict[str, Any]:
     """Train one run as configured; returns the summary (also written to `<run dir>/summary.json`).
 
     With `resume=<run dir>`, the run's saved config (plus the `key=value` entries of `overrides`, the command
-    line's) continues from its `checkpoints/last.ckpt` in that dir. A dir that already holds a run is never
-    written to otherwise. When training fails, `summary.json` records `status: failed` and the error before
-    the error propagates, so a sweep summary can report the job; a run stopped by SIGINT/SIGTERM records
-    `status: interrupted`.
+    line's) continues from its `checkpoints/last.ckpt` in that dir. The whole config is checked before anything
+    is written (`pglab.preflight`), and this process holds the run dir's lock while it runs. A dir that holds a
+    run is never written to otherwise. When a run fails, `summary.json` records `status: failed`, the error and
+    the env steps trained before the error propagates, so a sweep summary can report the job (a run that failed
+    before its first update leaves no run to protect: the same command may run again in its dir); a run stopped
+    by SIGINT/SIGTERM records `status: interrupted`.
     """
     writer = process_rank() == 0  # in data-parallel training only process 0 writes the run's files
-    if cfg.get("resume"):
-        cfg = resume_config(cfg, list(overrides))
-    elif writer and holds_run(Path(cfg.paths.output_dir)):
-        raise ConfigError(f"the run dir {cfg.paths.output_dir} already holds a run; choose a new dir, or continue "
-                          f"that run with resume={cfg.paths.output_dir}")  # fmt: skip
-    check_accelerator(cfg)
-    if cfg.on_nonfinite not in ("stop", "skip"):
-        raise ConfigError(f"on_nonfinite={cfg.on_nonfinite!r} is not supported; choose one of ['stop', 'skip']")
-    checkpoint = None
-    if cfg.ckpt_path:
-        key = "resume" if cfg.get("resume") else "ckpt_path"
-        checkpoint = load_checkpoint(cfg.ckpt_path, key)
-        check_compatible(checkpoint, cfg, key)
-    run_dir = Path(cfg.paths.output_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    try:
+    run_dir = Path(str(cfg.resume)).expanduser() if cfg.get("resume") else Path(cfg.paths.output_dir)
+    with run_dir_lock(run_dir) if writer else contextlib.nullcontext():
+        if writer and not cfg.get("resume") and holds_run(run_dir):
+            raise ConfigError(used_run_dir_message("the run dir", run_dir))
+        try:
+            cfg, checkpoint = preflight(cfg, overrides)
+        except Exception as error:
+            # A resume refused for its settings leaves the run's files as they were; a sweep job is recorded.
+            if writer and not (cfg.get("resume") and find_error(error, ConfigError)):
+                run_dir.mkdir(parents=True, exist_ok=True)
+                write_summary(failed_summary(error, env_steps=0), run_dir / "summary.json")
+            raise
+        run_dir.mkdir(parents=True, exist_ok=True)
         return train(cfg, run_dir, checkpoint, writer)
-    except Exception as error:
-        # A resume refused for its settings leaves the run's summary as it was; any other failure is recorded.
-        if writer and not (cfg.get("resume") and find_error(error, ConfigError)):
-            write_summary({"status": "failed", "error": f"{type(error).__name__}: {error}"}, run_dir / "summary.json")
-        raise
+
+
+def failed_summary(error: BaseException, env_steps: int) -> dict[str, Any]:
+    return {"status": "failed", "error": f"{type(error).__name__}: {error}", "time/env_steps": env_steps}
 
 
 def train(cfg: DictConfig, run_dir: Path, checkpoint: dict[str, Any] | None, writer: bool = True) -> dict[str, Any]:
+    """Build the run's parts in order and train. Every part that holds a resource (env worker processes, the
+    evaluation env, a W&B run) is released on every way out, an error before or during training included."""
+    quiet_libraries()
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     if cfg.torch_threads:
         torch.set_num_threads(cfg.torch_threads)
-
-    log.info("Env: %s x %d (%s)", cfg.env.id, cfg.env.num_envs, cfg.env.vectorization)
-    make_env = instantiate(cfg.env)
-    collector = RolloutCollector(make_env(), seed=cfg.seed)
-
-    algo_name = cfg.algo._target_.rsplit(".", 1)[-1]
-    log.info("Algorithm: %s, network: %s", algo_name, cfg.network._target_.rsplit(".", 1)[-1])
-    module = instantiate(cfg.algo)(
-        network=instantiate(cfg.network), collector=collector, total_env_steps=cfg.total_env_steps
-    )
-
-    module.on_nonfinite = cfg.on_nonfinite
-    module.run_config = OmegaConf.to_container(cfg, resolve=True)
-
-    log.info("Loggers: %s", ", ".join(cfg.logger) or "none")
-    loggers = [instantiate(c) for c in cfg.logger.values()]
-    if cfg.get("resume"):  # continue the run's logs after the checkpoint's env step
-        for logger in loggers:
-            if hasattr(logger, "resume_at"):
-                logger.resume_at(checkpoint["collector"]["env_steps"])
-    callbacks = [instantiate(c) for c in cfg.callbacks.values()] + [StopOnSignals()]
-    trainer: L.Trainer = instantiate(cfg.trainer, logger=loggers or False, callbacks=callbacks)
-
-    if checkpoint is not None:
-        log.info("Continuing from %s at %s env steps", cfg.ckpt_path, f"{checkpoint['collector']['env_steps']:,}")
-    log.info("Training for %s env steps; run dir %s", f"{cfg.total_env_steps:,}", run_dir)
-    if writer:
-        write_config(cfg, run_dir / "config.yaml")
-    for logger in loggers:
-        logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
+    module = None
     try:
-        trainer.fit(module, ckpt_path=cfg.ckpt_path, weights_only=True)
-    finally:  # also when training fails: async envs hold subprocesses, and a sweep goes on to the next job
-        collector.close()
-        for callback in callbacks:
-            if isinstance(callback, PeriodicEvaluation):
-                callback.teardown(trainer, module, "fit")
+        with contextlib.ExitStack() as resources:
+            module, trainer = build(cfg, run_dir, checkpoint, resources)
+            if writer:
+                clear_failed_start(run_dir)
+                write_config(cfg, run_dir / "config.yaml")
+            for logger in trainer.loggers:
+                logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
+            trainer.fit(module, ckpt_path=cfg.ckpt_path, weights_only=True)
+    except Exception as error:
+        # A resume refused for its settings leaves the run's summary as it was; any other failure is recorded.
+        if writer and not (cfg.get("resume") and find_error(error, ConfigError)):
+            write_summary(failed_summary(error, trained_env_steps(module, checkpoint)), run_dir / "summary.json")
+        raise
 
+    algo_name = type(module).__name__
     summary = final_summary(module.history)
     if module.stop_signal is not None:
         summary.update(status="interrupted", signal=module.stop_signal)
@@ -125,3 +98,55 @@ def train(cfg: DictConfig, run_dir: Path, checkpoint: dict[str, Any] | None, wri
         plot_learning_curve(module.history, run_dir / "learning_curve.png", title=f"{algo_name} on {cfg.env.id}")
     log.info(summary_line(f"{algo_name} on {cfg.env.id} (seed {cfg.seed})", summary, run_dir))
     return summary
+
+
+def build(cfg: DictConfig, run_dir: Path, checkpoint: dict[str, Any] | None,
+          resources: contextlib.ExitStack) -> tuple[PolicyGradientModule, L.Trainer]:  # fmt: skip
+    """The env and its collector, the algorithm with its policy, the loggers, the callbacks and the trainer, in that
+    order; each resource's release is pushed onto `resources` as soon as it exists."""
+    log.info("Env: %s x %d (%s)", cfg.env.id, cfg.env.num_envs, cfg.env.vectorization)
+    collector = RolloutCollector(instantiate(cfg.env)(), seed=cfg.seed)
+    resources.callback(collector.close)
+
+    module = instantiate(cfg.algo)(network=instantiate(cfg.network), collector=collector, total_env_steps=cfg.total_env_steps)
+    module.on_nonfinite = cfg.on_nonfinite
+    module.run_config = OmegaConf.to_container(cfg, resolve=True)
+    log.info("Algorithm: %s, network: %s (%s parameters)", type(module).__name__, cfg.network._target_.rsplit(".", 1)[-1],
+             f"{sum(p.numel() for p in module.policy.parameters()):,}")  # fmt: skip
+
+    log.info("Loggers: %s", ", ".join(cfg.logger) or "none")
+    loggers = [instantiate(c) for c in cfg.logger.values()]
+    for logger in loggers:
+        # Lightning finalizes the loggers when fit ends; an error before (or in) fit finishes them too, so a W&B
+        # run is closed and the next sweep job gets its own (finalize is safe to repeat).
+        resources.push(finalize_on_error(logger))
+    if cfg.get("resume"):  # continue the run's logs after the checkpoint's env step
+        for logger in loggers:
+            if hasattr(logger, "resume_at"):
+                logger.resume_at(checkpoint["collector"]["env_steps"])
+    callbacks = [instantiate(c) for c in cfg.callbacks.values()] + [StopOnSignals()]
+    for callback in callbacks:
+        if isinstance(callback, PeriodicEvaluation):  # the evaluation env, once setup has built it
+            resources.callback(callback.teardown, None, module, "fit")
+    trainer: L.Trainer = instantiate(cfg.trainer, logger=loggers or False, callbacks=callbacks)
+
+    if checkpoint is not None:
+        log.info("Continuing from %s at %s env steps", cfg.ckpt_path, f"{checkpoint['collector']['env_steps']:,}")
+    log.info("Training for %s env steps; run dir %s", f"{cfg.total_env_steps:,}", run_dir)
+    return module, trainer
+
+
+def finalize_on_error(logger: Logger) -> Callable[..., None]:
+    """An ExitStack exit callback that finalizes `logger` as failed when the block raised (never suppressing it)."""
+
+    def exit_callback(error_type: type[BaseException] | None, error: BaseException | None, traceback: Any) -> None:
+        if error_type is not None:
+            logger.finalize("failed")
+
+    return exit_callback
+
+
+def trained_env_steps(module: PolicyGradientModule | None, checkpoint: dict[str, Any] | None) -> int:
+    """Env steps of the last finished update (those of the checkpoint the run started from before its first)."""
+    logged = [row["time/env_steps"] for row in module.history if "time/env_steps" in row] if module else []
+    return int(max(logged)) if logged else int(checkpoint["collector"]["env_steps"]) if checkpoint else 0

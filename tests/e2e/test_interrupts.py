@@ -46,9 +46,9 @@ def train_rows(run_dir):
 @pytest.mark.parametrize(("sig", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
 def test_a_signal_checkpoints_marks_the_run_interrupted_and_exits_within_seconds(tmp_path, sig, code):
     run_dir = tmp_path / "run"
-    process = start_training(run_dir, "total_env_steps=10000000")
+    process = start_training(run_dir, "total_env_steps=10000000", "callbacks.evaluation.every_env_steps=768")
     try:
-        wait_for_rows(run_dir, 5, process)
+        wait_for_rows(run_dir, 8, process)
         sent = time.monotonic()
         process.send_signal(sig)
         stdout, stderr = process.communicate(timeout=30)
@@ -61,6 +61,12 @@ def test_a_signal_checkpoints_marks_the_run_interrupted_and_exits_within_seconds
     checkpoint = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)
     assert checkpoint["collector"]["env_steps"] == summary["time/env_steps"] > 0
     assert f"Continue with: python train.py resume={run_dir}" in stdout + stderr
+    # The summary line names the last evaluation's own env step, not the step training stopped at.
+    eval_steps, steps = int(summary["eval/env_steps"]), int(summary["time/env_steps"])
+    assert eval_steps % 768 == 0 and 0 < eval_steps <= steps
+    at = f" at {eval_steps:,} env steps" if eval_steps != steps else ""
+    assert f"eval return {summary['eval/episode_return_mean']:.1f} ± {summary['eval/episode_return_std']:.1f}{at} " \
+           f"after {steps:,} env steps" in stdout + stderr
     if sig == signal.SIGTERM:
         return
     # Continue it for two more rollouts (8 envs x 32 steps each): one CSV curve, no gap, no duplicate step.

@@ -10,8 +10,9 @@ import torch
 from hydra.utils import instantiate
 
 from pglab.errors import ConfigError
+from pglab.preflight import NO_GPU_MESSAGE, check_run_keys, preflight
 from pglab.rollout.collector import RolloutCollector
-from pglab.train import NO_GPU_MESSAGE, check_accelerator, run
+from pglab.train import run
 from tests.conftest import CONF
 
 ALGOS = sorted(p.stem for p in (CONF / "algo").glob("*.yaml"))
@@ -21,13 +22,13 @@ ACCELERATORS = sorted(p.stem for p in (CONF / "accelerator").glob("*.yaml"))
 LOGGERS = sorted(p.stem for p in (CONF / "logger").glob("*.yaml"))
 
 
-IMAGE_ENVS = {"pong"}
+IMAGE_ENVS = {"pong", "pixelcopter_pixels"}
 
 
 def test_groups_have_the_documented_options():
     assert ALGOS == ["a2c", "ppo", "reinforce", "vpg"]
     assert ENVS == ["acrobot", "cartpole", "halfcheetah", "hopper", "lunarlander", "lunarlander_continuous",
-                    "mountaincar", "pendulum", "pixelcopter", "pong"]  # fmt: skip
+                    "mountaincar", "pendulum", "pixelcopter", "pixelcopter_pixels", "pong"]  # fmt: skip
     assert NETWORKS == ["cnn", "mlp"]
     assert ACCELERATORS == ["cpu", "gpu"]
 
@@ -57,9 +58,9 @@ def test_every_combination_composes_and_builds_or_names_the_right_network(make_c
 def test_gpu_without_cuda_is_a_short_config_error(make_cfg, monkeypatch):
     monkeypatch.setattr("torch.cuda.is_available", lambda: False)
     with pytest.raises(ConfigError) as info:
-        check_accelerator(make_cfg("accelerator=gpu"))
+        check_run_keys(make_cfg("accelerator=gpu"))
     assert str(info.value) == NO_GPU_MESSAGE
-    check_accelerator(make_cfg("accelerator=cpu"))
+    check_run_keys(make_cfg("accelerator=cpu"))
 
 
 @pytest.mark.parametrize("logger", LOGGERS)
@@ -83,17 +84,31 @@ def test_every_logger_instantiates(make_cfg, logger):
         ("algo.gae_lambda=1.1", "algo.gae_lambda=1.1 is out of range: allowed [0.0, 1.0]"),
         ("algo.clip_coef=0", "algo.clip_coef=0 is out of range: allowed (0.0, inf]"),
         ("algo.clip_coef=-0.2", "algo.clip_coef=-0.2 is out of range: allowed (0.0, inf]"),
-        ("env.num_envs=0", "env.num_envs=0 must be >= 1"),
-        ("algo.update_epochs=0", "algo.update_epochs=0 is out of range: allowed [1, inf]"),
+        ("env.num_envs=0", "env.num_envs=0 is out of range: allowed integers in [1, inf]"),
+        ("algo.update_epochs=0", "algo.update_epochs=0 is out of range: allowed integers in [1, inf]"),
         ("algo.num_steps=2.5", "algo.num_steps=2.5 is not a whole number"),
+        ("seed=1.5", "seed=1.5 is not a whole number: allowed integers in [0, 4294967295]"),
+        ("seed=-1", "seed=-1 is out of range: allowed integers in [0, 4294967295]"),
+        ("torch_threads=0", "torch_threads=0 is out of range: allowed integers in [1, inf] or null"),
+        ("total_env_steps=1.5", "total_env_steps=1.5 is not a whole number: allowed integers in [1, inf]"),
+        ("env.max_episode_steps=0", "env.max_episode_steps=0 is out of range: allowed integers in [1, inf] or null"),
+        ("+env.kwargs.foo=1", "env.id='CartPole-v1' with env.kwargs={'foo': 1} cannot be made: TypeError"),
+        ("trainer.strategy=bogus", "trainer: ValueError: You selected an invalid strategy name"),
     ],
 )
 def test_bad_hyperparameters_name_the_key(make_cfg, override, message):
-    cfg = make_cfg(override)
     with pytest.raises(ConfigError) as info:
-        collector = RolloutCollector(instantiate(cfg.env)(), seed=0)
-        instantiate(cfg.algo)(network=instantiate(cfg.network), collector=collector, total_env_steps=cfg.total_env_steps)
+        preflight(make_cfg(override))
     assert message in str(info.value)
+
+
+def test_whole_number_floats_are_integers_and_other_floats_stay(make_cfg):
+    cfg, _ = preflight(make_cfg("total_env_steps=1e6", "algo.num_steps=1.28e2", "env.num_envs=8.0", "seed=3.0",
+                                "callbacks.evaluation.every_env_steps=5e4", "algo.lr=1e-3"))  # fmt: skip
+    values = (cfg.total_env_steps, cfg.algo.num_steps, cfg.env.num_envs, cfg.seed, cfg.callbacks.evaluation.every_env_steps)
+    assert values == (1_000_000, 128, 8, 3, 50_000)
+    assert all(type(value) is int for value in values)
+    assert cfg.algo.lr == 1e-3 and type(cfg.algo.lr) is float
 
 
 def test_cnn_refuses_normalized_pixels_and_accepts_raw_ones(make_cfg):

@@ -5,7 +5,7 @@ import math
 
 import yaml
 
-from pglab.sweep_summary import by_config, read_sweep, write_sweep_summary
+from pglab.sweep_summary import JobResult, best_line, by_config, read_sweep, write_sweep_summary
 
 
 def make_job(sweep_dir, num, overrides, summary):
@@ -46,3 +46,11 @@ def test_configurations_across_seeds_best_first_and_crashed_jobs_failed(tmp_path
     markdown = (tmp_path / "sweep_summary.md").read_text()
     assert "7 jobs, 5 completed, 2 failed" in markdown
     assert "| 1 | algo.lr=3e-4 | 0,2 | 450.0 ± 70.7 | 1 |" in markdown
+
+
+def test_one_seed_reports_no_spread():
+    (config,) = by_config([JobResult("0", "algo.lr=1e-3", 0, "completed", eval_return_mean=500.0, eval_return_std=0.0)])
+    assert config.mean == 500.0 and math.isnan(config.std)
+    assert best_line(config) == "algo.lr=1e-3: eval return 500.0 (seed 0; one seed, no spread)"
+    two = by_config([JobResult(str(s), "", s, "completed", eval_return_mean=m) for s, m in ((0, 400.0), (1, 500.0))])[0]
+    assert best_line(two) == f"(defaults): eval return 450.0 ± {math.sqrt(5000):.1f} over seeds 0,1"

@@ -30,33 +30,13 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from pglab.checks import check_range  # noqa: F401  (re-exported for the algorithms and callbacks)
 from pglab.errors import ConfigError, DivergenceError
 from pglab.networks.actor_critic import ActorCritic
 from pglab.rollout.advantages import generalized_advantage_estimate
 from pglab.rollout.batch import Rollout, TrainingBatch
 from pglab.rollout.collector import RolloutCollector
 from pglab.rollout.dataset import RolloutDataset, rollout_dataloader
-
-
-def check_range(name: str, value: float | None, low: float | None = None, high: float | None = None,
-                low_open: bool = False, allow_none: bool = False, integer: bool = False) -> None:  # fmt: skip
-    """Raise ConfigError naming `name` unless `value` is a number (an int if `integer`) in the interval
-    (low, high] or [low, high]."""
-    if value is None and allow_none:
-        return
-    left = "(" if low_open else "["
-    interval = f"{left}{'-inf' if low is None else low}, {'inf' if high is None else high}]"
-    if not isinstance(value, int | float) or isinstance(value, bool):
-        raise ConfigError(f"{name}={value!r} is not a number: allowed {interval}{' or null' if allow_none else ''}")
-    if integer and not isinstance(value, int):
-        raise ConfigError(f"{name}={value} is not a whole number: allowed integers in {interval}")
-    ok = not (isinstance(value, float) and math.isnan(value))
-    if ok and low is not None:
-        ok = value > low if low_open else value >= low
-    if ok and high is not None:
-        ok = value <= high
-    if not ok:
-        raise ConfigError(f"{name}={value} is out of range: allowed {interval}{' or null' if allow_none else ''}")
 
 
 def rng_states() -> dict[str, Any]:

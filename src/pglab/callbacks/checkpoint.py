@@ -5,7 +5,9 @@ maps to env steps (one epoch is one rollout, which may hold 40 or 4000 env steps
 thousands of them), so pglab schedules its own: `last.ckpt` every `every_env_steps` and at the end of
 training, `best.ckpt` whenever the monitored metric (the latest evaluation) improves. Each file is written
 to a temporary name in the same directory and renamed over the old one, so an interrupted save never
-leaves a truncated checkpoint behind.
+leaves a truncated checkpoint behind; a save that fails (a full disk) removes the temporary file and raises
+`StorageError`: "could not write <run>/checkpoints/last.ckpt: No space left on device; the previous last.ckpt is
+kept". The bytes are written once, there (`pglab.checkpoint_io.LocalCheckpointIO`, conf/trainer/default.yaml).
 
 It subclasses Lightning's `Checkpoint`, so Lightning runs it after every other callback: the evaluation
 of the same rollout (and the final one, in `on_train_end`) is always done before it looks for a new best.
@@ -18,7 +20,7 @@ import lightning as L
 from lightning.pytorch.callbacks import Checkpoint
 
 from pglab.algos.base import PolicyGradientModule, check_range
-from pglab.atomic import atomic_path
+from pglab.atomic import atomic_path, storage_error
 from pglab.errors import ConfigError
 
 
@@ -34,7 +36,9 @@ class EnvStepCheckpoint(Checkpoint):
                  mode: str = "max"):  # fmt: skip
         check_range("callbacks.checkpoint.every_env_steps", every_env_steps, 1, integer=True)
         if mode not in ("max", "min"):
-            raise ConfigError(f"callbacks.checkpoint.mode={mode!r} is not supported; choose one of ['max', 'min']")
+            raise ConfigError(
+                f"callbacks.checkpoint.mode={mode!r} is not supported; choose one of ['max', 'min']"
+            )
         self.dirpath = Path(dirpath)
         self.every_env_steps = int(every_env_steps)
         self.monitor = monitor
@@ -46,7 +50,11 @@ class EnvStepCheckpoint(Checkpoint):
         return value > self.best if self.mode == "max" else value < self.best
 
     def save(self, trainer: L.Trainer, name: str) -> Path:
-        self.dirpath.mkdir(parents=True, exist_ok=True)
+        """Write `<dirpath>/<name>`; StorageError (the previous file kept, no `.tmp` left) if it cannot be written."""
+        try:
+            self.dirpath.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise storage_error(self.dirpath, error) from error
         path = self.dirpath / name
         with atomic_path(path, commit=trainer.is_global_zero) as tmp:
             trainer.save_checkpoint(tmp, weights_only=False)  # every process takes part; process 0 writes

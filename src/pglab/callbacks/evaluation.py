@@ -1,5 +1,6 @@
 """Periodic evaluation of the policy on a separate env, scheduled in env steps."""
 
+import logging
 from collections.abc import Callable
 from pathlib import Path
 
@@ -14,6 +15,9 @@ from pglab.errors import ConfigError
 from pglab.rollout.evaluation import evaluate_policy
 
 SCORES = {"mean": np.mean, "mean_minus_std": lambda returns: np.mean(returns) - np.std(returns)}
+
+#: one line per evaluation, written to train.log only (see conf/hydra/default.yaml's job_logging)
+evaluation_log = logging.getLogger("pglab.evaluations")
 
 #: Evaluation envs are seeded apart from the training envs so evaluation never replays training episodes.
 EVAL_SEED_OFFSET = 1_000_000
@@ -106,6 +110,10 @@ class PeriodicEvaluation(L.Callback):
             "eval/episode_length_mean": float(np.mean(lengths)),
         }
         pl_module.log_env_metrics(self.last_result)
+        evaluation_log.info("Evaluation at %s env steps: return %.2f ± %.2f, length %.1f over %d episodes%s",
+                            f"{steps:,}", self.last_result["eval/episode_return_mean"],
+                            self.last_result["eval/episode_return_std"], self.last_result["eval/episode_length_mean"],
+                            len(returns), " (final)" if final else "")  # fmt: skip
         if self.stop_at_score is not None and SCORES[self.score](returns) >= self.stop_at_score:
             trainer.should_stop = True
         return self.last_result

@@ -10,7 +10,7 @@ from pglab.algos.base import PolicyGradientModule
 
 
 class EnvStepProgressBar(ProgressBar):
-    """Shows env steps out of `total_env_steps`, the recent episode return, the last eval and steps/s.
+    """Shows env steps out of `total_env_steps`, the recent episode return, the last eval and (tqdm's) steps/s.
 
     Args:
         total_env_steps: the run's env-step budget.
@@ -44,7 +44,15 @@ class EnvStepProgressBar(ProgressBar):
 
     def on_train_end(self, trainer: L.Trainer, pl_module: PolicyGradientModule) -> None:
         if self._bar is not None:
-            self._refresh(pl_module, pl_module.collector.env_steps)
+            steps = pl_module.collector.env_steps
+            if steps >= self.total_env_steps:  # the last rollout ends past the budget: the bar ends at 100%
+                self._bar.total = steps
+            self._refresh(pl_module, steps)
+            self._bar.close()
+            self._bar = None
+
+    def on_exception(self, trainer: L.Trainer, pl_module: PolicyGradientModule, exception: BaseException) -> None:
+        if self._bar is not None:  # end the bar's line, so the error is printed on a line of its own
             self._bar.close()
             self._bar = None
 
@@ -55,7 +63,6 @@ class EnvStepProgressBar(ProgressBar):
             postfix["return"] = f"{pl_module.collector.recent_return:.1f}"
         if "eval/episode_return_mean" in metrics:
             postfix["eval"] = f"{metrics['eval/episode_return_mean']:.1f}"
-        postfix["sps"] = f"{metrics.get('time/sps', 0.0):.0f}"
         self._bar.update(steps - self._shown)
         self._bar.set_postfix(postfix, refresh=True)
         self._shown = steps

@@ -5,6 +5,14 @@ Importing this package registers the native envs with gymnasium:
   Face course's `max_t`.
 """
 
+import os
+
 import gymnasium as gym
+
+# pygame (the classic-control renderers behind videos) initializes SDL's audio and video drivers, which print
+# "XDG_RUNTIME_DIR is invalid" on a headless machine; pglab renders to arrays only. Set before pygame starts, and
+# inherited by async env workers.
+os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
+os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
 
 gym.register(id="pglab/PixelCopter-v0", entry_point="pglab.envs.pixelcopter:PixelCopterEnv", max_episode_steps=10_000)

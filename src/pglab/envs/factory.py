@@ -26,6 +26,7 @@ from gymnasium.wrappers import AtariPreprocessing, FrameStackObservation, Record
 from gymnasium.wrappers import vector as vector_wrappers
 from gymnasium.wrappers.vector import RecordEpisodeStatistics
 
+from pglab.checks import check_range
 from pglab.envs.normalization import NORMALIZED_CLIP, NormalizeObservation, freeze_normalization
 from pglab.errors import ConfigError
 
@@ -40,11 +41,34 @@ def check_env_id(env_id: str) -> None:
         import ale_py  # registers the Atari envs; its ROMs ship inside the wheel
 
         gym.register_envs(ale_py)
+        # ALE prints its banner at every env creation (each async worker too); errors are still shown.
+        ale_py.ALEInterface.setLoggerMode(ale_py.LoggerMode.Error)
     if env_id in gym.registry:
         return
     close = difflib.get_close_matches(env_id, list(gym.registry), n=5, cutoff=0.5)
     hint = f"; did you mean {', '.join(close)}?" if close else "; see gymnasium.pprint_registry() for ids"
     raise ConfigError(f"env.id={env_id!r} is not a registered gymnasium environment{hint}")
+
+
+def check_env_args(id: str, num_envs: int, vectorization: str, max_episode_steps: int | None, frame_stack: int) -> None:
+    """ConfigError naming the `env.` key of the first argument of `make_vector_env` that is not allowed."""
+    check_env_id(id)
+    if vectorization not in VECTORIZATION:
+        raise ConfigError(f"env.vectorization={vectorization!r} is not supported; choose one of {sorted(VECTORIZATION)}")
+    check_range("env.num_envs", num_envs, 1, integer=True)
+    check_range("env.max_episode_steps", max_episode_steps, 1, integer=True, allow_none=True)
+    check_range("env.frame_stack", frame_stack, 1, integer=True)
+
+
+def env_spaces(make_env: Callable[..., VectorEnv]) -> tuple[gym.Space, gym.Space]:
+    """The single observation and action spaces of the vector envs `make_env` (the `env` config group's partial
+    `make_vector_env`) builds, read from one sub-env made in this process: the same wrappers, no worker
+    processes, closed before returning. Lets a run check that its network fits before any env process starts."""
+    env = make_env(num_envs=1, vectorization="sync")
+    try:
+        return env.single_observation_space, env.single_action_space
+    finally:
+        env.close()
 
 
 def make_vector_env(
@@ -90,13 +114,7 @@ def make_vector_env(
             to `<video_dir>/<video_prefix>-<i>-episode-0.mp4` (gymnasium's `RecordVideo`; the other
             sub-envs do not render). Set by evaluation, not by the env config.
     """
-    check_env_id(id)
-    if vectorization not in VECTORIZATION:
-        raise ConfigError(f"env.vectorization={vectorization!r} is not supported; choose one of {sorted(VECTORIZATION)}")
-    if int(num_envs) < 1:
-        raise ConfigError(f"env.num_envs={num_envs} must be >= 1")
-    if int(frame_stack) < 1:
-        raise ConfigError(f"env.frame_stack={frame_stack} must be >= 1")
+    check_env_args(id, num_envs, vectorization, max_episode_steps, frame_stack)
     make_one = functools.partial(make_env, id, max_episode_steps, dict(kwargs or {}), atari_preprocessing, int(frame_stack))
     if vectorization == "async":
         make_one = functools.partial(in_worker, make_one, os.getpid())

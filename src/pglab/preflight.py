@@ -1,0 +1,153 @@
+"""Check a run's whole config before anything is written and before any env process starts.
+
+`preflight(cfg)` is called twice: by `pglab.run_dir.RunDirGuard` before Hydra writes its `.hydra/` record and
+`train.log` into the run dir (so a rejected command leaves no run dir behind), and by `pglab.train.run` for
+every run and sweep job (a sweep records a rejected job as failed and goes on). It writes nothing and starts
+no process: the env's spaces come from one sub-env made in this process (`env_spaces`), and the network, the
+algorithm, the callbacks and the loggers are constructed once, by their own constructors and so with their
+own checks, over a stand-in for the rollout collector, then dropped.
+"""
+
+import copy
+import inspect
+import types
+import typing
+from dataclasses import dataclass
+from typing import Any
+
+import gymnasium as gym
+import torch
+from hydra.errors import InstantiationException
+from hydra.utils import get_object, instantiate
+from omegaconf import DictConfig, OmegaConf, open_dict
+
+from pglab.checks import check_choice, check_range, is_whole_number
+from pglab.console import quiet_libraries
+from pglab.errors import ConfigError, find_error
+from pglab.resume import check_compatible, load_checkpoint, resume_config
+
+#: seeds go to numpy's legacy generator and Lightning's `seed_everything`, which take [0, 2**32 - 1]
+MAX_SEED = 2**32 - 1
+#: what `on_nonfinite` may be (see conf/train.yaml)
+ON_NONFINITE = ("stop", "skip")
+#: run-level keys that are whole numbers (the config sections' integer keys come from their targets' signatures)
+RUN_INTEGER_KEYS = ("seed", "total_env_steps", "torch_threads")
+
+NO_GPU_MESSAGE = (
+    "accelerator=gpu was requested but PyTorch sees no CUDA GPU on this machine "
+    "(torch.cuda.is_available() is False). Run with accelerator=cpu, or install a CUDA build of torch on a "
+    "machine with an NVIDIA GPU and its driver."
+)
+
+
+@dataclass
+class SpacesOnly:
+    """What an algorithm's constructor reads from its `RolloutCollector`: the spaces and the number of envs."""
+
+    observation_space: gym.Space
+    action_space: gym.Space
+    num_envs: int
+
+
+def preflight(cfg: DictConfig, overrides: list[str] = ()) -> tuple[DictConfig, dict[str, Any] | None]:
+    """The run's config, checked: with `resume=<run dir>` that run's config plus `overrides`, whole-number floats
+    (`total_env_steps=1e6`) as ints, every value in range; and the checkpoint it starts from (None if none).
+
+    Raises ConfigError naming the key and what is allowed, before anything is written.
+    """
+    quiet_libraries()
+    if cfg.get("resume"):
+        cfg = resume_config(cfg, list(overrides))
+    cfg = with_whole_numbers(cfg)
+    check_run_keys(cfg)
+    checkpoint = None
+    if cfg.ckpt_path:
+        key = "resume" if cfg.get("resume") else "ckpt_path"
+        checkpoint = load_checkpoint(cfg.ckpt_path, key)
+        check_compatible(checkpoint, cfg, key)
+    try:
+        check_components(cfg)
+    except Exception as error:
+        found = find_error(error, ConfigError)  # Hydra's instantiate wraps the constructors' errors
+        if found is None or found is error:
+            raise
+        raise found from None
+    return cfg, checkpoint
+
+
+def check_run_keys(cfg: DictConfig) -> None:
+    check_range("seed", cfg.seed, 0, MAX_SEED, integer=True)
+    check_range("total_env_steps", cfg.total_env_steps, 1, integer=True)
+    # 0 would mean "all cores" to torch: on a loaded 2-core machine that ran 30x slower; null says it openly.
+    check_range("torch_threads", cfg.torch_threads, 1, integer=True, allow_none=True)
+    check_choice("on_nonfinite", cfg.on_nonfinite, ON_NONFINITE)
+    if cfg.trainer.get("accelerator") in ("gpu", "cuda") and not torch.cuda.is_available():
+        raise ConfigError(NO_GPU_MESSAGE)
+
+
+def check_components(cfg: DictConfig) -> None:
+    """Construct the network, the algorithm, the callbacks and the loggers as `pglab.train` does, over the env's
+    spaces (one sub-env in this process), and drop them."""
+    from pglab.envs.factory import check_env_args, env_spaces
+
+    env = cfg.env
+    check_env_args(env.id, env.get("num_envs", 1), env.get("vectorization", "sync"), env.get("max_episode_steps"),
+                   env.get("frame_stack", 1))  # fmt: skip
+    try:
+        observation_space, action_space = env_spaces(instantiate(env))
+    except ConfigError:
+        raise
+    except Exception as error:  # noqa: BLE001  (gymnasium.make's own error, e.g. an unknown env.kwargs key)
+        kwargs = OmegaConf.to_container(env.kwargs) if env.get("kwargs") else {}
+        raise ConfigError(f"env.id={env.id!r} with env.kwargs={kwargs} cannot be made: {type(error).__name__}: "
+                          f"{str(error).splitlines()[0] if str(error) else ''}") from error  # fmt: skip
+    stand_in = SpacesOnly(observation_space, action_space, int(cfg.env.num_envs))
+    instantiate(cfg.algo)(network=instantiate(cfg.network), collector=stand_in, total_env_steps=cfg.total_env_steps)
+    for section in ("callbacks", "logger"):
+        for node in (cfg.get(section) or {}).values():
+            instantiate(node)
+    try:
+        instantiate(cfg.trainer, logger=False, callbacks=[], enable_progress_bar=False)
+    except InstantiationException as error:  # Lightning's own message, e.g. for trainer.strategy=...
+        cause = error.__cause__ or error
+        raise ConfigError(f"trainer: {type(cause).__name__}: {str(cause).splitlines()[0]}") from error
+
+
+def with_whole_numbers(cfg: DictConfig) -> DictConfig:
+    """`cfg` with each integral float (Hydra reads `1e6` as 1000000.0) turned into an int where an int is
+    expected: the run-level `RUN_INTEGER_KEYS` and, in every section with a `_target_`, the arguments its
+    target's signature annotates as `int`. Other values, `1.5` among them, are left for the range checks."""
+    cfg = copy.deepcopy(cfg)
+    with open_dict(cfg):
+        for key in RUN_INTEGER_KEYS:
+            if isinstance(cfg.get(key), float) and is_whole_number(cfg[key]):
+                cfg[key] = int(cfg[key])
+        for node in _target_nodes(cfg):
+            try:
+                parameters = inspect.signature(get_object(node._target_)).parameters
+            except (ImportError, AttributeError, ValueError, TypeError):
+                continue  # an unknown target: instantiate names it
+            for name, parameter in parameters.items():
+                if name in node and _expects_int(parameter.annotation):
+                    value = node[name]
+                    if isinstance(value, float) and is_whole_number(value):
+                        node[name] = int(value)
+    return cfg
+
+
+def _target_nodes(node: Any) -> list[DictConfig]:
+    if not isinstance(node, DictConfig):
+        return []
+    found = [node] if "_target_" in node and isinstance(node._target_, str) else []
+    for key in node:
+        if key != "hydra" and OmegaConf.is_dict(node._get_node(key)):
+            found += _target_nodes(node[key])
+    return found
+
+
+def _expects_int(annotation: Any) -> bool:
+    if annotation is int:
+        return True
+    if isinstance(annotation, types.UnionType) or typing.get_origin(annotation) is typing.Union:
+        return int in typing.get_args(annotation) and float not in typing.get_args(annotation)
+    return False
