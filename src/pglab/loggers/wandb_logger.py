@@ -1,23 +1,40 @@
-"""Weights & Biases logging for pglab runs: Lightning's `WandbLogger` with four changes.
+"""Weights & Biases logging for pglab runs: Lightning's `WandbLogger` with five changes.
 
 1. Every metric is plotted against env steps: `time/env_steps` is logged with each row and declared the step
    metric of every key (W&B's `define_metric`), instead of Lightning's `trainer/global_step`, which counts
    optimizer steps and is not comparable across algorithms.
 2. `mode=auto` runs offline on its own when no API key is configured (`WANDB_API_KEY`, or a `wandb login`
    entry in ~/.netrc), saying so in one line; `wandb sync <run dir>/wandb/offline-run-*` uploads it later.
-   Nothing prompts and nothing touches the network. pglab never writes the API key anywhere: the saved config
-   holds no credentials, and W&B reads the key from the environment or ~/.netrc only.
-3. In a Hydra multirun, `group` defaults to the sweep dir's name (all jobs of a sweep share it) and `name` to
+   Nothing prompts and nothing touches the network. `mode=online` without an API key is a `ConfigError` at
+   construction. pglab never writes the API key anywhere: the saved config holds no credentials, and W&B reads
+   the key from the environment or ~/.netrc only.
+3. An online run (`mode=online`, or `auto` with a key) that cannot reach the W&B server logs offline instead, with
+   one warning that names the server, the cause and the `wandb sync` command, and trains as usual. Before
+   `wandb.init`, one HTTP HEAD request to the server (`WANDB_BASE_URL`, through the proxy W&B would use) must be
+   answered within `PROBE_TIMEOUT_S`, else (refused, no DNS, no answer) the run falls back without calling W&B.
+   If it is answered, `wandb.init` gets `init_timeout=INIT_TIMEOUT_S` (unless `WANDB_INIT_TIMEOUT` is set), and
+   a failed online init is followed by an offline one, within about 25 s in all (W&B's own default waited 90 s,
+   about 100 s in all, and then the run died).
+4. In a Hydra multirun, `group` defaults to the sweep dir's name (all jobs of a sweep share it) and `name` to
    the job's overrides with its seed, so each job is its own, recognizable run. The run is finished when
    training ends, also when it fails, so the next job starts a new one.
-4. `log_model` logs `last.ckpt` / `best.ckpt` (from `pglab.callbacks.EnvStepCheckpoint`) as `model`
+5. `log_model` logs `last.ckpt` / `best.ckpt` (from `pglab.callbacks.EnvStepCheckpoint`) as `model`
    artifacts, also in offline mode (they upload with `wandb sync`). Lightning's own implementation only works
    with `ModelCheckpoint` and refuses offline mode.
+
+Constructing the logger only checks its arguments: it writes nothing, logs nothing and opens no connection
+(`pglab.preflight` constructs it to validate a config); the W&B run and its dir start with the first use of
+`experiment`.
 """
 
+import http.client
 import logging
 import netrc
 import os
+import ssl
+import threading
+import urllib.error
+import urllib.request
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlparse
@@ -35,32 +52,79 @@ log = logging.getLogger(__name__)
 ENV_STEP_KEY = "time/env_steps"
 MODES = ("auto", "online", "offline", "disabled")
 LOG_MODEL = (False, True, "all")
+DEFAULT_BASE_URL = "https://api.wandb.ai"
+#: seconds the W&B server (or its proxy) may take to answer a first request before the run logs offline instead
+PROBE_TIMEOUT_S = 3.0
+#: seconds an online `wandb.init` may take once the server has answered (W&B's default: 90). Before it, W&B may
+#: spend up to 2 x 5 s looking up the account, so a server that answers the probe and then stops answering costs
+#: at most about PROBE_TIMEOUT_S + 10 + INIT_TIMEOUT_S + 2 (stopping W&B's service) before the offline run starts.
+INIT_TIMEOUT_S = 10.0
 
 
 def has_wandb_credentials() -> bool:
-    """Whether an API key is configured: `WANDB_API_KEY`, or a ~/.netrc entry for the W&B host."""
-    if os.environ.get("WANDB_API_KEY"):
+    """Whether credentials are configured: `WANDB_API_KEY` (or `WANDB_IDENTITY_TOKEN_FILE`), or a ~/.netrc
+    entry (`$NETRC` if set) for the W&B host."""
+    if os.environ.get("WANDB_API_KEY") or os.environ.get("WANDB_IDENTITY_TOKEN_FILE"):
         return True
-    host = urlparse(os.environ.get("WANDB_BASE_URL", "https://api.wandb.ai")).hostname
+    host = urlparse(os.environ.get("WANDB_BASE_URL", DEFAULT_BASE_URL)).hostname
     try:
         return netrc.netrc(os.environ.get("NETRC")).authenticators(host) is not None
     except (FileNotFoundError, netrc.NetrcParseError, OSError):
         return False
 
 
-def resolve_mode(mode: str, save_dir: str) -> str:
-    """`auto`: `WANDB_MODE` if set, else online with credentials and offline without (one log line)."""
+def resolve_mode(mode: str) -> str:
+    """`auto`: `WANDB_MODE` if set, else online with credentials and offline without. Raises ConfigError for an
+    unknown mode, and for online without credentials (naming the setting that asked for online)."""
     if mode not in MODES:
         raise ConfigError(f"logger.wandb.mode={mode!r} is not supported; choose one of {list(MODES)}")
     if mode != "auto":
-        return mode
-    if os.environ.get("WANDB_MODE"):
-        return os.environ["WANDB_MODE"]
-    if has_wandb_credentials():
-        return "online"
-    log.info("W&B: no API key configured, logging offline to %s/wandb; upload later with `wandb sync %s/wandb/offline-run-*`",
-             save_dir, save_dir)  # fmt: skip
-    return "offline"
+        resolved, source = mode, f"logger.wandb.mode={mode}"
+    elif env_mode := os.environ.get("WANDB_MODE"):
+        resolved, source = env_mode, f"WANDB_MODE={env_mode} (with logger.wandb.mode=auto)"
+    else:
+        return "online" if has_wandb_credentials() else "offline"
+    if resolved == "online" and not has_wandb_credentials():
+        host = urlparse(os.environ.get("WANDB_BASE_URL", DEFAULT_BASE_URL)).hostname
+        raise ConfigError(
+            f"{source} needs a W&B API key, and none is configured (no WANDB_API_KEY, no ~/.netrc entry for {host}): "
+            "set WANDB_API_KEY or run `wandb login`, or log without one: logger.wandb.mode=auto (offline without a "
+            "key) or logger.wandb.mode=offline"
+        )
+    return resolved
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None  # a redirect is an answer: raised as HTTPError, not followed to another host
+
+
+def server_error(base_url: str, proxy: str | None = None, timeout: float = PROBE_TIMEOUT_S) -> str | None:
+    """None if the server at `base_url` answers an HTTP HEAD request within `timeout` s (any status, or a TLS
+    error, which W&B's own client may not share), else why not (refused, DNS, no answer). Through `proxy` if
+    given, else through the proxies of the environment (`HTTPS_PROXY`, `HTTP_PROXY`, `NO_PROXY`), as W&B. The
+    request runs in a thread so that a slow DNS lookup, which the socket timeout does not cover, is bounded too."""
+    scheme = urlparse(base_url).scheme
+    handlers = [_NoRedirect()] + ([urllib.request.ProxyHandler({scheme: proxy})] if proxy else [])
+    opener = urllib.request.build_opener(*handlers)
+    outcome: list[str | None] = []
+
+    def request() -> None:
+        try:
+            opener.open(urllib.request.Request(base_url, method="HEAD"), timeout=timeout).close()
+        except urllib.error.HTTPError:
+            pass  # an answer, whatever its status
+        except (OSError, http.client.HTTPException) as error:
+            reason = getattr(error, "reason", error)  # URLError wraps the socket's error
+            if not isinstance(reason, ssl.SSLError):
+                outcome.append(getattr(reason, "strerror", None) or str(reason) or type(reason).__name__)
+                return
+        outcome.append(None)
+
+    thread = threading.Thread(target=request, name="pglab-wandb-probe", daemon=True)
+    thread.start()
+    thread.join(timeout)
+    return outcome[0] if outcome else f"no answer within {timeout:g} s"
 
 
 def hydra_job_defaults(seed: int | None) -> tuple[str | None, str | None]:
@@ -83,7 +147,8 @@ class EnvStepWandbLogger(WandbLogger):
     group: run group; null: the sweep dir's name in a multirun, none otherwise.
     tags: run tags.
     name: run name; null: the job's overrides and seed.
-    mode: auto | online | offline | disabled (auto: offline without an API key).
+    mode: auto | online | offline | disabled (auto: offline without an API key; online: a ConfigError
+        without one, offline with a warning when the server cannot be reached).
     log_model: false | true (last.ckpt and best.ckpt when training ends) | all (every save).
     save_dir: directory of the local W&B files (`<save_dir>/wandb`).
     seed: the run's seed, shown in the default name.
@@ -102,9 +167,11 @@ class EnvStepWandbLogger(WandbLogger):
         seed: int | None = None,
     ):
         if log_model not in LOG_MODEL:
-            raise ConfigError(f"logger.wandb.log_model={log_model!r} is not supported; choose one of [false, true, 'all']")
+            raise ConfigError(
+                f"logger.wandb.log_model={log_model!r} is not supported; choose one of [false, true, 'all']"
+            )
+        resolved_mode = resolve_mode(mode)
         default_group, default_name = hydra_job_defaults(seed)
-        Path(save_dir).mkdir(parents=True, exist_ok=True)
         super().__init__(
             name=name or default_name,
             save_dir=save_dir,
@@ -112,10 +179,13 @@ class EnvStepWandbLogger(WandbLogger):
             entity=entity,
             group=group or default_group,
             tags=list(tags),
-            mode=resolve_mode(mode, save_dir),
+            mode=resolved_mode,
             reinit="finish_previous",
         )
         self._wandb_init.pop("anonymous", None)  # deprecated in wandb; Lightning always passes it
+        self._offline_without_key = (
+            mode == "auto" and resolved_mode == "offline" and not os.environ.get("WANDB_MODE")
+        )
         self.log_checkpoints = log_model
         self._pending_checkpoints: dict[str, tuple[Path, int]] = {}
 
@@ -134,10 +204,55 @@ class EnvStepWandbLogger(WandbLogger):
         if self._experiment is None:
             import wandb
 
-            self._experiment = wandb.init(**self._wandb_init)
+            save_dir = Path(self._wandb_init["dir"])
+            save_dir.mkdir(parents=True, exist_ok=True)
+            if self._offline_without_key:
+                log.info(
+                    "W&B: no API key configured, logging offline to %s/wandb; upload later with "
+                    "`wandb sync %s/wandb/offline-run-*`",
+                    save_dir,
+                    save_dir,
+                )
+            if self._wandb_init["mode"] == "online":
+                self._experiment = self._init_online_or_offline(wandb, save_dir)
+            else:
+                self._experiment = wandb.init(**self._wandb_init)
             self._experiment.define_metric(ENV_STEP_KEY)
             self._experiment.define_metric("*", step_metric=ENV_STEP_KEY, step_sync=True)
         return self._experiment
+
+    def _init_online_or_offline(self, wandb: Any, save_dir: Path) -> Any:
+        """An online W&B run if the server answers in time, else (one warning) an offline one in its place, with
+        the same name, group, config and artifacts (and the same id when resuming), which `wandb sync` uploads
+        later. A failed online init leaves its `run-*` dir, whose logs say why; `resume_at` takes the newer dir."""
+        settings = wandb.setup().settings  # what wandb.init will use: base URL and proxies from env and files
+        proxy = settings.https_proxy if settings.base_url.startswith("https:") else settings.http_proxy
+        cause = server_error(settings.base_url, proxy)
+        if cause is None:
+            # W&B's own WANDB_INIT_TIMEOUT, if set, wins; otherwise a bounded wait instead of its 90 s.
+            bounded = (
+                None if "WANDB_INIT_TIMEOUT" in os.environ else wandb.Settings(init_timeout=INIT_TIMEOUT_S)
+            )
+            try:
+                return wandb.init(**self._wandb_init, settings=bounded)
+            except Exception as error:  # CommError on a timeout; whatever else stops the online init, too
+                cause = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+                # W&B's service still holds the failed run under its id, and refuses a second init with that id
+                # (a resumed run's): stop it, with anything the failed init left; the offline init starts another.
+                wandb.teardown(exit_code=1)
+        log.warning(
+            "W&B: cannot log online to %s (%s); logging offline to %s/wandb instead; upload later with "
+            "`wandb sync %s/wandb/offline-run-*`",
+            settings.base_url,
+            cause,
+            save_dir,
+            save_dir,
+        )
+        self._wandb_init["mode"] = "offline"
+        # W&B's error reports go to the same server, at exit: against one that does not answer they held the process
+        # 10-20 s after training. An explicit WANDB_ERROR_REPORTING wins; later runs of this process inherit it.
+        os.environ.setdefault("WANDB_ERROR_REPORTING", "false")
+        return wandb.init(**self._wandb_init)
 
     @rank_zero_only
     def log_metrics(self, metrics: dict[str, Any], step: int | None = None) -> None:
@@ -158,7 +273,8 @@ class EnvStepWandbLogger(WandbLogger):
 
         artifact = wandb.Artifact(name=f"model-{self.experiment.id}", type="model",
                                   metadata={"env_steps": env_steps, "file": path.name})  # fmt: skip
-        artifact.add_file(str(path), name=path.name)  # copied to W&B's staging area: later saves don't alter it
+        # Copied to W&B's staging area: later saves don't alter it.
+        artifact.add_file(str(path), name=path.name)
         self.experiment.log_artifact(artifact, aliases=[alias, f"step-{env_steps}"])
 
     @rank_zero_only
