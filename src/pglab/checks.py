@@ -20,9 +20,13 @@ def check_range(name: str, value: float | None, low: float | None = None, high: 
         return
     left = "(" if low_open else "["
     interval = f"{left}{'-inf' if low is None else low}, {'inf' if high is None else high}]"
-    allowed = f"{'integers in ' if integer else ''}{interval}{' or null' if allow_none else ''}"
+    if low is None and high is None:
+        allowed = f"{'integers' if integer else 'numbers'}{' or null' if allow_none else ''}"
+    else:
+        allowed = f"{'integers in ' if integer else ''}{interval}{' or null' if allow_none else ''}"
     if not isinstance(value, int | float) or isinstance(value, bool):
-        raise ConfigError(f"{name}={value!r} is not a number: allowed {allowed}")
+        shown = "null" if value is None else repr(value)
+        raise ConfigError(f"{name}={shown} is not a number: allowed {allowed}")
     if integer and not is_whole_number(value):
         raise ConfigError(f"{name}={value} is not a whole number: allowed {allowed}")
     ok = not (isinstance(value, float) and math.isnan(value))

@@ -104,8 +104,14 @@ def check_components(cfg: DictConfig) -> None:
     stand_in = SpacesOnly(observation_space, action_space, int(cfg.env.num_envs))
     instantiate(cfg.algo)(network=instantiate(cfg.network), collector=stand_in, total_env_steps=cfg.total_env_steps)
     for section in ("callbacks", "logger"):
-        for node in (cfg.get(section) or {}).values():
-            instantiate(node)
+        for name, node in (cfg.get(section) or {}).items():
+            try:
+                instantiate(node)
+            except InstantiationException as error:
+                cause = find_error(error, ConfigError) or error.__cause__ or error
+                if isinstance(cause, ConfigError):
+                    raise cause from None
+                raise ConfigError(f"{section}.{name}: {type(cause).__name__}: {str(cause).splitlines()[0]}") from error
     try:
         instantiate(cfg.trainer, logger=False, callbacks=[], enable_progress_bar=False)
     except InstantiationException as error:  # Lightning's own message, e.g. for trainer.strategy=...
@@ -116,33 +122,78 @@ def check_components(cfg: DictConfig) -> None:
 def with_whole_numbers(cfg: DictConfig) -> DictConfig:
     """`cfg` with each integral float (Hydra reads `1e6` as 1000000.0) turned into an int where an int is
     expected: the run-level `RUN_INTEGER_KEYS` and, in every section with a `_target_`, the arguments its
-    target's signature annotates as `int`. Other values, `1.5` among them, are left for the range checks."""
+    target's signature annotates as `int`. Raises ConfigError for a key its target does not take, and for a value
+    that is no whole number where only an int will do (`trainer.max_epochs=1.5`)."""
     cfg = copy.deepcopy(cfg)
     with open_dict(cfg):
         for key in RUN_INTEGER_KEYS:
             if isinstance(cfg.get(key), float) and is_whole_number(cfg[key]):
                 cfg[key] = int(cfg[key])
-        for node in _target_nodes(cfg):
+        for path, node in _target_nodes(cfg, ""):
             try:
-                parameters = inspect.signature(get_object(node._target_)).parameters
+                parameters, open_ended = _arguments(get_object(node._target_))
             except (ImportError, AttributeError, ValueError, TypeError):
                 continue  # an unknown target: instantiate names it
-            for name, parameter in parameters.items():
-                if name in node and _expects_int(parameter.annotation):
-                    value = node[name]
-                    if isinstance(value, float) and is_whole_number(value):
-                        node[name] = int(value)
+            for name in node:
+                if str(name).startswith("_") and str(name).endswith("_"):
+                    continue  # Hydra's own keys (_target_, _partial_, ...)
+                if name not in parameters:
+                    if not open_ended:
+                        raise ConfigError(f"{path}.{name} is not an argument of {node._target_}; its arguments: "
+                                          f"{', '.join(sorted(p for p in parameters if p != 'self'))}")  # fmt: skip
+                    continue
+                annotation = parameters[name].annotation
+                if not _expects_int(annotation) or OmegaConf.is_interpolation(node, name):
+                    continue
+                value = node[name]
+                if isinstance(value, float) and is_whole_number(value):
+                    node[name] = int(value)
+                elif not node._target_.startswith("pglab.") and (
+                    isinstance(value, float) or (isinstance(value, str | bool) and _int_only(annotation))
+                ):  # pglab's constructors check their values with their ranges; Lightning's Trainer does not
+                    check_range(f"{path}.{name}", value, integer=True, allow_none=_int_only(annotation) == "optional")
     return cfg
 
 
-def _target_nodes(node: Any) -> list[DictConfig]:
+def _target_nodes(node: Any, path: str) -> list[tuple[str, DictConfig]]:
+    """Every config section with a `_target_` under `node` (at dotted `path`), Hydra's own node left out."""
     if not isinstance(node, DictConfig):
         return []
-    found = [node] if "_target_" in node and isinstance(node._target_, str) else []
+    found = [(path, node)] if "_target_" in node and isinstance(node._target_, str) else []
     for key in node:
         if key != "hydra" and OmegaConf.is_dict(node._get_node(key)):
-            found += _target_nodes(node[key])
+            found += _target_nodes(node[key], f"{path}.{key}" if path else str(key))
     return found
+
+
+def _arguments(target: Any) -> tuple[dict[str, inspect.Parameter], bool]:
+    """The named arguments `target` takes (for a class, its `__init__`'s and, where that passes `**kwargs` on,
+    its bases'), and whether it also takes any other keyword."""
+    if not isinstance(target, type):
+        signature = inspect.signature(target)
+        named = {n: p for n, p in signature.parameters.items() if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)}
+        return named, any(p.kind == p.VAR_KEYWORD for p in signature.parameters.values())
+    named: dict[str, inspect.Parameter] = {}
+    for cls in target.__mro__:
+        if "__init__" not in vars(cls) or cls is object:
+            continue
+        parameters = inspect.signature(vars(cls)["__init__"]).parameters
+        for name, parameter in parameters.items():
+            if name != "self" and parameter.kind not in (parameter.VAR_POSITIONAL, parameter.VAR_KEYWORD):
+                named.setdefault(name, parameter)
+        if not any(p.kind == p.VAR_KEYWORD for p in parameters.values()):
+            return named, False
+    return named, True
+
+
+def _int_only(annotation: Any) -> str | None:
+    """"int" or "optional" where `annotation` is `int` or `int | None`; None otherwise."""
+    if annotation is int:
+        return "int"
+    args = set(typing.get_args(annotation))
+    if args == {int, type(None)}:
+        return "optional"
+    return None
 
 
 def _expects_int(annotation: Any) -> bool:

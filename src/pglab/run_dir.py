@@ -30,7 +30,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 
 from pglab.errors import ConfigError
 
-#: files a run writes into its dir; any of them means the dir holds a run (but see `failed_at_start`)
+#: files a run writes into its dir (named in the message of a refused run; `holds_run` decides)
 RUN_MARKERS = ("config.yaml", "summary.json", "checkpoints")
 #: the lock file of a run dir (see `run_dir_lock`)
 LOCK_FILE = ".pglab.lock"
@@ -41,54 +41,71 @@ MIN_FREE_BYTES = 64 << 10
 _held: dict[Path, int] = {}
 
 
-def failed_at_start(path: Path) -> bool:
-    """Whether the dir's run failed before its first update (`summary.json`: failed at 0 env steps, and no
-    checkpoint): such a dir holds nothing to protect, and the same command may run again in it."""
-    try:
-        summary = json.loads((path / "summary.json").read_text())
-    except (OSError, ValueError):
-        return False
-    return summary.get("status") == "failed" and not summary.get("time/env_steps") and not (path / "checkpoints").exists()
+def logged_metrics(path: Path) -> bool:
+    """Whether a run in `path` logged anything: CSV rows, TensorBoard events, a W&B run, videos."""
+    csv_file = path / "csv" / "metrics.csv"
+    if csv_file.is_file() and len(csv_file.read_bytes().splitlines()) > 1:
+        return True
+    if any((path / "tensorboard").rglob("events.out.tfevents.*")):
+        return True
+    return (path / "wandb").is_dir() or any((path / "videos").glob("*"))
 
 
 def holds_run(path: Path) -> bool:
-    return any((path / marker).exists() for marker in RUN_MARKERS) and not failed_at_start(path)
+    """Whether `path` holds a run worth keeping: a checkpoint, logged metrics, or the summary of a run that
+    completed or was interrupted. What a run that failed or was stopped before its first update leaves (Hydra's
+    `.hydra/` and `train.log`, `config.yaml`, a `failed` summary.json) holds nothing to protect: the same command
+    may run again in that dir."""
+    if (path / "checkpoints").exists() or logged_metrics(path):
+        return True
+    try:
+        summary = json.loads((path / "summary.json").read_text())
+    except FileNotFoundError:
+        return False
+    except (OSError, ValueError):
+        return True  # unreadable: keep it
+    return summary.get("status") != "failed"
 
 
-def clear_failed_start(path: Path) -> None:
-    """Remove the `summary.json` of a run that failed before its first update in `path`, before a new run starts
-    there (so no reader takes the old failure for the new run's)."""
-    if failed_at_start(path):
-        (path / "summary.json").unlink(missing_ok=True)
+def clear_leftovers(path: Path) -> None:
+    """Before a new run starts in `path`, which holds no run: remove what an earlier run that stopped before its
+    first update left of pglab's files (its summary.json, config.yaml, an empty csv/ dir), so that no reader takes
+    them for the new run's and Lightning does not warn of an old log dir."""
+    if not path.is_dir() or holds_run(path):
+        return
+    for name in ("summary.json", "config.yaml"):
+        (path / name).unlink(missing_ok=True)
+    if (path / "csv").is_dir():
+        shutil.rmtree(path / "csv")
 
 
-def used_run_dir_message(what: str, path: Path) -> str:
+def used_run_dir_message(key: str, path: Path) -> str:
     """Why a new run cannot start in `path` (it holds a run), and the way out that works for that run."""
-    found = ", ".join(m for m in RUN_MARKERS if (path / m).exists())
+    found = ", ".join(m for m in RUN_MARKERS if (path / m).exists()) or "logged metrics"
     if (path / "checkpoints" / "last.ckpt").is_file() and (path / "config.yaml").is_file():
         way_out = f"Choose a new dir, or continue that run with resume={path}"
     else:
         way_out = (f"It has no checkpoints/last.ckpt to resume from: choose a new dir, or delete that one "
                    f"(rm -r {path}) to reuse it")  # fmt: skip
-    return f"{what}={path} already holds a run ({found}); nothing was written. {way_out}"
+    return f"{key}={path} already holds a run ({found}); nothing was written. {way_out}"
 
 
 @contextlib.contextmanager
-def run_dir_lock(path: Path) -> Iterator[None]:
+def run_dir_lock(path: Path, key: str = "hydra.run.dir") -> Iterator[None]:
     """Hold `path`'s lock for the block (creating the dir); reentrant within this process. Raises ConfigError,
     having written nothing, when another process holds it."""
     path = Path(path).resolve()
     if path in _held:
         yield
         return
-    acquire_run_dir_lock(path)
+    acquire_run_dir_lock(path, key)
     try:
         yield
     finally:
         os.close(_held.pop(path))
 
 
-def acquire_run_dir_lock(path: Path) -> None:
+def acquire_run_dir_lock(path: Path, key: str = "hydra.run.dir") -> None:
     """Take `path`'s lock until this process exits (or `run_dir_lock` releases it). Raises ConfigError when
     another process holds it; nothing is written then (the dir and the lock file are the holder's)."""
     path = Path(path).resolve()
@@ -100,7 +117,7 @@ def acquire_run_dir_lock(path: Path) -> None:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         os.close(fd)
-        raise ConfigError(in_use_message(path)) from None
+        raise ConfigError(in_use_message(path, key)) from None
     _held[path] = fd
 
 
@@ -119,8 +136,8 @@ def in_use(path: Path) -> bool:
     return False
 
 
-def in_use_message(path: Path) -> str:
-    return (f"hydra.run.dir={path} is in use by another pglab process, which holds its lock; nothing was written. "
+def in_use_message(path: Path, key: str = "hydra.run.dir") -> str:
+    return (f"{key}={path} is in use by another pglab process, which holds its lock; nothing was written. "
             "Wait for that run to end, or choose a new dir")  # fmt: skip
 
 
@@ -178,16 +195,18 @@ class RunDirGuard(Callback):
             fail(in_use_message(run_dir))
         if not resume and holds_run(run_dir):  # refused before the lock file is touched
             fail(used_run_dir_message("hydra.run.dir", run_dir))
+        existing = next(p for p in (run_dir, *run_dir.resolve().parents) if p.exists())
+        free = shutil.disk_usage(existing).free
+        if free < MIN_FREE_BYTES:  # Hydra writes its record of the launch next, before any of pglab's checks
+            fail(f"hydra.run.dir={run_dir} has {free:,} bytes free (less than {MIN_FREE_BYTES:,}): No space left "
+                 "on device for the run's logs and checkpoints; nothing was written. Free some space or choose a dir "
+                 "on another disk")  # fmt: skip
         try:
             acquire_run_dir_lock(run_dir)
         except ConfigError as error:
             fail(str(error))
         except OSError as error:  # no permission, a read-only file system
             fail(f"hydra.run.dir={run_dir} cannot be written: {error.strerror}; nothing was written")
-        free = shutil.disk_usage(run_dir).free
-        if free < MIN_FREE_BYTES:  # Hydra writes its record of the launch next, before any of pglab's checks
-            fail(f"hydra.run.dir={run_dir} has {free:,} bytes free (less than {MIN_FREE_BYTES:,}): No space left "
-                 "on device for the run's logs and checkpoints; free some space or choose a dir on another disk")  # fmt: skip
         if not resume and holds_run(run_dir):  # another run began in the dir meanwhile, and has ended
             fail(used_run_dir_message("hydra.run.dir", run_dir))
 
@@ -195,10 +214,13 @@ class RunDirGuard(Callback):
         if config.get("resume"):
             fail("resume=... continues one run; it cannot be combined with -m (multirun)")
         sweep_dir = Path(config.hydra.sweep.dir)
-        used = sorted(p.name for p in sweep_dir.glob("*") if p.is_dir() and holds_run(p)) if sweep_dir.is_dir() else []
+        jobs = [p for p in sweep_dir.glob("*") if p.is_dir() and (p / ".hydra").is_dir()] if sweep_dir.is_dir() else []
+        used = sorted(p.name for p in jobs if holds_run(p))
         if used:
             fail(f"hydra.sweep.dir={sweep_dir} already holds runs ({', '.join(used[:5])}); nothing was written. "
                  "Choose a new sweep dir")  # fmt: skip
+        for job_dir in jobs:  # jobs of an earlier sweep that all stopped before training: not this sweep's jobs
+            shutil.rmtree(job_dir)
 
 
 def check_before_writing(config: DictConfig) -> None:

@@ -67,11 +67,22 @@ def job_sort_key(path: Path) -> tuple[int, str]:
     return (int(path.name), "") if path.name.isdigit() else (1 << 30, str(path))
 
 
+def seed_value(text: object) -> int | None:
+    """A job's seed as an int (`seed=1e3` is 1000); None when there is none or it is no whole number (the job
+    then failed its config check, and its row says why)."""
+    try:
+        value = float(str(text))
+    except ValueError:
+        return None
+    return int(value) if value.is_integer() else None
+
+
 def read_job(job_dir: Path) -> JobResult:
     overrides = yaml.safe_load((job_dir / ".hydra" / "overrides.yaml").read_text()) or []
-    seed = next((int(o.split("=", 1)[1]) for o in overrides if o.split("=", 1)[0].lstrip("+~") == "seed"), None)
+    given = next((o.split("=", 1)[1] for o in overrides if o.split("=", 1)[0].lstrip("+~") == "seed"), None)
+    seed = seed_value(given)
     if seed is None and (job_dir / "config.yaml").exists():
-        seed = yaml.safe_load((job_dir / "config.yaml").read_text()).get("seed")
+        seed = seed_value((yaml.safe_load((job_dir / "config.yaml").read_text()) or {}).get("seed"))
     rest = " ".join(o for o in overrides if o.split("=", 1)[0].lstrip("+~") != "seed")
     result = JobResult(job=job_dir.name, overrides=rest, seed=seed, status="failed")
     summary_path = job_dir / "summary.json"

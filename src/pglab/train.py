@@ -22,7 +22,7 @@ from pglab.errors import ConfigError, find_error
 from pglab.preflight import preflight
 from pglab.reporting import final_summary, plot_learning_curve, summary_line, write_summary
 from pglab.rollout.collector import RolloutCollector
-from pglab.run_dir import clear_failed_start, holds_run, process_rank, run_dir_lock, used_run_dir_message
+from pglab.run_dir import clear_leftovers, holds_run, process_rank, run_dir_lock, used_run_dir_message
 
 log = logging.getLogger(__name__)
 
@@ -45,14 +45,16 @@ def run(cfg: DictConfig, overrides: list[str] = ()) -> dict[str, Any]:
     """
     writer = process_rank() == 0  # in data-parallel training only process 0 writes the run's files
     run_dir = Path(str(cfg.resume)).expanduser() if cfg.get("resume") else Path(cfg.paths.output_dir)
-    with run_dir_lock(run_dir) if writer else contextlib.nullcontext():
+    key = "resume" if cfg.get("resume") else "paths.output_dir"
+    with run_dir_lock(run_dir, key) if writer else contextlib.nullcontext():
         if writer and not cfg.get("resume") and holds_run(run_dir):
-            raise ConfigError(used_run_dir_message("the run dir", run_dir))
+            raise ConfigError(used_run_dir_message(key, run_dir))
         try:
             cfg, checkpoint = preflight(cfg, overrides)
         except Exception as error:
-            # A resume refused for its settings leaves the run's files as they were; a sweep job is recorded.
-            if writer and not (cfg.get("resume") and find_error(error, ConfigError)):
+            # A refused resume leaves the run's files as they were; a sweep job is recorded (as a run that failed
+            # before its first update, so its dir holds nothing to protect).
+            if writer and not cfg.get("resume"):
                 run_dir.mkdir(parents=True, exist_ok=True)
                 write_summary(failed_summary(error, env_steps=0), run_dir / "summary.json")
             raise
@@ -76,7 +78,7 @@ def train(cfg: DictConfig, run_dir: Path, checkpoint: dict[str, Any] | None, wri
         with contextlib.ExitStack() as resources:
             module, trainer = build(cfg, run_dir, checkpoint, resources)
             if writer:
-                clear_failed_start(run_dir)
+                clear_leftovers(run_dir)
                 write_config(cfg, run_dir / "config.yaml")
             for logger in trainer.loggers:
                 logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))

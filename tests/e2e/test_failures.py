@@ -53,6 +53,9 @@ CONFIG_ERRORS = [
     (["trainer.strategy=bogus"], "trainer: ValueError: You selected an invalid strategy name", False),
     (["callbacks.checkpoint.mode=best"], "callbacks.checkpoint.mode='best' is not supported", False),
     (["ckpt_path=missing/last.ckpt"], "ckpt_path=missing/last.ckpt does not exist", False),
+    (["+algo.foo=1"], "algo.foo is not an argument of pglab.algos.ppo.PPO; its arguments: anneal_lr,", False),
+    (["+callbacks.evaluation.foo=1"], "callbacks.evaluation.foo is not an argument of pglab.callbacks.PeriodicEvaluation", False),
+    (["trainer.max_epochs=1.5"], "trainer.max_epochs=1.5 is not a whole number: allowed integers or null", False),
 ]  # fmt: skip
 
 
@@ -81,6 +84,10 @@ def test_a_run_refused_in_a_used_dir_leaves_it_untouched_and_names_the_way_out(t
         assert result.returncode == 2 and len(lines(result)) <= CONFIG_ERROR_MAX_LINES, result.stderr[-3000:]
         assert {p: p.read_bytes() for p in run_dir.rglob("*") if p.is_file()} == before
     assert f"continue that run with resume={run_dir}" in result.stderr or "seed='abc'" in result.stderr
+    for args in (["+algo.foo=1"], ["algo.lr=-1"], ["env.num_envs=4"]):  # refused resumes change no file either
+        result = train(f"resume={run_dir}", *args)
+        assert result.returncode == 2 and len(lines(result)) <= CONFIG_ERROR_MAX_LINES, result.stderr[-3000:]
+        assert {p: p.read_bytes() for p in run_dir.rglob("*") if p.is_file()} == before
 
 
 def test_whole_number_floats_are_accepted_for_integer_keys(tmp_path):
@@ -103,10 +110,16 @@ def test_a_run_that_failed_before_its_first_update_is_no_dead_end(tmp_path):
     result = train("debug=smoke", *QUIET, f"hydra.run.dir={run_dir}")
     assert result.returncode == 0, result.stderr[-3000:]
     assert json.loads((run_dir / "summary.json").read_text())["status"] == "completed"
-    # One that trained before it failed is a run to keep; the message gives the way out that works for it.
+    # Stopped (Ctrl-C, a kill) after writing its config but before its first update: nothing to keep either.
+    stopped = tmp_path / "stopped"
+    (stopped / ".hydra").mkdir(parents=True)
+    (stopped / "config.yaml").write_text("seed: 0\n")
+    assert train("debug=smoke", *QUIET, f"hydra.run.dir={stopped}").returncode == 0
+    # One that logged metrics before it failed is a run to keep; the message gives the way out that works for it.
     other = tmp_path / "other"
-    other.mkdir()
+    (other / "csv").mkdir(parents=True)
     (other / "config.yaml").write_text("seed: 0\n")
+    (other / "csv" / "metrics.csv").write_text("rollout/episodes,step\n3,4096\n")
     (other / "summary.json").write_text(json.dumps(failed | {"time/env_steps": 4096}))
     result = train("debug=smoke", *QUIET, f"hydra.run.dir={other}")
     assert result.returncode == 2
@@ -208,3 +221,14 @@ def test_ctrl_c_during_the_imports_exits_130_quietly(tmp_path):
     stdout, stderr = process.communicate(timeout=60)
     assert process.returncode == 130
     assert "Traceback" not in stdout + stderr and "KeyboardInterrupt" not in stdout + stderr
+
+
+def test_a_sweep_dir_whose_jobs_all_failed_their_config_check_can_be_used_again(tmp_path):
+    sweep_dir = tmp_path / "sweep"
+    result = train("-m", "debug=smoke", *QUIET, "algo.gamma=1.5,2.5,3.5", f"hydra.sweep.dir={sweep_dir}")
+    assert result.returncode == 1  # every job failed, and the sweep summary says so
+    assert "3 jobs (3 failed)" in result.stdout + result.stderr
+    result = train("-m", "debug=smoke", *QUIET, "algo.gamma=0.9,0.99", f"hydra.sweep.dir={sweep_dir}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert sorted(p.name for p in sweep_dir.iterdir() if p.is_dir()) == ["0", "1"]  # the old job 2 is gone
+    assert "2 jobs (0 failed)" in result.stdout + result.stderr

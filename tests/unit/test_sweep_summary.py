@@ -5,7 +5,7 @@ import math
 
 import yaml
 
-from pglab.sweep_summary import JobResult, best_line, by_config, read_sweep, write_sweep_summary
+from pglab.sweep_summary import JobResult, best_line, by_config, read_sweep, seed_value, write_sweep_summary
 
 
 def make_job(sweep_dir, num, overrides, summary):
@@ -54,3 +54,7 @@ def test_one_seed_reports_no_spread():
     assert best_line(config) == "algo.lr=1e-3: eval return 500.0 (seed 0; one seed, no spread)"
     two = by_config([JobResult(str(s), "", s, "completed", eval_return_mean=m) for s, m in ((0, 400.0), (1, 500.0))])[0]
     assert best_line(two) == f"(defaults): eval return 450.0 ± {math.sqrt(5000):.1f} over seeds 0,1"
+
+
+def test_seeds_given_as_floats_are_whole_numbers_or_none():
+    assert [seed_value(text) for text in ("3", "1e3", "2.0", "1.5", "abc", None)] == [3, 1000, 2, None, None, None]

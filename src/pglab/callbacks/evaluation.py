@@ -10,14 +10,15 @@ from gymnasium.vector import VectorEnv
 from lightning.pytorch.loggers import WandbLogger
 
 from pglab.algos.base import PolicyGradientModule, check_range
+from pglab.console import EVALUATIONS_LOGGER
 from pglab.envs.normalization import load_normalization_state, normalization_state
 from pglab.errors import ConfigError
 from pglab.rollout.evaluation import evaluate_policy
 
 SCORES = {"mean": np.mean, "mean_minus_std": lambda returns: np.mean(returns) - np.std(returns)}
 
-#: one line per evaluation, written to train.log only (see conf/hydra/default.yaml's job_logging)
-evaluation_log = logging.getLogger("pglab.evaluations")
+#: one line per evaluation, written to train.log only (see `pglab.console`)
+evaluation_log = logging.getLogger(EVALUATIONS_LOGGER)
 
 #: Evaluation envs are seeded apart from the training envs so evaluation never replays training episodes.
 EVAL_SEED_OFFSET = 1_000_000
