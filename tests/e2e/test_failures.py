@@ -232,3 +232,15 @@ def test_a_sweep_dir_whose_jobs_all_failed_their_config_check_can_be_used_again(
     assert result.returncode == 0, result.stderr[-3000:]
     assert sorted(p.name for p in sweep_dir.iterdir() if p.is_dir()) == ["0", "1"]  # the old job 2 is gone
     assert "2 jobs (0 failed)" in result.stdout + result.stderr
+
+
+def test_an_async_env_left_open_does_not_hang_the_exit():
+    # Its workers ignore SIGTERM (so a terminal's Ctrl-C cannot kill them mid-update); multiprocessing's exit
+    # handler would SIGTERM them and wait forever. pglab's exit handler SIGKILLs them first.
+    script = ("from pglab.envs.factory import make_vector_env\n"
+              "env = make_vector_env('CartPole-v1', num_envs=2, vectorization='async')\n"
+              "raise SystemExit(3)\n")  # fmt: skip
+    started = time.monotonic()
+    result = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 3, result.stderr[-3000:]
+    assert time.monotonic() - started < EXITS_WITHIN_S

@@ -10,8 +10,10 @@ Episode statistics come from gymnasium's `RecordEpisodeStatistics`, applied dire
 so they are computed from raw rewards whatever wrappers are added later.
 """
 
+import atexit
 import difflib
 import functools
+import multiprocessing
 import os
 import signal
 import warnings
@@ -152,6 +154,18 @@ def make_env(id: str, max_episode_steps: int | None, kwargs: dict[str, Any], ata
     if frame_stack > 1:
         env = FrameStackObservation(env, stack_size=frame_stack)
     return env
+
+
+@atexit.register
+def kill_leftover_workers() -> None:
+    """At exit, SIGKILL the async env workers still alive. Python's multiprocessing sends its daemonic children
+    SIGTERM at exit and then waits for them; pglab's workers ignore SIGTERM (`in_worker`), so one left running (a
+    vector env still being built when Ctrl-C arrived, before anything could close it) would hang the exit. Registered
+    after multiprocessing's own exit handler, so it runs first. Normally there is none: `pglab.train` closes every
+    env on every way out."""
+    for process in multiprocessing.active_children():
+        if process.daemon and process.name.startswith("Worker<AsyncVectorEnv>"):
+            process.kill()
 
 
 def in_worker(make_one: Callable[..., gym.Env], trainer_pid: int, **kwargs: Any) -> gym.Env:
