@@ -144,6 +144,13 @@ def aggregate(curve: Curve, confidence: float = 0.95) -> Curve:
     return curve
 
 
+def default_title(panels: dict[str, list[Curve]]) -> str:
+    """What the figure shows: a 95% band needs two runs in a group at least."""
+    if any(len(curve.runs) > 1 for curves in panels.values() for curve in curves):
+        return "mean and 95% CI across seeds"
+    return "one run per group (no CI band with one seed)"
+
+
 def plot_curves(panels: dict[str, list[Curve]], path: Path, title: str | None = None) -> None:
     """One panel per metric (side by side), one line per group with its 95% band."""
     fig, axes = plt.subplots(1, len(panels), figsize=(7.5 * len(panels), 4.5), dpi=110, squeeze=False)
@@ -162,8 +169,7 @@ def plot_curves(panels: dict[str, list[Curve]], path: Path, title: str | None = 
         ax.set_ylabel(metric)
         ax.grid(alpha=0.3)
         ax.legend(loc="best", fontsize=8)
-    several = any(len(curve.runs) > 1 for curves in panels.values() for curve in curves)
-    fig.suptitle(title or ("mean and 95% CI across seeds" if several else "one run per group (no CI band with one seed)"))
+    fig.suptitle(title or default_title(panels))
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path)

@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from pglab.comparison import Curve, Run, aggregate, default_group_by, flatten, group_runs
+from pglab.comparison import Curve, Run, aggregate, default_group_by, default_title, flatten, group_runs
 
 
 def make_run(algo, lr, seed, steps, values):
@@ -43,3 +43,10 @@ def test_default_groups_are_algorithms_and_explicit_keys_group_by_value():
     assert labels == ["PPO, algo.lr=0.001", "PPO, algo.lr=0.0003", "A2C, algo.lr=0.001", "A2C, algo.lr=0.0003"]
     same_algo = [r for r in runs if r.config["algo"] == "PPO"]
     assert default_group_by(same_algo) == ["algo.lr"]
+
+
+def test_the_title_promises_a_band_only_where_a_group_has_two_runs():
+    one = [Curve("a", [make_run("PPO", 1e-3, 0, [0], [0])]), Curve("b", [make_run("A2C", 1e-3, 0, [0], [0])])]
+    assert default_title({"eval/episode_return_mean": one}) == "one run per group (no CI band with one seed)"
+    two = [Curve("a", [make_run("PPO", 1e-3, s, [0], [0]) for s in (0, 1)])]
+    assert default_title({"eval/episode_return_mean": one, "rollout/episode_return_mean": two}) == "mean and 95% CI across seeds"
