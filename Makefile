@@ -30,6 +30,7 @@ bench: $(STAMP)
 	$(PY) scripts/benchmark.py $(BENCH_ARGS)
 
 lint: $(STAMP)
+	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/ruff check .
 
 clean:

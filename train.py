@@ -39,7 +39,9 @@ def main(cfg: DictConfig) -> float:
         summary = run(cfg, overrides=list(hydra_cfg.overrides.task))
     except Exception as error:
         config_error = find_error(error, ConfigError)
-        run_error = find_error(error, DivergenceError) or find_error(error, StorageError)  # said in one line too
+        run_error = find_error(error, DivergenceError) or find_error(
+            error, StorageError
+        )  # said in one line too
         if hydra_cfg.mode == RunMode.MULTIRUN:
             # A failed job is recorded in its summary.json (status: failed) and the sweep goes on.
             if config_error is not None or run_error is not None:

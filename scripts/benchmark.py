@@ -79,12 +79,24 @@ SB3_ACTIVATIONS = {"tanh": "Tanh", "relu": "ReLU", "elu": "ELU", "gelu": "GELU"}
 RL_ZOO_PPO_CARTPOLE = {
     "num_envs": 8,
     "total_steps": 100_000,
-    "kwargs": {"n_steps": 32, "batch_size": 256, "gae_lambda": 0.8, "gamma": 0.98, "n_epochs": 20, "ent_coef": 0.0,
-               "learning_rate": {"linear_from": 1e-3, "shift": 0.0}, "clip_range": {"linear_from": 0.2, "shift": 0.0}},
-}  # fmt: skip
+    "kwargs": {
+        "n_steps": 32,
+        "batch_size": 256,
+        "gae_lambda": 0.8,
+        "gamma": 0.98,
+        "n_epochs": 20,
+        "ent_coef": 0.0,
+        "learning_rate": {"linear_from": 1e-3, "shift": 0.0},
+        "clip_range": {"linear_from": 0.2, "shift": 0.0},
+    },
+}
 #: the parts of the training time in `time_breakdown`, with their report headings
-BREAKDOWN = {"collect_s": "rollout collection", "advantages_s": "advantages, batching", "update_s": "gradient updates",
-             "other_s": "the rest: loop, callbacks, logging"}  # fmt: skip
+BREAKDOWN = {
+    "collect_s": "rollout collection",
+    "advantages_s": "advantages, batching",
+    "update_s": "gradient updates",
+    "other_s": "the rest: loop, callbacks, logging",
+}
 #: the issue's targets (issue 6), printed next to the measured ratios
 TARGETS = {"ppo": "≥ 1.5", "a2c": "≥ 1.5", "solve": "≤ 0.5", "collection": "≥ 0.8", "memory": "≤ 1.2"}
 
@@ -129,8 +141,11 @@ def compose_config(preset: str, overrides: list[str]):
 
 def pglab_overrides(seed: int, budget: Budget) -> list[str]:
     """The key=value overrides every pglab run of a repeat shares (besides the preset and its run dir)."""
-    overrides = [f"seed={seed}", f"callbacks.evaluation.every_env_steps={budget.eval_every}",
-                 f"callbacks.evaluation.episodes={budget.eval_episodes}"]  # fmt: skip
+    overrides = [
+        f"seed={seed}",
+        f"callbacks.evaluation.every_env_steps={budget.eval_every}",
+        f"callbacks.evaluation.episodes={budget.eval_episodes}",
+    ]
     if budget.train_steps is not None:
         overrides.append(f"total_env_steps={budget.train_steps}")
     return overrides
@@ -154,16 +169,28 @@ def sb3_hyperparameters(cfg) -> dict[str, Any]:
       the same activation, orthogonal init with gains sqrt(2) / 0.01 / 1 on both sides.
     """
     algo, env, net = cfg.algo, cfg.env, cfg.network
-    unmapped = [key for key, value, default in (
-        ("algo.clip_vloss", algo.get("clip_vloss", False), False), ("algo.target_kl", algo.get("target_kl"), None),
-        ("network.shared_trunk", net.shared_trunk, False), ("env.vectorization", env.vectorization, "sync"),
-        ("env.normalize_obs", env.normalize_obs, False), ("env.normalize_reward", env.normalize_reward, False),
-        ("env.max_episode_steps", env.max_episode_steps, None), ("env.frame_stack", env.frame_stack, 1),
-    ) if value != default]  # fmt: skip
+    unmapped = [
+        key
+        for key, value, default in (
+            ("algo.clip_vloss", algo.get("clip_vloss", False), False),
+            ("algo.target_kl", algo.get("target_kl"), None),
+            ("network.shared_trunk", net.shared_trunk, False),
+            ("env.vectorization", env.vectorization, "sync"),
+            ("env.normalize_obs", env.normalize_obs, False),
+            ("env.normalize_reward", env.normalize_reward, False),
+            ("env.max_episode_steps", env.max_episode_steps, None),
+            ("env.frame_stack", env.frame_stack, 1),
+        )
+        if value != default
+    ]
     if unmapped:
-        raise ValueError(f"the SB3 comparison maps only the CartPole presets' settings; not mapped: {unmapped}")
+        raise ValueError(
+            f"the SB3 comparison maps only the CartPole presets' settings; not mapped: {unmapped}"
+        )
     rollout = env.num_envs * algo.num_steps
-    learning_rate = linear_schedule(algo.lr, shift=rollout / cfg.total_env_steps) if algo.anneal_lr else algo.lr
+    learning_rate = (
+        linear_schedule(algo.lr, shift=rollout / cfg.total_env_steps) if algo.anneal_lr else algo.lr
+    )
     kwargs = {
         "n_steps": algo.num_steps,
         "learning_rate": learning_rate,
@@ -173,22 +200,47 @@ def sb3_hyperparameters(cfg) -> dict[str, Any]:
         "vf_coef": algo.vf_coef / 2,
         "max_grad_norm": math.inf if algo.max_grad_norm is None else algo.max_grad_norm,
         "normalize_advantage": algo.normalize_advantage,
-        "policy_kwargs": {"net_arch": list(net.hidden_sizes), "activation_fn": SB3_ACTIVATIONS[net.activation],
-                          "ortho_init": True},  # fmt: skip
+        "policy_kwargs": {
+            "net_arch": list(net.hidden_sizes),
+            "activation_fn": SB3_ACTIVATIONS[net.activation],
+            "ortho_init": True,
+        },
     }
     if algo._target_.endswith(".PPO"):
-        kwargs |= {"batch_size": rollout // algo.num_minibatches, "n_epochs": algo.update_epochs,
-                   "clip_range": algo.clip_coef}  # fmt: skip
+        kwargs |= {
+            "batch_size": rollout // algo.num_minibatches,
+            "n_epochs": algo.update_epochs,
+            "clip_range": algo.clip_coef,
+        }
     else:
         kwargs |= {"use_rms_prop": algo.optimizer == "rmsprop", "rms_prop_eps": 1e-5}
     return kwargs
 
 
-def sb3_run(name: str, algo: str, kwargs: dict, num_envs: int, total_steps: int, seed: int, torch_threads: int,
-            budget: Budget) -> Run:  # fmt: skip
-    return Run(name, "sb3", {"algo": algo, "kwargs": kwargs, "num_envs": num_envs, "total_steps": total_steps,
-                             "seed": seed, "torch_threads": torch_threads, "eval_every": budget.eval_every,
-                             "eval_episodes": budget.eval_episodes})  # fmt: skip
+def sb3_run(
+    name: str,
+    algo: str,
+    kwargs: dict,
+    num_envs: int,
+    total_steps: int,
+    seed: int,
+    torch_threads: int,
+    budget: Budget,
+) -> Run:
+    return Run(
+        name,
+        "sb3",
+        {
+            "algo": algo,
+            "kwargs": kwargs,
+            "num_envs": num_envs,
+            "total_steps": total_steps,
+            "seed": seed,
+            "torch_threads": torch_threads,
+            "eval_every": budget.eval_every,
+            "eval_episodes": budget.eval_episodes,
+        },
+    )
 
 
 def plan_repeat(repeat: int, seed: int, budget: Budget, work_dir: Path) -> list[Run]:
@@ -205,22 +257,53 @@ def plan_repeat(repeat: int, seed: int, budget: Budget, work_dir: Path) -> list[
 
     def sb3_same(preset: str) -> Run:
         cfg = configs[preset]
-        return sb3_run(f"sb3/{preset}", SB3_ALGOS[preset], sb3_hyperparameters(cfg), cfg.env.num_envs,
-                       cfg.total_env_steps, seed, cfg.torch_threads, budget)  # fmt: skip
+        return sb3_run(
+            f"sb3/{preset}",
+            SB3_ALGOS[preset],
+            sb3_hyperparameters(cfg),
+            cfg.env.num_envs,
+            cfg.total_env_steps,
+            seed,
+            cfg.torch_threads,
+            budget,
+        )
 
     ppo = configs["ppo_cartpole"]
     zoo = RL_ZOO_PPO_CARTPOLE
-    plain_spec = {"algo": OmegaConf.to_container(ppo.algo), "network": OmegaConf.to_container(ppo.network),
-                  "env_id": ppo.env.id, "num_envs": ppo.env.num_envs, "total_steps": ppo.total_env_steps,
-                  "seed": seed, "torch_threads": ppo.torch_threads}  # fmt: skip
+    plain_spec = {
+        "algo": OmegaConf.to_container(ppo.algo),
+        "network": OmegaConf.to_container(ppo.network),
+        "env_id": ppo.env.id,
+        "num_envs": ppo.env.num_envs,
+        "total_steps": ppo.total_env_steps,
+        "seed": seed,
+        "torch_threads": ppo.torch_threads,
+    }
     pairs = [
         (pglab("ppo_cartpole"), sb3_same("ppo_cartpole")),
         (pglab("a2c_cartpole"), sb3_same("a2c_cartpole")),
-        (sb3_run("sb3/rl_zoo_ppo", "PPO", zoo["kwargs"], zoo["num_envs"], budget.train_steps or zoo["total_steps"],
-                 seed, ppo.torch_threads, budget), Run("plain/ppo", "plain_ppo", plain_spec)),
+        (
+            sb3_run(
+                "sb3/rl_zoo_ppo",
+                "PPO",
+                zoo["kwargs"],
+                zoo["num_envs"],
+                budget.train_steps or zoo["total_steps"],
+                seed,
+                ppo.torch_threads,
+                budget,
+            ),
+            Run("plain/ppo", "plain_ppo", plain_spec),
+        ),
         (pglab("vpg_cartpole"), pglab("reinforce_cartpole")),
-        (Run("ceiling", "ceiling", {"presets": list(PRESETS), "overrides": overrides, "steps": budget.ceiling_steps}),),
-    ]  # fmt: skip
+        (
+            Run(
+                "ceiling",
+                "ceiling",
+                {"presets": list(PRESETS), "overrides": overrides, "steps": budget.ceiling_steps},
+            ),
+        ),
+    ]
     return [run for pair in pairs for run in (pair[::-1] if repeat % 2 else pair)]
 
 
@@ -228,8 +311,16 @@ def plan_repeat(repeat: int, seed: int, budget: Budget, work_dir: Path) -> list[
 def run_child(run: Run, log_path: Path) -> dict[str, Any]:
     """Start `run` as a fresh child process, wait for it, and return its JSON result plus its peak RSS."""
     result_path = log_path.with_suffix(".json")
-    command = [sys.executable, str(Path(__file__).resolve()), "--child", run.kind, "--spec", json.dumps(run.spec),
-               "--result", str(result_path)]  # fmt: skip
+    command = [
+        sys.executable,
+        str(Path(__file__).resolve()),
+        "--child",
+        run.kind,
+        "--spec",
+        json.dumps(run.spec),
+        "--result",
+        str(result_path),
+    ]
     with open(log_path, "w") as log:
         env = os.environ | {START_TIME_ENV: repr(time.time()), "HYDRA_FULL_ERROR": "1"}
         process = subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env=env)
@@ -246,12 +337,20 @@ def run_child(run: Run, log_path: Path) -> dict[str, Any]:
 def describe(result: dict[str, Any]) -> str:
     """One progress line for a finished run."""
     if result["name"] == "ceiling":
-        return "ceiling: " + ", ".join(f"{p} raw {c['raw_sps']:,.0f} / collector {c['collector_sps']:,.0f} steps/s"
-                                       for p, c in result["presets"].items())  # fmt: skip
+        return "ceiling: " + ", ".join(
+            f"{p} raw {c['raw_sps']:,.0f} / collector {c['collector_sps']:,.0f} steps/s"
+            for p, c in result["presets"].items()
+        )
     solve = result.get("solve")
-    solved = f"stable solve at {solve['env_steps']:,} steps, {solve['train_s']:.1f} s" if solve else "no stable solve"
-    return (f"{result['name']}: {result['sps']:,.0f} steps/s, {solved}, peak {result['peak_rss_mib']:,.0f} MiB, "
-            f"first env step after {result['first_step_s']:.2f} s")  # fmt: skip
+    solved = (
+        f"stable solve at {solve['env_steps']:,} steps, {solve['train_s']:.1f} s"
+        if solve
+        else "no stable solve"
+    )
+    return (
+        f"{result['name']}: {result['sps']:,.0f} steps/s, {solved}, peak {result['peak_rss_mib']:,.0f} MiB, "
+        f"first env step after {result['first_step_s']:.2f} s"
+    )
 
 
 # ====================================================================== children
@@ -299,8 +398,11 @@ def timed_calls(cls: type, method: str, totals: dict[str, float], key: str) -> N
 
 def time_breakdown(totals: dict[str, float], train_s: float) -> dict[str, float]:
     """Seconds in collection, advantages, updates and the rest of `train_s` (evaluation already excluded)."""
-    parts = {"collect_s": totals["collect_s"], "advantages_s": totals.get("advantages_s", 0.0),
-             "update_s": totals["update_s"]}  # fmt: skip
+    parts = {
+        "collect_s": totals["collect_s"],
+        "advantages_s": totals.get("advantages_s", 0.0),
+        "update_s": totals["update_s"],
+    }
     return parts | {"other_s": train_s - sum(parts.values())}
 
 
@@ -319,8 +421,14 @@ def child_pglab(spec: dict[str, Any]) -> dict[str, Any]:
     def timed_evaluate(self, pl_module, final=False):
         wall_s, start = pl_module.wall_time(), time.perf_counter()
         result = evaluate(self, pl_module, final)
-        evaluations.append({"env_steps": pl_module.collector.env_steps, "wall_s": wall_s,
-                            "eval_s": time.perf_counter() - start, "return_mean": result["eval/episode_return_mean"]})  # fmt: skip
+        evaluations.append(
+            {
+                "env_steps": pl_module.collector.env_steps,
+                "wall_s": wall_s,
+                "eval_s": time.perf_counter() - start,
+                "return_mean": result["eval/episode_return_mean"],
+            }
+        )
         return result
 
     PeriodicEvaluation.evaluate = timed_evaluate
@@ -346,14 +454,25 @@ def child_pglab(spec: dict[str, Any]) -> dict[str, Any]:
     # Evaluations that started before the last logged wall time are inside it; the final one may come after.
     evals, eval_s = [], 0.0
     for evaluation in evaluations:
-        evals.append({"env_steps": evaluation["env_steps"], "train_s": evaluation["wall_s"] - eval_s,
-                      "return_mean": evaluation["return_mean"]})  # fmt: skip
+        evals.append(
+            {
+                "env_steps": evaluation["env_steps"],
+                "train_s": evaluation["wall_s"] - eval_s,
+                "return_mean": evaluation["return_mean"],
+            }
+        )
         if evaluation["wall_s"] < summary["time/wall_s"]:
             eval_s += evaluation["eval_s"]
     train_s = summary["time/wall_s"] - eval_s
     totals["advantages_s"] = totals.pop("data_s") - totals["collect_s"]
-    return {"env_steps": int(summary["time/env_steps"]), "train_s": train_s, "reported_sps": summary["time/sps"],
-            "evals": evals, "first_step_s": first_step["s"], "breakdown": time_breakdown(totals, train_s)}  # fmt: skip
+    return {
+        "env_steps": int(summary["time/env_steps"]),
+        "train_s": train_s,
+        "reported_sps": summary["time/sps"],
+        "evals": evals,
+        "first_step_s": first_step["s"],
+        "breakdown": time_breakdown(totals, train_s),
+    }
 
 
 #: SB3 arguments that take a schedule (a constant or a function of the progress remaining)
@@ -412,11 +531,22 @@ def child_sb3(spec: dict[str, Any]) -> dict[str, Any]:
         def evaluate(self, final: bool = False) -> None:
             start = time.perf_counter()
             self.eval_env.seed(self.seed)
-            returns, _ = evaluate_policy(self.model, self.eval_env, n_eval_episodes=self.episodes, deterministic=True,
-                                         return_episode_rewards=True)  # fmt: skip
-            self.evals.append({"env_steps": self.num_timesteps, "train_s": start - self.start - self.eval_s,
-                               "return_mean": float(np.mean(returns)), "eval_s": time.perf_counter() - start,
-                               "final": final})  # fmt: skip
+            returns, _ = evaluate_policy(
+                self.model,
+                self.eval_env,
+                n_eval_episodes=self.episodes,
+                deterministic=True,
+                return_episode_rewards=True,
+            )
+            self.evals.append(
+                {
+                    "env_steps": self.num_timesteps,
+                    "train_s": start - self.start - self.eval_s,
+                    "return_mean": float(np.mean(returns)),
+                    "eval_s": time.perf_counter() - start,
+                    "final": final,
+                }
+            )
             self.last_eval_step = self.num_timesteps
             self.eval_s += time.perf_counter() - start
 
@@ -427,11 +557,15 @@ def child_sb3(spec: dict[str, Any]) -> dict[str, Any]:
         kwargs[key] = schedule(kwargs[key])
     if "policy_kwargs" in kwargs:  # RL Zoo's run keeps SB3's default MlpPolicy
         policy_kwargs = kwargs["policy_kwargs"]
-        kwargs["policy_kwargs"] = policy_kwargs | {"activation_fn": getattr(torch.nn, policy_kwargs["activation_fn"])}
+        kwargs["policy_kwargs"] = policy_kwargs | {
+            "activation_fn": getattr(torch.nn, policy_kwargs["activation_fn"])
+        }
     env = make_vec_env("CartPole-v1", n_envs=spec["num_envs"], seed=spec["seed"], vec_env_cls=DummyVecEnv)
     algorithm = {"PPO": PPO, "A2C": A2C}[spec["algo"]]
     totals: dict[str, float] = {}
-    timed_calls(algorithm, "collect_rollouts", totals, "collect_s")  # includes the evaluations: subtracted below
+    timed_calls(
+        algorithm, "collect_rollouts", totals, "collect_s"
+    )  # includes the evaluations: subtracted below
     timed_calls(algorithm, "train", totals, "update_s")
     model = algorithm("MlpPolicy", env, seed=spec["seed"], device="cpu", verbose=0, **kwargs)
     callback = TimedEvaluation(spec["eval_every"], spec["eval_episodes"], spec["seed"])
@@ -439,8 +573,13 @@ def child_sb3(spec: dict[str, Any]) -> dict[str, Any]:
     model.learn(total_timesteps=spec["total_steps"], callback=callback)
     # Evaluations run from the callback's `_on_rollout_start`, inside `collect_rollouts`, but the final one.
     totals["collect_s"] -= sum(e["eval_s"] for e in callback.evals if not e["final"])
-    return {"env_steps": model.num_timesteps, "train_s": callback.train_s, "evals": callback.evals,
-            "first_step_s": first_step["s"], "breakdown": time_breakdown(totals, callback.train_s)}  # fmt: skip
+    return {
+        "env_steps": model.num_timesteps,
+        "train_s": callback.train_s,
+        "evals": callback.evals,
+        "first_step_s": first_step["s"],
+        "breakdown": time_breakdown(totals, callback.train_s),
+    }
 
 
 def child_plain_ppo(spec: dict[str, Any]) -> dict[str, Any]:
@@ -458,8 +597,9 @@ def child_plain_ppo(spec: dict[str, Any]) -> dict[str, Any]:
     first_step = record_first_call(gym.vector.SyncVectorEnv, "step")
     start = time.perf_counter()
     N, T = spec["num_envs"], algo["num_steps"]
-    envs = gym.vector.SyncVectorEnv([lambda: gym.make(spec["env_id"])] * N,
-                                    autoreset_mode=gym.vector.AutoresetMode.SAME_STEP)  # fmt: skip
+    envs = gym.vector.SyncVectorEnv(
+        [lambda: gym.make(spec["env_id"])] * N, autoreset_mode=gym.vector.AutoresetMode.SAME_STEP
+    )
     obs_dim, num_actions = envs.single_observation_space.shape[0], envs.single_action_space.n
     activation = getattr(nn, SB3_ACTIVATIONS[network["activation"]])
 
@@ -495,7 +635,10 @@ def child_plain_ppo(spec: dict[str, Any]) -> dict[str, Any]:
                 log_probs[t], values[t] = dist.log_prob(actions[t]), critic(obs).squeeze(-1)
                 next_obs, reward, terminated, truncated, _ = envs.step(actions[t].numpy())
                 rewards[t] = torch.as_tensor(reward)
-                obs, done = torch.as_tensor(next_obs), torch.as_tensor(terminated | truncated, dtype=torch.float32)
+                obs, done = (
+                    torch.as_tensor(next_obs),
+                    torch.as_tensor(terminated | truncated, dtype=torch.float32),
+                )
             env_steps += batch_size
             advantages, last, next_value, next_done = torch.zeros((T, N)), 0.0, critic(obs).squeeze(-1), done
             for t in reversed(range(T)):
@@ -503,7 +646,11 @@ def child_plain_ppo(spec: dict[str, Any]) -> dict[str, Any]:
                 last = delta + algo["gamma"] * algo["gae_lambda"] * (1.0 - next_done) * last
                 advantages[t], next_value, next_done = last, values[t], dones[t]
             returns = advantages + values
-        b_obs, b_actions, b_log_probs = obs_buf.reshape(batch_size, obs_dim), actions.flatten(), log_probs.flatten()
+        b_obs, b_actions, b_log_probs = (
+            obs_buf.reshape(batch_size, obs_dim),
+            actions.flatten(),
+            log_probs.flatten(),
+        )
         b_advantages, b_returns = advantages.flatten(), returns.flatten()
         for _ in range(algo["update_epochs"]):
             for mb in torch.randperm(batch_size).split(batch_size // algo["num_minibatches"]):
@@ -521,8 +668,12 @@ def child_plain_ppo(spec: dict[str, Any]) -> dict[str, Any]:
                 nn.utils.clip_grad_norm_(parameters, algo["max_grad_norm"])
                 optimizer.step()
     envs.close()
-    return {"env_steps": env_steps, "train_s": time.perf_counter() - start, "evals": [],
-            "first_step_s": first_step["s"]}  # fmt: skip
+    return {
+        "env_steps": env_steps,
+        "train_s": time.perf_counter() - start,
+        "evals": [],
+        "first_step_s": first_step["s"],
+    }
 
 
 def child_ceiling(spec: dict[str, Any]) -> dict[str, Any]:
@@ -541,11 +692,14 @@ def child_ceiling(spec: dict[str, Any]) -> dict[str, Any]:
         torch.set_num_threads(cfg.torch_threads)
         make_env = instantiate(cfg.env)
         collector = RolloutCollector(make_env(), seed=cfg.seed)
-        module = instantiate(cfg.algo)(network=instantiate(cfg.network), collector=collector,
-                                       total_env_steps=cfg.total_env_steps)  # fmt: skip
+        module = instantiate(cfg.algo)(
+            network=instantiate(cfg.network), collector=collector, total_env_steps=cfg.total_env_steps
+        )
         env = make_env()
-        ceilings[preset] = {"raw_sps": raw_loop_sps(module.policy, env, cfg.seed, spec["steps"]),
-                            "collector_sps": collector_sps(module, spec["steps"])}  # fmt: skip
+        ceilings[preset] = {
+            "raw_sps": raw_loop_sps(module.policy, env, cfg.seed, spec["steps"]),
+            "collector_sps": collector_sps(module, spec["steps"]),
+        }
         env.close()
         collector.close()
     return {"presets": ceilings}
@@ -626,8 +780,11 @@ def summarize(results: list[dict[str, Any]]) -> dict[str, Any]:
             "peak_rss_mib": spread([r["peak_rss_mib"] for r in mine]),
             "first_step_s": spread([r["first_step_s"] for r in mine]),
             # ms per 1,000 env steps in each part of the training time
-            "breakdown": {part: spread([1e6 * r["breakdown"][part] / r["env_steps"] for r in mine])
-                          for part in BREAKDOWN if all("breakdown" in r for r in mine)},  # fmt: skip
+            "breakdown": {
+                part: spread([1e6 * r["breakdown"][part] / r["env_steps"] for r in mine])
+                for part in BREAKDOWN
+                if all("breakdown" in r for r in mine)
+            },
         }
     ceilings = {}
     for preset in PRESETS:
@@ -640,6 +797,7 @@ def summarize(results: list[dict[str, Any]]) -> dict[str, Any]:
             "collector_fraction": spread([c / r for c, r in zip(collected, raw, strict=True)]),
             "training_fraction": spread([t / r for t, r in zip(trained, raw, strict=True)]),
         }
+
     # The best preset: solved in the most repeats, then the shortest median training time to the solve.
     def rank(preset: str) -> tuple[int, float]:
         run = runs[f"pglab/{preset}"]
@@ -686,7 +844,11 @@ def fmt(s: dict[str, float] | None, digits: int = 0, unit: str = "") -> str:
     def number(x: float) -> str:
         return f"{x:,.{digits}f}{unit}"
 
-    return number(s["median"]) if s["n"] == 1 else f"{number(s['median'])} [{number(s['min'])}–{number(s['max'])}]"
+    return (
+        number(s["median"])
+        if s["n"] == 1
+        else f"{number(s['median'])} [{number(s['min'])}–{number(s['max'])}]"
+    )
 
 
 def markdown(report: dict[str, Any]) -> str:
@@ -695,8 +857,11 @@ def markdown(report: dict[str, Any]) -> str:
     best = summary["best_preset"]
     lines = ["# Benchmarks", ""]
     if settings["quick"]:
-        lines += ["**QUICK MODE**: tiny budgets for a smoke check of the harness; the numbers are noisy and say "
-                  "nothing about full runs.", ""]  # fmt: skip
+        lines += [
+            "**QUICK MODE**: tiny budgets for a smoke check of the harness; the numbers are noisy and say "
+            "nothing about full runs.",
+            "",
+        ]
     lines += [
         f"Measured {report['date']} with `{settings['command']}`: {settings['repeats']} repeat(s), seeds "
         f"{settings['seed']}–{settings['seed'] + settings['repeats'] - 1}, pglab and Stable-Baselines3 runs interleaved. "
@@ -716,7 +881,8 @@ def markdown(report: dict[str, Any]) -> str:
         f"- A2C training steps/s, pglab / SB3: **{fmt(ratios['a2c'], 2)}** (target {TARGETS['a2c']})",
         f"- Time to a stable solve, best pglab preset (`{best}`, {fmt(runs[f'pglab/{best}']['solve_train_s'], 1, ' s')}) "
         f"/ SB3's RL Zoo PPO ({fmt(runs['sb3/rl_zoo_ppo']['solve_train_s'], 1, ' s')}), ratio of medians: **"
-        + (f"{ratios['solve']:.2f}" if ratios["solve"] is not None else "–") + f"** (target {TARGETS['solve']})",
+        + (f"{ratios['solve']:.2f}" if ratios["solve"] is not None else "–")
+        + f"** (target {TARGETS['solve']})",
         f"- PPO rollout collection / ceiling: **{fmt(ceilings['ppo_cartpole']['collector_fraction'], 2)}** "
         f"(target {TARGETS['collection']}); PPO training / ceiling: {fmt(ceilings['ppo_cartpole']['training_fraction'], 2)}",
         f"- Peak memory, pglab PPO / plain PyTorch PPO: **{fmt(ratios['memory'], 2)}** (target {TARGETS['memory']})",
@@ -726,7 +892,7 @@ def markdown(report: dict[str, Any]) -> str:
         "| algorithm | pglab | SB3, same hyperparameters | pglab / SB3 | ceiling: raw loop | pglab collector | "
         "collector / ceiling | pglab training / ceiling |",
         "|---|---|---|---|---|---|---|---|",
-    ]  # fmt: skip
+    ]
     for preset in PRESETS:
         algo = preset.split("_")[0]
         sb3 = runs.get(f"sb3/{preset}")
@@ -735,7 +901,7 @@ def markdown(report: dict[str, Any]) -> str:
             f"| {algo} (`experiment={preset}`) | {fmt(runs[f'pglab/{preset}']['sps'])} | "
             f"{fmt(sb3['sps']) if sb3 else '–'} | {fmt(ratios.get(algo), 2) if sb3 else '–'} | {fmt(c['raw_sps'])} | "
             f"{fmt(c['collector_sps'])} | {fmt(c['collector_fraction'], 2)} | {fmt(c['training_fraction'], 2)} |"
-        )  # fmt: skip
+        )
     lines += [
         f"| plain PyTorch PPO (CleanRL-style, pglab's PPO hyperparameters, no evaluation) | {fmt(runs['plain/ppo']['sps'])} "
         "| | | | | | |",
@@ -746,12 +912,14 @@ def markdown(report: dict[str, Any]) -> str:
         "",
         "| run | solved | env steps to the solve | training s to the solve | budget, env steps |",
         "|---|---|---|---|---|",
-    ]  # fmt: skip
+    ]
     budgets = {r["name"]: r["env_steps"] for r in report["results"] if "env_steps" in r}
     for name, run in runs.items():
         if name != "plain/ppo":
-            lines.append(f"| {name} | {run['solved']}/{run['repeats']} | {fmt(run['solve_env_steps'])} | "
-                         f"{fmt(run['solve_train_s'], 1)} | {budgets[name]:,} |")  # fmt: skip
+            lines.append(
+                f"| {name} | {run['solved']}/{run['repeats']} | {fmt(run['solve_env_steps'])} | "
+                f"{fmt(run['solve_train_s'], 1)} | {budgets[name]:,} |"
+            )
     lines += [
         "",
         "## Where the training time goes (ms per 1,000 env steps; evaluation excluded)",
@@ -762,8 +930,11 @@ def markdown(report: dict[str, Any]) -> str:
     for name, run in runs.items():
         if run["breakdown"]:
             total = sum(part["median"] for part in run["breakdown"].values())
-            lines.append(f"| {name} | " + " | ".join(fmt(run["breakdown"][part], 1) for part in BREAKDOWN)
-                         + f" | {total:.1f} |")  # fmt: skip
+            lines.append(
+                f"| {name} | "
+                + " | ".join(fmt(run["breakdown"][part], 1) for part in BREAKDOWN)
+                + f" | {total:.1f} |"
+            )
     lines += [
         "",
         "## Memory and startup",
@@ -773,8 +944,10 @@ def markdown(report: dict[str, Any]) -> str:
     ]
     plain_rss = runs["plain/ppo"]["peak_rss_mib"]["median"]
     for name, run in runs.items():
-        lines.append(f"| {name} | {fmt(run['peak_rss_mib'])} | {run['peak_rss_mib']['median'] / plain_rss:.2f} | "
-                     f"{fmt(run['first_step_s'], 2)} |")  # fmt: skip
+        lines.append(
+            f"| {name} | {fmt(run['peak_rss_mib'])} | {run['peak_rss_mib']['median'] / plain_rss:.2f} | "
+            f"{fmt(run['first_step_s'], 2)} |"
+        )
     lines += [
         "",
         "SB3 runs map pglab's hyperparameters exactly (`sb3_hyperparameters` in the script: SB3's `vf_coef` is "
@@ -786,7 +959,7 @@ def markdown(report: dict[str, Any]) -> str:
         "",
         "![benchmark](figures/benchmark.png)",
         "",
-    ]  # fmt: skip
+    ]
     return "\n".join(lines)
 
 
@@ -815,7 +988,9 @@ def plot(report: dict[str, Any], path: Path) -> None:
         errors = [[s["median"] - s["min"] for _, s in entries], [s["max"] - s["median"] for _, s in entries]]
         colors = [next(c for prefix, c in COLORS.items() if label.startswith(prefix)) for label, _ in entries]
         ax.bar(range(len(entries)), medians, yerr=errors, capsize=3, color=colors)
-        ax.set_xticks(range(len(entries)), [label for label, _ in entries], rotation=60, ha="right", fontsize=7)
+        ax.set_xticks(
+            range(len(entries)), [label for label, _ in entries], rotation=60, ha="right", fontsize=7
+        )
         ax.set_title(title, fontsize=9)
         ax.set_ylabel(ylabel)
         ax.grid(axis="y", alpha=0.3)
@@ -828,11 +1003,23 @@ def plot(report: dict[str, Any], path: Path) -> None:
         if f"sb3/{preset}" in runs:
             throughput += [(f"SB3 {algo}", runs[f"sb3/{preset}"]["sps"])]
         throughput += [(f"ceiling {algo}", ceilings[preset]["raw_sps"])]
-    throughput += [("plain PyTorch PPO", runs["plain/ppo"]["sps"]), ("SB3 RL Zoo PPO", runs["sb3/rl_zoo_ppo"]["sps"])]
+    throughput += [
+        ("plain PyTorch PPO", runs["plain/ppo"]["sps"]),
+        ("SB3 RL Zoo PPO", runs["sb3/rl_zoo_ppo"]["sps"]),
+    ]
     bars(axes[0], throughput, "training env steps/s (evaluation excluded)", "env steps / s")
-    bars(axes[1], [(display_name(n), r["solve_train_s"]) for n, r in runs.items() if n != "plain/ppo"],
-         "training seconds to a stable solve (solved runs)", "s")  # fmt: skip
-    bars(axes[2], [(display_name(n), r["peak_rss_mib"]) for n, r in runs.items()], "peak resident memory", "MiB")
+    bars(
+        axes[1],
+        [(display_name(n), r["solve_train_s"]) for n, r in runs.items() if n != "plain/ppo"],
+        "training seconds to a stable solve (solved runs)",
+        "s",
+    )
+    bars(
+        axes[2],
+        [(display_name(n), r["peak_rss_mib"]) for n, r in runs.items()],
+        "peak resident memory",
+        "MiB",
+    )
     title = "pglab vs Stable-Baselines3 on CartPole-v1, median and min–max"
     fig.suptitle(title + (" (QUICK MODE: smoke values)" if report["settings"]["quick"] else ""))
     fig.tight_layout()
@@ -844,21 +1031,39 @@ def plot(report: dict[str, Any], path: Path) -> None:
 # ====================================================================== main
 def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        description=__doc__.split("\n\n")[0], epilog=__doc__.split("\n\n", 1)[1],
+        description=__doc__.split("\n\n")[0],
+        epilog=__doc__.split("\n\n", 1)[1],
         formatter_class=argparse.RawDescriptionHelpFormatter,
-    )  # fmt: skip
-    parser.add_argument("--repeats", type=int, default=None,
-                        help="repeats of every measurement, interleaved (default 3; 1 with --quick)")  # fmt: skip
-    parser.add_argument("--quick", action="store_true",
-                        help=f"tiny budgets ({QUICK.train_steps:,} env steps per run, evaluation every {QUICK.eval_every:,} "
-                             f"steps on {QUICK.eval_episodes} episodes, {QUICK.ceiling_steps:,}-step ceiling loops): a smoke "
-                             "check of the harness; the numbers mean nothing")  # fmt: skip
-    parser.add_argument("--seed", type=int, default=0, help="seed of the first repeat; repeat k uses seed + k (default 0)")
-    parser.add_argument("--out-dir", type=Path, default=None,
-                        help="where benchmarks.md, benchmarks.json and figures/benchmark.png go "
-                             "(default docs/; outputs/benchmark-quick/ with --quick)")  # fmt: skip
-    parser.add_argument("--work-dir", type=Path, default=None,
-                        help="run dirs and child logs (default outputs/benchmark/<date>_<time>)")  # fmt: skip
+    )
+    parser.add_argument(
+        "--repeats",
+        type=int,
+        default=None,
+        help="repeats of every measurement, interleaved (default 3; 1 with --quick)",
+    )
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help=f"tiny budgets ({QUICK.train_steps:,} env steps per run, evaluation every {QUICK.eval_every:,} "
+        f"steps on {QUICK.eval_episodes} episodes, {QUICK.ceiling_steps:,}-step ceiling loops): a smoke "
+        "check of the harness; the numbers mean nothing",
+    )
+    parser.add_argument(
+        "--seed", type=int, default=0, help="seed of the first repeat; repeat k uses seed + k (default 0)"
+    )
+    parser.add_argument(
+        "--out-dir",
+        type=Path,
+        default=None,
+        help="where benchmarks.md, benchmarks.json and figures/benchmark.png go "
+        "(default docs/; outputs/benchmark-quick/ with --quick)",
+    )
+    parser.add_argument(
+        "--work-dir",
+        type=Path,
+        default=None,
+        help="run dirs and child logs (default outputs/benchmark/<date>_<time>)",
+    )
     parser.add_argument("--child", choices=sorted(CHILDREN), help=argparse.SUPPRESS)
     parser.add_argument("--spec", type=json.loads, help=argparse.SUPPRESS)
     parser.add_argument("--result", type=Path, help=argparse.SUPPRESS)
@@ -885,13 +1090,23 @@ def benchmark(args: argparse.Namespace) -> None:
     results = []
     started = time.perf_counter()
     for i, (repeat, run) in enumerate(plan, 1):
-        result = with_training_metrics(run_child(run, work_dir / f"{run.name.replace('/', '-')}-r{repeat}.log"))
+        result = with_training_metrics(
+            run_child(run, work_dir / f"{run.name.replace('/', '-')}-r{repeat}.log")
+        )
         results.append(result | {"repeat": repeat, "seed": args.seed + repeat})
-        print(f"[{i}/{len(plan)}, {time.perf_counter() - started:,.0f} s] repeat {repeat}: {describe(result)}", flush=True)
+        print(
+            f"[{i}/{len(plan)}, {time.perf_counter() - started:,.0f} s] repeat {repeat}: {describe(result)}",
+            flush=True,
+        )
     report = {
         "date": datetime.datetime.now().isoformat(timespec="seconds"),
-        "settings": {"command": " ".join(["python scripts/benchmark.py", *sys.argv[1:]]), "quick": args.quick,
-                     "repeats": args.repeats, "seed": args.seed, **vars(budget)},  # fmt: skip
+        "settings": {
+            "command": " ".join(["python scripts/benchmark.py", *sys.argv[1:]]),
+            "quick": args.quick,
+            "repeats": args.repeats,
+            "seed": args.seed,
+            **vars(budget),
+        },
         "machine": machine(),
         "summary": summarize(results),
         "results": results,
@@ -900,7 +1115,9 @@ def benchmark(args: argparse.Namespace) -> None:
     (out_dir / "benchmarks.json").write_text(json.dumps(report, indent=2) + "\n")
     (out_dir / "benchmarks.md").write_text(markdown(report))
     plot(report, out_dir / "figures" / "benchmark.png")
-    print(f"wrote {out_dir / 'benchmarks.md'}, {out_dir / 'benchmarks.json'}, {out_dir / 'figures' / 'benchmark.png'}")
+    print(
+        f"wrote {out_dir / 'benchmarks.md'}, {out_dir / 'benchmarks.json'}, {out_dir / 'figures' / 'benchmark.png'}"
+    )
 
 
 def main(argv: list[str]) -> None:

@@ -25,10 +25,16 @@ def number(x: float) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("dirs", nargs="+", type=Path, help="run dirs or sweep dirs holding run dirs")
-    parser.add_argument("--group-by", nargs="+", default=None, help="config keys that define a group, e.g. algo.lr")
-    parser.add_argument("--metric", nargs="+", default=["eval/episode_return_mean"], help="metric keys of csv/metrics.csv")
+    parser.add_argument(
+        "--group-by", nargs="+", default=None, help="config keys that define a group, e.g. algo.lr"
+    )
+    parser.add_argument(
+        "--metric", nargs="+", default=["eval/episode_return_mean"], help="metric keys of csv/metrics.csv"
+    )
     parser.add_argument("--out", type=Path, default=None, help="PNG path")
     parser.add_argument("--title", default=None)
     args = parser.parse_args()
@@ -40,15 +46,19 @@ def main() -> None:
     for metric in args.metric:
         runs, skipped = find_runs(args.dirs, metric)
         for run_dir in skipped:
-            print(f"skipped {run_dir}: failed, or no csv/metrics.csv with {metric} (logger=csv or logger=many writes it)",
-                  file=sys.stderr)  # fmt: skip
+            print(
+                f"skipped {run_dir}: failed, or no csv/metrics.csv with {metric} (logger=csv or logger=many writes it)",
+                file=sys.stderr,
+            )
         if not runs:
             parser.error(f"no runs with {metric} in csv/metrics.csv under {', '.join(map(str, args.dirs))}")
         group_by = args.group_by if args.group_by is not None else default_group_by(runs)
         unknown = [k for k in group_by if all(k not in run.config for run in runs)]
         if unknown:
-            parser.error(f"--group-by {' '.join(unknown)}: no such config key in the runs (e.g. algo, env, algo.lr, "
-                         "algo.gamma, network.hidden_sizes)")  # fmt: skip
+            parser.error(
+                f"--group-by {' '.join(unknown)}: no such config key in the runs (e.g. algo, env, algo.lr, "
+                "algo.gamma, network.hidden_sizes)"
+            )
         try:
             panels[metric] = [aggregate(curve) for curve in group_runs(runs, group_by)]
         except ValueError as error:
@@ -56,8 +66,10 @@ def main() -> None:
         print(f"{metric} at the last env step every run of the group reached (mean ± 95% CI half-width):")
         for curve in panels[metric]:
             half = curve.high[-1] - curve.mean[-1]
-            print(f"  {curve.label}: {number(curve.mean[-1])} ± {number(half)} at {int(curve.steps[-1]):,} steps "
-                  f"(n={len(curve.runs)})")  # fmt: skip
+            print(
+                f"  {curve.label}: {number(curve.mean[-1])} ± {number(half)} at {int(curve.steps[-1]):,} steps "
+                f"(n={len(curve.runs)})"
+            )
     out = args.out or args.dirs[0] / f"curves_{'_'.join(m.replace('/', '_') for m in args.metric)}.png"
     plot_curves(panels, out, args.title)
     print(f"wrote {out}")

@@ -15,9 +15,13 @@ from pglab.sweep_summary import by_config, markdown, read_sweep, write_sweep_sum
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("dirs", nargs="+", type=Path, help="run dirs or sweep dirs holding run dirs")
-    parser.add_argument("--write", action="store_true", help="write sweep_summary.{csv,md} into the (one) sweep dir")
+    parser.add_argument(
+        "--write", action="store_true", help="write sweep_summary.{csv,md} into the (one) sweep dir"
+    )
     args = parser.parse_args()
     missing = [str(d) for d in args.dirs if not d.is_dir()]
     if missing:

@@ -44,9 +44,14 @@ STARTUP_TIMEOUT = 300  # seconds for the zygote's imports (6-14 s on 2 busy core
 STARTUP_ENV_PREFIXES = ("PYTHON", "OMP_", "OPENBLAS_", "MKL_", "TORCH", "PYTORCH_", "MPL", "TQDM_", "LD_")
 
 
-def run_script(script: str, *args: str, cwd: Path = ROOT, timeout: float = 300,
-               env: dict[str, str] | None = None,
-               fresh: bool = False) -> subprocess.CompletedProcess:  # fmt: skip
+def run_script(
+    script: str,
+    *args: str,
+    cwd: Path = ROOT,
+    timeout: float = 300,
+    env: dict[str, str] | None = None,
+    fresh: bool = False,
+) -> subprocess.CompletedProcess:
     """`python <script> <args...>` from the repository root (`script` relative to it).
 
     `fresh`: in a new interpreter rather than forked from the zygote.
@@ -87,8 +92,9 @@ class Zygote:
         request_read, self.requests = os.pipe()
         self.replies, reply_write = os.pipe()
         command = [sys.executable, str(ZYGOTE_SCRIPT), str(request_read), str(reply_write)]
-        self.process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
-                                        pass_fds=(request_read, reply_write))  # fmt: skip
+        self.process = subprocess.Popen(
+            command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, pass_fds=(request_read, reply_write)
+        )
         os.close(request_read)
         os.close(reply_write)
         self.outputs = Path(tempfile.mkdtemp(prefix="pglab-zygote-"))
@@ -110,8 +116,14 @@ class Zygote:
             deadline = time.monotonic() + timeout
             call = next(self.calls)
             stdout, stderr = self.outputs / f"{call}.out", self.outputs / f"{call}.err"
-            request = {"script": command[1], "args": command[2:], "cwd": str(cwd), "env": env,
-                       "stdout": str(stdout), "stderr": str(stderr)}  # fmt: skip
+            request = {
+                "script": command[1],
+                "args": command[2:],
+                "cwd": str(cwd),
+                "env": env,
+                "stdout": str(stdout),
+                "stderr": str(stderr),
+            }
             try:
                 os.write(self.requests, json.dumps(request).encode() + b"\n")
             except BrokenPipeError as error:
@@ -123,8 +135,9 @@ class Zygote:
             except BaseException as error:  # a timeout, a Ctrl-C: kill the child, as subprocess.run does
                 self.kill(pid)
                 if isinstance(error, TimeoutError):
-                    raise subprocess.TimeoutExpired(command, timeout, output=read_bytes(stdout),
-                                                    stderr=read_bytes(stderr)) from None  # fmt: skip
+                    raise subprocess.TimeoutExpired(
+                        command, timeout, output=read_bytes(stdout), stderr=read_bytes(stderr)
+                    ) from None
                 raise
             return subprocess.CompletedProcess(command, returncode, read_text(stdout), read_text(stderr))
 

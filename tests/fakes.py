@@ -130,7 +130,10 @@ class StopAt(L.Callback):
         self.started_at = pl_module.collector.env_steps
 
     def on_train_epoch_end(self, trainer, pl_module) -> None:
-        if self.started_at < self.env_steps <= pl_module.collector.env_steps and pl_module.stop_signal is None:
+        if (
+            self.started_at < self.env_steps <= pl_module.collector.env_steps
+            and pl_module.stop_signal is None
+        ):
             pl_module.stop_signal = "SIGINT"
 
 
@@ -160,6 +163,13 @@ class DumpProcessState(L.Callback):
     def on_train_end(self, trainer, pl_module) -> None:
         self.dirpath.mkdir(parents=True, exist_ok=True)
         collector = pl_module.collector
-        torch.save({"weights": pl_module.policy.state_dict(), "env_steps": collector.env_steps,
-                    "episodes": collector.episodes, "seed_offset": collector.seed_offset,
-                    "world_size": trainer.world_size}, self.dirpath / f"rank-{trainer.global_rank}.pt")  # fmt: skip
+        torch.save(
+            {
+                "weights": pl_module.policy.state_dict(),
+                "env_steps": collector.env_steps,
+                "episodes": collector.episodes,
+                "seed_offset": collector.seed_offset,
+                "world_size": trainer.world_size,
+            },
+            self.dirpath / f"rank-{trainer.global_rank}.pt",
+        )

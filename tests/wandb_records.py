@@ -10,8 +10,13 @@ from pathlib import Path
 def read_records(run_file: Path) -> dict[str, list[dict]]:
     """The records of a `run-*.wandb` transaction log, by record type (history, config, metric, artifact...)."""
     wandb_cli = Path(sys.executable).with_name("wandb")
-    out = subprocess.run([str(wandb_cli), "leet", "inspect", "--json", str(run_file)], capture_output=True,
-                         text=True, timeout=120, check=True).stdout  # fmt: skip
+    out = subprocess.run(
+        [str(wandb_cli), "leet", "inspect", "--json", str(run_file)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    ).stdout
     records: dict[str, list[dict]] = defaultdict(list)
     for line in out.splitlines():
         if line.strip():

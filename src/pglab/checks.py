@@ -12,8 +12,15 @@ def is_whole_number(value: object) -> bool:
     return isinstance(value, int) or (isinstance(value, float) and value.is_integer())
 
 
-def check_range(name: str, value: float | None, low: float | None = None, high: float | None = None,
-                low_open: bool = False, allow_none: bool = False, integer: bool = False) -> None:  # fmt: skip
+def check_range(
+    name: str,
+    value: float | None,
+    low: float | None = None,
+    high: float | None = None,
+    low_open: bool = False,
+    allow_none: bool = False,
+    integer: bool = False,
+) -> None:
     """Raise ConfigError naming `name` unless `value` is a number (a whole number if `integer`: an int or an
     integral float such as 1e6) in the interval (low, high] or [low, high]."""
     if value is None and allow_none:

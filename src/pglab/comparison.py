@@ -87,7 +87,9 @@ def find_runs(dirs: list[Path], metric: str) -> tuple[list[Run], list[Path]]:
                 continue
             metrics_csv = run_dir / "csv" / "metrics.csv"
             summary = run_dir / "summary.json"
-            if not metrics_csv.exists() or (summary.exists() and json.loads(summary.read_text()).get("status") == "failed"):
+            if not metrics_csv.exists() or (
+                summary.exists() and json.loads(summary.read_text()).get("status") == "failed"
+            ):
                 skipped.append(run_dir)
                 continue
             steps, values = read_metric(metrics_csv, metric)
@@ -104,8 +106,12 @@ def varying_keys(runs: list[Run]) -> list[str]:
     keys: list[str] = []
     for run in runs:
         keys += [k for k in run.config if k not in keys]
-    return [k for k in keys if not any(part in k.split(".")[-1] for part in IGNORED_KEY_PARTS)
-            and len({repr(run.config.get(k)) for run in runs}) > 1]  # fmt: skip
+    return [
+        k
+        for k in keys
+        if not any(part in k.split(".")[-1] for part in IGNORED_KEY_PARTS)
+        and len({repr(run.config.get(k)) for run in runs}) > 1
+    ]
 
 
 def default_group_by(runs: list[Run]) -> list[str]:
@@ -118,8 +124,13 @@ def group_runs(runs: list[Run], group_by: list[str]) -> list[Curve]:
     """One curve per distinct value of the `group_by` keys, in order of first appearance."""
     curves: dict[str, Curve] = {}
     for run in runs:
-        label = ", ".join(f"{k}={run.config.get(k)}" if k not in ("algo", "env") else str(run.config.get(k))
-                          for k in group_by) or "all runs"  # fmt: skip
+        label = (
+            ", ".join(
+                f"{k}={run.config.get(k)}" if k not in ("algo", "env") else str(run.config.get(k))
+                for k in group_by
+            )
+            or "all runs"
+        )
         curves.setdefault(label, Curve(label)).runs.append(run)
     return list(curves.values())
 
@@ -131,8 +142,10 @@ def aggregate(curve: Curve, confidence: float = 0.95) -> Curve:
     grid = np.unique(np.concatenate([run.steps for run in curve.runs]))
     grid = grid[(grid >= start) & (grid <= stop)]
     if len(grid) == 0:
-        raise ValueError(f"the runs of {curve.label!r} cover no common range of env steps: "
-                         + ", ".join(f"{run.path}: {run.steps[0]:.0f}-{run.steps[-1]:.0f}" for run in curve.runs))  # fmt: skip
+        raise ValueError(
+            f"the runs of {curve.label!r} cover no common range of env steps: "
+            + ", ".join(f"{run.path}: {run.steps[0]:.0f}-{run.steps[-1]:.0f}" for run in curve.runs)
+        )
     ys = np.stack([np.interp(grid, run.steps, run.values) for run in curve.runs])  # (n_runs, G)
     n = len(curve.runs)
     curve.steps, curve.mean = grid, ys.mean(axis=0)
@@ -155,9 +168,13 @@ def plot_curves(panels: dict[str, list[Curve]], path: Path, title: str | None = 
     """One panel per metric (side by side), one line per group with its 95% band."""
     fig, axes = plt.subplots(1, len(panels), figsize=(7.5 * len(panels), 4.5), dpi=110, squeeze=False)
     for ax, (metric, curves) in zip(axes[0], panels.items(), strict=True):
-        styles = itertools.cycle(["-", "--", "-.", ":"])  # curves that overlap (all at 500) stay distinguishable
+        styles = itertools.cycle(
+            ["-", "--", "-.", ":"]
+        )  # curves that overlap (all at 500) stay distinguishable
         for curve in curves:
-            (line,) = ax.plot(curve.steps, curve.mean, lw=2, ls=next(styles), label=f"{curve.label} (n={len(curve.runs)})")
+            (line,) = ax.plot(
+                curve.steps, curve.mean, lw=2, ls=next(styles), label=f"{curve.label} (n={len(curve.runs)})"
+            )
             if len(curve.runs) > 1:
                 ax.fill_between(curve.steps, curve.low, curve.high, color=line.get_color(), alpha=0.2, lw=0)
         # With few seeds the t-interval can reach far past what any run scored; keep the axis on the runs' values.

@@ -30,7 +30,9 @@ def quiet_libraries() -> None:
             logger.removeHandler(handler)
         logger.propagate = True
         logger.setLevel(logging.WARNING)
-    warnings.filterwarnings("ignore", message=r"`isinstance\(treespec, LeafSpec\)` is deprecated", module="lightning")
+    warnings.filterwarnings(
+        "ignore", message=r"`isinstance\(treespec, LeafSpec\)` is deprecated", module="lightning"
+    )
     log_evaluations_to_files_only()
 
 

@@ -82,14 +82,18 @@ def run_config(ckpt_path: Path, checkpoint: dict[str, Any]) -> DictConfig:
         saved_cfg = OmegaConf.create(saved)
         differences = config_differences(saved_cfg, run_cfg) if run_cfg is not None else []
         if differences:
-            raise ConfigError(f"ckpt_path={ckpt_path} was written by another run than {beside}: "
-                              + "; ".join(differences)
-                              + ". Move the checkpoint out of that run dir (it carries its own config)")  # fmt: skip
+            raise ConfigError(
+                f"ckpt_path={ckpt_path} was written by another run than {beside}: "
+                + "; ".join(differences)
+                + ". Move the checkpoint out of that run dir (it carries its own config)"
+            )
         return saved_cfg
     if run_cfg is None:
-        raise ConfigError(f"ckpt_path={ckpt_path}: the checkpoint carries no config (it was written before pglab "
-                          f"checkpoints did) and there is no run config.yaml in {ckpt_path.parent.parent} or "
-                          f"{ckpt_path.parent}; put it back in its run dir's checkpoints/")  # fmt: skip
+        raise ConfigError(
+            f"ckpt_path={ckpt_path}: the checkpoint carries no config (it was written before pglab "
+            f"checkpoints did) and there is no run config.yaml in {ckpt_path.parent.parent} or "
+            f"{ckpt_path.parent}; put it back in its run dir's checkpoints/"
+        )
     return run_cfg
 
 
@@ -99,15 +103,19 @@ def weight_differences(expected: dict[str, torch.Tensor], found: dict[str, torch
     def shape(tensor: torch.Tensor) -> str:
         return "x".join(map(str, tensor.shape)) or "scalar"
 
-    differences = [f"{name}: checkpoint {shape(found[name])}, network {shape(tensor)}"
-                   for name, tensor in expected.items() if name in found and found[name].shape != tensor.shape]  # fmt: skip
+    differences = [
+        f"{name}: checkpoint {shape(found[name])}, network {shape(tensor)}"
+        for name, tensor in expected.items()
+        if name in found and found[name].shape != tensor.shape
+    ]
     differences += [f"{name}: not in the checkpoint" for name in expected if name not in found]
     differences += [f"{name}: not in the network" for name in found if name not in expected]
     return differences
 
 
-def load_policy(run_cfg: DictConfig, checkpoint: dict[str, Any], env: Any, device: str, ckpt_path: Path,
-                source: str) -> ActorCritic:  # fmt: skip
+def load_policy(
+    run_cfg: DictConfig, checkpoint: dict[str, Any], env: Any, device: str, ckpt_path: Path, source: str
+) -> ActorCritic:
     """The run's policy network, built for `env`'s spaces, with the checkpoint's weights; a ConfigError naming
     the parameters that differ (one line, no tensor dump) if they do not fit the network `source` describes."""
     algo_class = get_class(run_cfg.algo._target_)
@@ -155,8 +163,13 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         seed = OmegaConf.select(run_cfg, "callbacks.evaluation.seed", default=run_cfg.seed) + EVAL_SEED_OFFSET
     out = ckpt_path.with_name(f"{ckpt_path.stem}-eval-{datetime.now():%Y%m%d-%H%M%S-%f}")
 
-    env = instantiate(run_cfg.env)(num_envs=cfg.episodes, evaluation=True, video_dir=ckpt_path.parent if cfg.video else None,
-                                   video_episodes=cfg.video_episodes, video_prefix=out.name)  # fmt: skip
+    env = instantiate(run_cfg.env)(
+        num_envs=cfg.episodes,
+        evaluation=True,
+        video_dir=ckpt_path.parent if cfg.video else None,
+        video_episodes=cfg.video_episodes,
+        video_prefix=out.name,
+    )
     try:  # observation normalization statistics, as training left them
         load_normalization_state(env, checkpoint.get("collector", {}).get("normalization", {}))
     except ValueError as error:
@@ -188,8 +201,15 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         tmp.write_text(json.dumps(result, indent=2) + "\n")
     log.info(
         "%s on %s, %s env steps: %d %s episodes: return %.2f ± %.2f, mean − std %.2f; results %s.json%s",
-        algo, run_cfg.env.id, f"{result['env_steps']:,}" if result["env_steps"] is not None else "?", cfg.episodes,
-        "deterministic" if cfg.deterministic else "sampled", result["episode_return_mean"],
-        result["episode_return_std"], result["score_mean_minus_std"], out, "; video " + ", ".join(videos) if videos else "",
-    )  # fmt: skip
+        algo,
+        run_cfg.env.id,
+        f"{result['env_steps']:,}" if result["env_steps"] is not None else "?",
+        cfg.episodes,
+        "deterministic" if cfg.deterministic else "sampled",
+        result["episode_return_mean"],
+        result["episode_return_std"],
+        result["score_mean_minus_std"],
+        out,
+        "; video " + ", ".join(videos) if videos else "",
+    )
     return result

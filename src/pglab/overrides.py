@@ -23,11 +23,22 @@ def unknown_key_message(args: list[str], config_dir: Path = CONF, config_name: s
     except Exception:  # noqa: BLE001  (Hydra has reported the syntax error itself)
         return None
     groups = {p.name for p in config_dir.iterdir() if p.is_dir()}
-    checked = [o for o in parsed if not (o.is_add() or o.is_delete() or o.key_or_group in groups
-                                         or o.key_or_group.split("/")[0] in groups or o.key_or_group.startswith("hydra"))]  # fmt: skip
+    checked = [
+        o
+        for o in parsed
+        if not (
+            o.is_add()
+            or o.is_delete()
+            or o.key_or_group in groups
+            or o.key_or_group.split("/")[0] in groups
+            or o.key_or_group.startswith("hydra")
+        )
+    ]
     if not checked:  # group choices only: nothing to compose for (Hydra names a bad option itself)
         return None
-    choices = [o.input_line for o in parsed if o.key_or_group.split("/")[0] in groups and "." not in o.key_or_group]
+    choices = [
+        o.input_line for o in parsed if o.key_or_group.split("/")[0] in groups and "." not in o.key_or_group
+    ]
     GlobalHydra.instance().clear()
     try:
         with initialize_config_dir(config_dir=str(config_dir), version_base="1.3"):
@@ -43,8 +54,10 @@ def unknown_key_message(args: list[str], config_dir: Path = CONF, config_name: s
         if isinstance(section, DictConfig) and leaf not in section.keys():  # noqa: SIM118  (keys() has `???` values too)
             where = parent or "the top level"
             close = ", ".join(sorted(str(k) for k in section))
-            return (f"{key} is not a key of {where}; its keys: {close}. "
-                    f"(To add a new key on purpose, write +{key}=...)")  # fmt: skip
+            return (
+                f"{key} is not a key of {where}; its keys: {close}. "
+                f"(To add a new key on purpose, write +{key}=...)"
+            )
         if section is None and parent:
             return f"{key}: {parent} is not a section of the config; top-level keys: {', '.join(sorted(cfg.keys()))}"
     return None
@@ -63,5 +76,8 @@ def resume_group_choices(args: list[str], config_dir: Path = CONF) -> list[str]:
         return []
     groups = {p.name for p in config_dir.iterdir() if p.is_dir()}
     given = {a.split("=", 1)[0].lstrip("+~") for a in args if "=" in a}
-    return [line for line in OmegaConf.load(launched)
-            if "=" in line and (name := line.split("=", 1)[0].lstrip("+")) in groups and name not in given]  # fmt: skip
+    return [
+        line
+        for line in OmegaConf.load(launched)
+        if "=" in line and (name := line.split("=", 1)[0].lstrip("+")) in groups and name not in given
+    ]

@@ -91,18 +91,27 @@ def check_components(cfg: DictConfig) -> None:
     from pglab.envs.factory import check_env_args, env_spaces
 
     env = cfg.env
-    check_env_args(env.id, env.get("num_envs", 1), env.get("vectorization", "sync"), env.get("max_episode_steps"),
-                   env.get("frame_stack", 1))  # fmt: skip
+    check_env_args(
+        env.id,
+        env.get("num_envs", 1),
+        env.get("vectorization", "sync"),
+        env.get("max_episode_steps"),
+        env.get("frame_stack", 1),
+    )
     try:
         observation_space, action_space = env_spaces(instantiate(env))
     except ConfigError:
         raise
     except Exception as error:  # noqa: BLE001  (gymnasium.make's own error, e.g. an unknown env.kwargs key)
         kwargs = OmegaConf.to_container(env.kwargs) if env.get("kwargs") else {}
-        raise ConfigError(f"env.id={env.id!r} with env.kwargs={kwargs} cannot be made: {type(error).__name__}: "
-                          f"{str(error).splitlines()[0] if str(error) else ''}") from error  # fmt: skip
+        raise ConfigError(
+            f"env.id={env.id!r} with env.kwargs={kwargs} cannot be made: {type(error).__name__}: "
+            f"{str(error).splitlines()[0] if str(error) else ''}"
+        ) from error
     stand_in = SpacesOnly(observation_space, action_space, int(cfg.env.num_envs))
-    instantiate(cfg.algo)(network=instantiate(cfg.network), collector=stand_in, total_env_steps=cfg.total_env_steps)
+    instantiate(cfg.algo)(
+        network=instantiate(cfg.network), collector=stand_in, total_env_steps=cfg.total_env_steps
+    )
     for section in ("callbacks", "logger"):
         for name, node in (cfg.get(section) or {}).items():
             try:
@@ -111,7 +120,9 @@ def check_components(cfg: DictConfig) -> None:
                 cause = find_error(error, ConfigError) or error.__cause__ or error
                 if isinstance(cause, ConfigError):
                     raise cause from None
-                raise ConfigError(f"{section}.{name}: {type(cause).__name__}: {str(cause).splitlines()[0]}") from error
+                raise ConfigError(
+                    f"{section}.{name}: {type(cause).__name__}: {str(cause).splitlines()[0]}"
+                ) from error
     try:
         instantiate(cfg.trainer, logger=False, callbacks=[], enable_progress_bar=False)
     except InstantiationException as error:  # Lightning's own message, e.g. for trainer.strategy=...
@@ -139,8 +150,10 @@ def with_whole_numbers(cfg: DictConfig) -> DictConfig:
                     continue  # Hydra's own keys (_target_, _partial_, ...)
                 if name not in parameters:
                     if not open_ended:
-                        raise ConfigError(f"{path}.{name} is not an argument of {node._target_}; its arguments: "
-                                          f"{', '.join(sorted(p for p in parameters if p != 'self'))}")  # fmt: skip
+                        raise ConfigError(
+                            f"{path}.{name} is not an argument of {node._target_}; its arguments: "
+                            f"{', '.join(sorted(p for p in parameters if p != 'self'))}"
+                        )
                     continue
                 annotation = parameters[name].annotation
                 if not _expects_int(annotation) or OmegaConf.is_interpolation(node, name):
@@ -151,7 +164,9 @@ def with_whole_numbers(cfg: DictConfig) -> DictConfig:
                 elif not node._target_.startswith("pglab.") and (
                     isinstance(value, float) or (isinstance(value, str | bool) and _int_only(annotation))
                 ):  # pglab's constructors check their values with their ranges; Lightning's Trainer does not
-                    check_range(f"{path}.{name}", value, integer=True, allow_none=_int_only(annotation) == "optional")
+                    check_range(
+                        f"{path}.{name}", value, integer=True, allow_none=_int_only(annotation) == "optional"
+                    )
     return cfg
 
 
@@ -171,7 +186,9 @@ def _arguments(target: Any) -> tuple[dict[str, inspect.Parameter], bool]:
     its bases'), and whether it also takes any other keyword."""
     if not isinstance(target, type):
         signature = inspect.signature(target)
-        named = {n: p for n, p in signature.parameters.items() if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)}
+        named = {
+            n: p for n, p in signature.parameters.items() if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+        }
         return named, any(p.kind == p.VAR_KEYWORD for p in signature.parameters.values())
     named: dict[str, inspect.Parameter] = {}
     for cls in target.__mro__:
@@ -187,7 +204,7 @@ def _arguments(target: Any) -> tuple[dict[str, inspect.Parameter], bool]:
 
 
 def _int_only(annotation: Any) -> str | None:
-    """"int" or "optional" where `annotation` is `int` or `int | None`; None otherwise."""
+    """ "int" or "optional" where `annotation` is `int` or `int | None`; None otherwise."""
     if annotation is int:
         return "int"
     args = set(typing.get_args(annotation))

@@ -17,8 +17,17 @@ from pglab.errors import StorageError, find_error
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-SUMMARY_KEYS = ("eval/episode_return_mean", "eval/episode_return_std", "eval/episode_length_mean", "eval/env_steps",
-                "rollout/episode_return_mean", "time/env_steps", "time/episodes", "time/wall_s", "time/sps")  # fmt: skip
+SUMMARY_KEYS = (
+    "eval/episode_return_mean",
+    "eval/episode_return_std",
+    "eval/episode_length_mean",
+    "eval/env_steps",
+    "rollout/episode_return_mean",
+    "time/env_steps",
+    "time/episodes",
+    "time/wall_s",
+    "time/sps",
+)
 
 
 def final_summary(history: list[dict[str, float]]) -> dict[str, Any]:
@@ -59,8 +68,11 @@ def plot_learning_curve(history: list[dict[str, float]], path: Path, title: str)
         for r in history
         if "rollout/episode_return_mean" in r
     ]
-    evals = [(r["time/env_steps"], r["eval/episode_return_mean"], r["eval/episode_return_std"])
-             for r in history if "eval/episode_return_mean" in r]  # fmt: skip
+    evals = [
+        (r["time/env_steps"], r["eval/episode_return_mean"], r["eval/episode_return_std"])
+        for r in history
+        if "eval/episode_return_mean" in r
+    ]
     fig, ax = plt.subplots(figsize=(7, 4), dpi=100)
     if train:
         xs, ys = zip(*train, strict=True)
@@ -68,8 +80,13 @@ def plot_learning_curve(history: list[dict[str, float]], path: Path, title: str)
     if evals:
         xs, means, stds = zip(*evals, strict=True)
         ax.plot(xs, means, "o-", lw=2, label="evaluation (mean)")
-        ax.fill_between(xs, [m - s for m, s in zip(means, stds, strict=True)],
-                        [m + s for m, s in zip(means, stds, strict=True)], alpha=0.2, label="evaluation ± std")  # fmt: skip
+        ax.fill_between(
+            xs,
+            [m - s for m, s in zip(means, stds, strict=True)],
+            [m + s for m, s in zip(means, stds, strict=True)],
+            alpha=0.2,
+            label="evaluation ± std",
+        )
     ax.set_xlabel("env steps")
     ax.set_ylabel("episode return")
     ax.set_title(title)

@@ -17,11 +17,32 @@ from pglab.errors import ConfigError
 
 #: config keys that must match between a checkpoint and the run loading it: they shape the networks, the
 #: observations or the normalization statistics
-MUST_MATCH = ("algo._target_", "env.id", "env.kwargs", "env.atari_preprocessing", "env.frame_stack",
-              "env.normalize_obs", "env.normalize_reward", "env.clip_reward", "env.num_envs", "network")  # fmt: skip
+MUST_MATCH = (
+    "algo._target_",
+    "env.id",
+    "env.kwargs",
+    "env.atari_preprocessing",
+    "env.frame_stack",
+    "env.normalize_obs",
+    "env.normalize_reward",
+    "env.clip_reward",
+    "env.num_envs",
+    "network",
+)
 #: config groups; choosing another option of one of them is not a resume
-GROUPS = ("algo", "env", "network", "accelerator", "logger", "trainer", "callbacks", "paths", "experiment",
-          "hparams_search", "debug")  # fmt: skip
+GROUPS = (
+    "algo",
+    "env",
+    "network",
+    "accelerator",
+    "logger",
+    "trainer",
+    "callbacks",
+    "paths",
+    "experiment",
+    "hparams_search",
+    "debug",
+)
 
 
 def load_checkpoint(path: str | Path, key: str = "ckpt_path", training_state: bool = True) -> dict[str, Any]:
@@ -30,8 +51,11 @@ def load_checkpoint(path: str | Path, key: str = "ckpt_path", training_state: bo
     collector's state a run continues from."""
     path = Path(path)
     if not path.is_file():
-        hint = f"; checkpoints there: {', '.join(p.name for p in sorted(path.parent.glob('*.ckpt')))}" if list(
-            path.parent.glob("*.ckpt")) else ""  # fmt: skip
+        hint = (
+            f"; checkpoints there: {', '.join(p.name for p in sorted(path.parent.glob('*.ckpt')))}"
+            if list(path.parent.glob("*.ckpt"))
+            else ""
+        )
         raise ConfigError(f"{key}={path} does not exist{hint}")
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
@@ -40,8 +64,10 @@ def load_checkpoint(path: str | Path, key: str = "ckpt_path", training_state: bo
         found = re.search(r"GLOBAL ([\w.]+)", text)
         if found:  # a pickle naming Python objects: refused before anything runs
             glob = found.group(1)
-            reason = (f"it holds Python objects ({glob}) that pglab does not unpickle; pglab loads only tensors "
-                      "and plain values (torch.load(weights_only=True))")  # fmt: skip
+            reason = (
+                f"it holds Python objects ({glob}) that pglab does not unpickle; pglab loads only tensors "
+                "and plain values (torch.load(weights_only=True))"
+            )
         else:
             reason = f"it is not a PyTorch checkpoint file ({type(error).__name__})"
         raise ConfigError(f"{key}={path} cannot be loaded: {reason}") from None
@@ -49,7 +75,9 @@ def load_checkpoint(path: str | Path, key: str = "ckpt_path", training_state: bo
     if not state or not any(name.startswith("policy.") for name in state):
         raise ConfigError(f"{key}={path} is not a pglab checkpoint (no policy weights in its state_dict)")
     if training_state and "collector" not in checkpoint:
-        raise ConfigError(f"{key}={path} is not a pglab training checkpoint (no collector state to continue from)")
+        raise ConfigError(
+            f"{key}={path} is not a pglab training checkpoint (no collector state to continue from)"
+        )
     return checkpoint
 
 
@@ -71,13 +99,18 @@ def check_compatible(checkpoint: dict[str, Any], cfg: DictConfig, key: str = "ck
     for dotted in MUST_MATCH:
         theirs, ours = _select(saved, dotted), _select(cfg, dotted)
         if dotted == "network" and isinstance(theirs, dict) and isinstance(ours, dict):
-            differences += [f"network.{k}: checkpoint {theirs.get(k)!r}, this run {ours.get(k)!r}"
-                            for k in sorted(set(theirs) | set(ours)) if theirs.get(k) != ours.get(k)]  # fmt: skip
+            differences += [
+                f"network.{k}: checkpoint {theirs.get(k)!r}, this run {ours.get(k)!r}"
+                for k in sorted(set(theirs) | set(ours))
+                if theirs.get(k) != ours.get(k)
+            ]
         elif theirs != ours:
             differences.append(f"{dotted}: checkpoint {theirs!r}, this run {ours!r}")
     if differences:
-        raise ConfigError(f"{key}={cfg.get(key) or cfg.get('resume')} comes from an incompatible config: "
-                          + "; ".join(differences))  # fmt: skip
+        raise ConfigError(
+            f"{key}={cfg.get(key) or cfg.get('resume')} comes from an incompatible config: "
+            + "; ".join(differences)
+        )
 
 
 def resume_config(cfg: DictConfig, overrides: list[str]) -> DictConfig:
@@ -94,8 +127,10 @@ def resume_config(cfg: DictConfig, overrides: list[str]) -> DictConfig:
     resolved_path, ckpt = run_dir / "config.yaml", run_dir / "checkpoints" / "last.ckpt"
     if not resolved_path.is_file() or not ckpt.is_file():
         missing = " and ".join(str(p.relative_to(run_dir)) for p in (resolved_path, ckpt) if not p.is_file())
-        raise ConfigError(f"resume={run_dir} is not a run dir to continue: no {missing} in it "
-                          "(train.py writes config.yaml and checkpoints/last.ckpt into every run dir)")  # fmt: skip
+        raise ConfigError(
+            f"resume={run_dir} is not a run dir to continue: no {missing} in it "
+            "(train.py writes config.yaml and checkpoints/last.ckpt into every run dir)"
+        )
     resolved = OmegaConf.load(resolved_path)
     launch = run_dir / ".hydra" / "config.yaml"
     if launch.is_file():
@@ -108,11 +143,17 @@ def resume_config(cfg: DictConfig, overrides: list[str]) -> DictConfig:
     applied = []
     for override in OverridesParser.create().parse_overrides(earlier + overrides):
         name = override.key_or_group
-        if name in ("resume", "ckpt_path", "resume_overrides") or name.startswith("hydra") or override.input_line in original:
+        if (
+            name in ("resume", "ckpt_path", "resume_overrides")
+            or name.startswith("hydra")
+            or override.input_line in original
+        ):
             continue  # the run's own launch options, repeated
         if name in GROUPS or override.is_delete() or override.package:
-            raise ConfigError(f"resume={run_dir} continues the saved config; {override.input_line} would change "
-                              "its structure. Start a new run (ckpt_path=... loads weights into a new config)")  # fmt: skip
+            raise ConfigError(
+                f"resume={run_dir} continues the saved config; {override.input_line} would change "
+                "its structure. Start a new run (ckpt_path=... loads weights into a new config)"
+            )
         if not override.is_add() and OmegaConf.select(saved, name, default="__missing__") == "__missing__":
             raise ConfigError(f"{name} is not a key of the run's config ({resolved_path})")
         with open_dict(saved):
@@ -128,13 +169,14 @@ def resume_config(cfg: DictConfig, overrides: list[str]) -> DictConfig:
 
 def moved(config: DictConfig, old_dir: str, new_dir: str) -> DictConfig:
     """`config` with every string that starts with `old_dir` starting with `new_dir` instead."""
+
     def move(node: Any) -> Any:
         if isinstance(node, dict):
             return {k: move(v) for k, v in node.items()}
         if isinstance(node, list):
             return [move(v) for v in node]
         if isinstance(node, str) and (node == old_dir or node.startswith(old_dir.rstrip("/") + "/")):
-            return new_dir + node[len(old_dir):]
+            return new_dir + node[len(old_dir) :]
         return node
 
     return OmegaConf.create(move(OmegaConf.to_container(config, resolve=False)))

@@ -85,8 +85,10 @@ def used_run_dir_message(key: str, path: Path) -> str:
     if (path / "checkpoints" / "last.ckpt").is_file() and (path / "config.yaml").is_file():
         way_out = f"Choose a new dir, or continue that run with resume={path}"
     else:
-        way_out = (f"It has no checkpoints/last.ckpt to resume from: choose a new dir, or delete that one "
-                   f"(rm -r {path}) to reuse it")  # fmt: skip
+        way_out = (
+            f"It has no checkpoints/last.ckpt to resume from: choose a new dir, or delete that one "
+            f"(rm -r {path}) to reuse it"
+        )
     return f"{key}={path} already holds a run ({found}); nothing was written. {way_out}"
 
 
@@ -137,8 +139,10 @@ def in_use(path: Path) -> bool:
 
 
 def in_use_message(path: Path, key: str = "hydra.run.dir") -> str:
-    return (f"{key}={path} is in use by another pglab process, which holds its lock; nothing was written. "
-            "Wait for that run to end, or choose a new dir")  # fmt: skip
+    return (
+        f"{key}={path} is in use by another pglab process, which holds its lock; nothing was written. "
+        "Wait for that run to end, or choose a new dir"
+    )
 
 
 def process_rank() -> int:
@@ -183,8 +187,10 @@ class RunDirGuard(Callback):
             resume_dir = Path(str(resume)).expanduser()
             missing = [m for m in ("config.yaml", "checkpoints/last.ckpt") if not (resume_dir / m).is_file()]
             if missing:  # refused before Hydra writes its .hydra/ record into the dir
-                fail(f"resume={resume} is not a run dir to continue: no {' and '.join(missing)} in it "
-                     "(train.py writes config.yaml and checkpoints/last.ckpt into every run dir)")  # fmt: skip
+                fail(
+                    f"resume={resume} is not a run dir to continue: no {' and '.join(missing)} in it "
+                    "(train.py writes config.yaml and checkpoints/last.ckpt into every run dir)"
+                )
         try:
             check_before_writing(config)
         except ConfigError as error:
@@ -198,9 +204,11 @@ class RunDirGuard(Callback):
         existing = next(p for p in (run_dir, *run_dir.resolve().parents) if p.exists())
         free = shutil.disk_usage(existing).free
         if free < MIN_FREE_BYTES:  # Hydra writes its record of the launch next, before any of pglab's checks
-            fail(f"hydra.run.dir={run_dir} has {free:,} bytes free (less than {MIN_FREE_BYTES:,}): No space left "
-                 "on device for the run's logs and checkpoints; nothing was written. Free some space or choose a dir "
-                 "on another disk")  # fmt: skip
+            fail(
+                f"hydra.run.dir={run_dir} has {free:,} bytes free (less than {MIN_FREE_BYTES:,}): No space left "
+                "on device for the run's logs and checkpoints; nothing was written. Free some space or choose a dir "
+                "on another disk"
+            )
         try:
             acquire_run_dir_lock(run_dir)
         except ConfigError as error:
@@ -214,12 +222,20 @@ class RunDirGuard(Callback):
         if config.get("resume"):
             fail("resume=... continues one run; it cannot be combined with -m (multirun)")
         sweep_dir = Path(config.hydra.sweep.dir)
-        jobs = [p for p in sweep_dir.glob("*") if p.is_dir() and (p / ".hydra").is_dir()] if sweep_dir.is_dir() else []
+        jobs = (
+            [p for p in sweep_dir.glob("*") if p.is_dir() and (p / ".hydra").is_dir()]
+            if sweep_dir.is_dir()
+            else []
+        )
         used = sorted(p.name for p in jobs if holds_run(p))
         if used:
-            fail(f"hydra.sweep.dir={sweep_dir} already holds runs ({', '.join(used[:5])}); nothing was written. "
-                 "Choose a new sweep dir")  # fmt: skip
-        for job_dir in jobs:  # jobs of an earlier sweep that all stopped before training: not this sweep's jobs
+            fail(
+                f"hydra.sweep.dir={sweep_dir} already holds runs ({', '.join(used[:5])}); nothing was written. "
+                "Choose a new sweep dir"
+            )
+        for (
+            job_dir
+        ) in jobs:  # jobs of an earlier sweep that all stopped before training: not this sweep's jobs
             shutil.rmtree(job_dir)
 
 

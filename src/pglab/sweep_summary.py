@@ -123,7 +123,9 @@ def by_config(jobs: list[JobResult]) -> list[ConfigResult]:
             group.eval_means.append(job.eval_return_mean)
         else:
             group.failed += 1
-    return sorted(groups.values(), key=lambda g: (math.isnan(g.mean), -g.mean if not math.isnan(g.mean) else 0))
+    return sorted(
+        groups.values(), key=lambda g: (math.isnan(g.mean), -g.mean if not math.isnan(g.mean) else 0)
+    )
 
 
 def fmt(value: float | int | None, digits: int = 1) -> str:
@@ -136,20 +138,32 @@ def markdown(jobs: list[JobResult], configs: list[ConfigResult]) -> str:
     failed = sum(job.status != "completed" for job in jobs)
     lines = [f"# Sweep summary: {len(jobs)} jobs, {len(jobs) - failed} completed, {failed} failed", ""]
     if any(len(c.seeds) + c.failed > 1 for c in configs):
-        lines += ["## By configuration (mean ± sample std of the final eval return across seeds, best first)", "",
-                  "| rank | overrides | seeds | eval return | failed |", "|---|---|---|---|---|"]  # fmt: skip
+        lines += [
+            "## By configuration (mean ± sample std of the final eval return across seeds, best first)",
+            "",
+            "| rank | overrides | seeds | eval return | failed |",
+            "|---|---|---|---|---|",
+        ]
         for rank, c in enumerate(configs, 1):
             seeds = ",".join(str(s) for s in c.seeds) or "-"
             spread = f" ± {fmt(c.std)}" if len(c.eval_means) > 1 else ""
-            lines.append(f"| {rank} | {c.overrides or '(defaults)'} | {seeds} | {fmt(c.mean)}{spread} | {c.failed} |")
+            lines.append(
+                f"| {rank} | {c.overrides or '(defaults)'} | {seeds} | {fmt(c.mean)}{spread} | {c.failed} |"
+            )
         lines.append("")
-    lines += ["## Jobs", "", "| job | overrides | seed | status | eval return | env steps | wall s | error |",
-              "|---|---|---|---|---|---|---|---|"]  # fmt: skip
+    lines += [
+        "## Jobs",
+        "",
+        "| job | overrides | seed | status | eval return | env steps | wall s | error |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for j in jobs:
         error = j.error.replace("|", "/").replace("\n", " ")[:200]
-        lines.append(f"| {j.job} | {j.overrides or '(defaults)'} | {fmt(j.seed)} | {j.status} "
-                     f"| {fmt(j.eval_return_mean)} ± {fmt(j.eval_return_std)} | {fmt(j.env_steps)} "
-                     f"| {fmt(j.wall_s)} | {error} |")  # fmt: skip
+        lines.append(
+            f"| {j.job} | {j.overrides or '(defaults)'} | {fmt(j.seed)} | {j.status} "
+            f"| {fmt(j.eval_return_mean)} ± {fmt(j.eval_return_std)} | {fmt(j.env_steps)} "
+            f"| {fmt(j.wall_s)} | {error} |"
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -172,7 +186,9 @@ def write_sweep_summary(sweep_dir: Path) -> tuple[list[JobResult], list[ConfigRe
         writer.writerows(asdict(job) for job in jobs)
     with open(sweep_dir / "sweep_summary_by_config.csv", "w", newline="") as f:
         writer = csv.writer(f)
-        writer.writerow(["rank", "overrides", "seeds", "eval_return_mean", "eval_return_std", "completed", "failed"])
+        writer.writerow(
+            ["rank", "overrides", "seeds", "eval_return_mean", "eval_return_std", "completed", "failed"]
+        )
         for rank, c in enumerate(configs, 1):
             seeds = " ".join(str(s) for s in c.seeds)
             writer.writerow([rank, c.overrides, seeds, c.mean, c.std, len(c.eval_means), c.failed])
@@ -193,5 +209,9 @@ class SweepSummary(Callback):
         last_sweep_failures = sum(job.status != "completed" for job in jobs)
         if configs and not math.isnan(configs[0].mean):
             log.info("Best: %s", best_line(configs[0]))
-        log.info("Sweep summary of %d jobs (%d failed): %s", len(jobs), last_sweep_failures,
-                 sweep_dir / "sweep_summary.md")  # fmt: skip
+        log.info(
+            "Sweep summary of %d jobs (%d failed): %s",
+            len(jobs),
+            last_sweep_failures,
+            sweep_dir / "sweep_summary.md",
+        )

@@ -26,6 +26,7 @@ from pglab.run_dir import clear_leftovers, holds_run, process_rank, run_dir_lock
 
 log = logging.getLogger(__name__)
 
+
 def write_config(cfg: DictConfig, path: Path) -> None:
     """The resolved config, written atomically (a resumed run rewrites it with its overrides)."""
     with atomic_path(path) as tmp:
@@ -66,7 +67,9 @@ def failed_summary(error: BaseException, env_steps: int) -> dict[str, Any]:
     return {"status": "failed", "error": f"{type(error).__name__}: {error}", "time/env_steps": env_steps}
 
 
-def train(cfg: DictConfig, run_dir: Path, checkpoint: dict[str, Any] | None, writer: bool = True) -> dict[str, Any]:
+def train(
+    cfg: DictConfig, run_dir: Path, checkpoint: dict[str, Any] | None, writer: bool = True
+) -> dict[str, Any]:
     """Build the run's parts in order and train. Every part that holds a resource (env worker processes, the
     evaluation env, a W&B run) is released on every way out, an error before or during training included."""
     quiet_libraries()
@@ -86,35 +89,51 @@ def train(cfg: DictConfig, run_dir: Path, checkpoint: dict[str, Any] | None, wri
     except Exception as error:
         # A resume refused for its settings leaves the run's summary as it was; any other failure is recorded.
         if writer and not (cfg.get("resume") and find_error(error, ConfigError)):
-            write_summary(failed_summary(error, trained_env_steps(module, checkpoint)), run_dir / "summary.json")
+            write_summary(
+                failed_summary(error, trained_env_steps(module, checkpoint)), run_dir / "summary.json"
+            )
         raise
 
     algo_name = type(module).__name__
     summary = final_summary(module.history)
     if module.stop_signal is not None:
         summary.update(status="interrupted", signal=module.stop_signal)
-        log.warning("Stopped by %s at %s env steps; checkpoint %s. Continue with: python train.py resume=%s",
-                    module.stop_signal, f"{module.collector.env_steps:,}", run_dir / "checkpoints" / "last.ckpt", run_dir)  # fmt: skip
+        log.warning(
+            "Stopped by %s at %s env steps; checkpoint %s. Continue with: python train.py resume=%s",
+            module.stop_signal,
+            f"{module.collector.env_steps:,}",
+            run_dir / "checkpoints" / "last.ckpt",
+            run_dir,
+        )
     if writer:
         write_summary(summary, run_dir / "summary.json")
-        plot_learning_curve(module.history, run_dir / "learning_curve.png", title=f"{algo_name} on {cfg.env.id}")
+        plot_learning_curve(
+            module.history, run_dir / "learning_curve.png", title=f"{algo_name} on {cfg.env.id}"
+        )
     log.info(summary_line(f"{algo_name} on {cfg.env.id} (seed {cfg.seed})", summary, run_dir))
     return summary
 
 
-def build(cfg: DictConfig, run_dir: Path, checkpoint: dict[str, Any] | None,
-          resources: contextlib.ExitStack) -> tuple[PolicyGradientModule, L.Trainer]:  # fmt: skip
+def build(
+    cfg: DictConfig, run_dir: Path, checkpoint: dict[str, Any] | None, resources: contextlib.ExitStack
+) -> tuple[PolicyGradientModule, L.Trainer]:
     """The env and its collector, the algorithm with its policy, the loggers, the callbacks and the trainer, in that
     order; each resource's release is pushed onto `resources` as soon as it exists."""
     log.info("Env: %s x %d (%s)", cfg.env.id, cfg.env.num_envs, cfg.env.vectorization)
     collector = RolloutCollector(instantiate(cfg.env)(), seed=cfg.seed)
     resources.callback(collector.close)
 
-    module = instantiate(cfg.algo)(network=instantiate(cfg.network), collector=collector, total_env_steps=cfg.total_env_steps)
+    module = instantiate(cfg.algo)(
+        network=instantiate(cfg.network), collector=collector, total_env_steps=cfg.total_env_steps
+    )
     module.on_nonfinite = cfg.on_nonfinite
     module.run_config = OmegaConf.to_container(cfg, resolve=True)
-    log.info("Algorithm: %s, network: %s (%s parameters)", type(module).__name__, cfg.network._target_.rsplit(".", 1)[-1],
-             f"{sum(p.numel() for p in module.policy.parameters()):,}")  # fmt: skip
+    log.info(
+        "Algorithm: %s, network: %s (%s parameters)",
+        type(module).__name__,
+        cfg.network._target_.rsplit(".", 1)[-1],
+        f"{sum(p.numel() for p in module.policy.parameters()):,}",
+    )
 
     log.info("Loggers: %s", ", ".join(cfg.logger) or "none")
     loggers = [instantiate(c) for c in cfg.logger.values()]
@@ -133,7 +152,9 @@ def build(cfg: DictConfig, run_dir: Path, checkpoint: dict[str, Any] | None,
     trainer: L.Trainer = instantiate(cfg.trainer, logger=loggers or False, callbacks=callbacks)
 
     if checkpoint is not None:
-        log.info("Continuing from %s at %s env steps", cfg.ckpt_path, f"{checkpoint['collector']['env_steps']:,}")
+        log.info(
+            "Continuing from %s at %s env steps", cfg.ckpt_path, f"{checkpoint['collector']['env_steps']:,}"
+        )
     log.info("Training for %s env steps; run dir %s", f"{cfg.total_env_steps:,}", run_dir)
     return module, trainer
 
@@ -141,7 +162,9 @@ def build(cfg: DictConfig, run_dir: Path, checkpoint: dict[str, Any] | None,
 def finalize_on_error(logger: Logger) -> Callable[..., None]:
     """An ExitStack exit callback that finalizes `logger` as failed when the block raised (never suppressing it)."""
 
-    def exit_callback(error_type: type[BaseException] | None, error: BaseException | None, traceback: Any) -> None:
+    def exit_callback(
+        error_type: type[BaseException] | None, error: BaseException | None, traceback: Any
+    ) -> None:
         if error_type is not None:
             logger.finalize("failed")
 

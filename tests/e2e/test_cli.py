@@ -24,8 +24,14 @@ def test_every_algo_trains_a_smoke_budget(tmp_path, algo, env):
 
 def test_readme_commands_with_tensorboard_logger(tmp_path):
     run_dir = tmp_path / "run"
-    result = train("algo=a2c", "env=pendulum", "accelerator=cpu", "logger=tensorboard", "debug=smoke",
-                   f"hydra.run.dir={run_dir}")  # fmt: skip
+    result = train(
+        "algo=a2c",
+        "env=pendulum",
+        "accelerator=cpu",
+        "logger=tensorboard",
+        "debug=smoke",
+        f"hydra.run.dir={run_dir}",
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     assert list((run_dir / "tensorboard").glob("events.out.tfevents.*"))
 
@@ -45,18 +51,27 @@ def test_help_lists_groups_and_options():
 @pytest.mark.parametrize(
     ("override", "message"),
     [
-        pytest.param("accelerator=gpu", "accelerator=gpu was requested but PyTorch sees no CUDA GPU",
-                     marks=pytest.mark.skipif(torch.cuda.is_available(), reason="message of GPU-less machines")),
+        pytest.param(
+            "accelerator=gpu",
+            "accelerator=gpu was requested but PyTorch sees no CUDA GPU",
+            marks=pytest.mark.skipif(torch.cuda.is_available(), reason="message of GPU-less machines"),
+        ),
         ("algo.gamma=1.5", "algo.gamma=1.5 is out of range: allowed (0.0, 1.0]"),
         ("algo.lrr=1", "algo.lrr is not a key of algo; its keys: _partial_, _target_, anneal_lr, clip_coef,"),
         ("algo.lr=abc", "algo.lr='abc' is not a number: allowed (0.0, inf]"),
-        ("env.id=CartPol-v1", "env.id='CartPol-v1' is not a registered gymnasium environment; did you mean CartPole-v1"),
+        (
+            "env.id=CartPol-v1",
+            "env.id='CartPol-v1' is not a registered gymnasium environment; did you mean CartPole-v1",
+        ),
         ("ckpt_path=missing/last.ckpt", "ckpt_path=missing/last.ckpt does not exist"),
         ("ckpt_path=README.md", "ckpt_path=README.md cannot be loaded: it is not a PyTorch checkpoint file"),
-        ("resume=docs", "resume=docs is not a run dir to continue: no config.yaml and checkpoints/last.ckpt in it"),
+        (
+            "resume=docs",
+            "resume=docs is not a run dir to continue: no config.yaml and checkpoints/last.ckpt in it",
+        ),
         ("on_nonfinite=ignore", "on_nonfinite='ignore' is not supported; choose one of ['stop', 'skip']"),
     ],
-)  # fmt: skip
+)
 def test_bad_input_fails_with_one_line_naming_the_key(tmp_path, override, message):
     result = train(override, f"hydra.run.dir={tmp_path / 'run'}")
     output = result.stdout + result.stderr
@@ -79,6 +94,8 @@ def test_a_run_dir_holding_a_run_is_never_written_over(tmp_path):
     before = {p: p.read_bytes() for p in run_dir.rglob("*") if p.is_file()}
     result = train("debug=smoke", "seed=5", f"hydra.run.dir={run_dir}")
     assert result.returncode == 2
-    assert f"[pglab][ERROR] - hydra.run.dir={run_dir} already holds a run (config.yaml, summary.json, checkpoints); " \
-           f"nothing was written. Choose a new dir, or continue that run with resume={run_dir}" in result.stderr
+    assert (
+        f"[pglab][ERROR] - hydra.run.dir={run_dir} already holds a run (config.yaml, summary.json, checkpoints); "
+        f"nothing was written. Choose a new dir, or continue that run with resume={run_dir}" in result.stderr
+    )
     assert {p: p.read_bytes() for p in run_dir.rglob("*") if p.is_file()} == before

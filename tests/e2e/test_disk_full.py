@@ -36,8 +36,9 @@ def tmpfs(tmp_path):
             pytest.skip("no mount command on this machine")
         path = tmp_path / f"tmpfs{len(mounted)}"
         path.mkdir()
-        result = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)],
-                                capture_output=True, text=True)  # fmt: skip
+        result = subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)], capture_output=True, text=True
+        )
         if result.returncode != 0:
             pytest.skip(f"cannot mount a tmpfs here (needs root or CAP_SYS_ADMIN): {result.stderr.strip()}")
         mounted.append(path)
@@ -86,8 +87,11 @@ def test_a_full_disk_at_a_checkpoint_save_fails_with_one_line_and_keeps_the_chec
     assert result.returncode == 1
     (line,) = alarms(result)
     # The first save after 3,000 env steps fails: best.ckpt if that evaluation improved, else last.ckpt.
-    assert re.fullmatch(rf"\[.*\]\[pglab\]\[ERROR\] - could not write {re.escape(str(run_dir))}/checkpoints/"
-                        rf"(last|best)\.ckpt: {NO_SPACE}; the previous \1\.ckpt is kept", line), line  # fmt: skip
+    assert re.fullmatch(
+        rf"\[.*\]\[pglab\]\[ERROR\] - could not write {re.escape(str(run_dir))}/checkpoints/"
+        rf"(last|best)\.ckpt: {NO_SPACE}; the previous \1\.ckpt is kept",
+        line,
+    ), line
     assert not list(run_dir.rglob("*.tmp"))
     assert snapshot(run_dir) == before
     summary = json.loads((run_dir / "summary.json").read_text())  # the failed save's space was freed again

@@ -9,16 +9,28 @@ import torch
 
 from tests.cli import train
 
-DDP = ["trainer.strategy=ddp", "trainer.devices=2", "logger=csv", "callbacks.progress.refresh_every_env_steps=1000000000"]
+DDP = [
+    "trainer.strategy=ddp",
+    "trainer.devices=2",
+    "logger=csv",
+    "callbacks.progress.refresh_every_env_steps=1000000000",
+]
 
 
 @pytest.mark.slow
 def test_two_processes_learn_cartpole_with_shared_weights_distinct_envs_and_one_writer(tmp_path):
     run_dir = tmp_path / "run"
     # PPO defaults: 8 envs x 32 steps per process, so a rollout is 512 env steps over both processes.
-    result = train(*DDP, "seed=0", "total_env_steps=100000", "callbacks.evaluation.stop_at_score=475",
-                   "+callbacks.dump._target_=tests.fakes.DumpProcessState", f"+callbacks.dump.dirpath={tmp_path / 'dump'}",
-                   f"hydra.run.dir={run_dir}", timeout=600)  # fmt: skip
+    result = train(
+        *DDP,
+        "seed=0",
+        "total_env_steps=100000",
+        "callbacks.evaluation.stop_at_score=475",
+        "+callbacks.dump._target_=tests.fakes.DumpProcessState",
+        f"+callbacks.dump.dirpath={tmp_path / 'dump'}",
+        f"hydra.run.dir={run_dir}",
+        timeout=600,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
 
     summary = json.loads((run_dir / "summary.json").read_text())
@@ -39,8 +51,9 @@ def test_two_processes_learn_cartpole_with_shared_weights_distinct_envs_and_one_
         steps = [int(float(row["step"])) for row in csv.DictReader(file) if row.get("rollout/episodes")]
     assert steps == list(range(512, int(summary["time/env_steps"]) + 1, 512))
     # Process 0 alone wrote the run's files: one config, one summary, one CSV.
-    assert sorted(p.name for p in run_dir.iterdir() if p.is_file() and p.suffix != ".log" and p.name != ".pglab.lock") == [
-        "config.yaml", "learning_curve.png", "summary.json"]
+    assert sorted(
+        p.name for p in run_dir.iterdir() if p.is_file() and p.suffix != ".log" and p.name != ".pglab.lock"
+    ) == ["config.yaml", "learning_curve.png", "summary.json"]
 
 
 def test_vpg_with_plain_ddp_names_the_strategy_it_needs(tmp_path):

@@ -21,8 +21,16 @@ def trained_run(tmp_path_factory):
     from tests.conftest import compose_config
 
     run_dir = tmp_path_factory.mktemp("run")
-    cfg = compose_config(["debug=smoke", "total_env_steps=4000", "logger=none", f"callbacks.evaluation.episodes={EPISODES}",
-                          "callbacks.evaluation.video_every=3"], run_dir)  # fmt: skip
+    cfg = compose_config(
+        [
+            "debug=smoke",
+            "total_env_steps=4000",
+            "logger=none",
+            f"callbacks.evaluation.episodes={EPISODES}",
+            "callbacks.evaluation.video_every=3",
+        ],
+        run_dir,
+    )
     summary = run(cfg)
     return run_dir, summary
 
@@ -62,7 +70,9 @@ def test_training_records_eval_videos_every_k_evaluations_and_at_the_end(trained
     # Evaluations at 1024, 2048, 3008 and 4032 env steps (the last rollout crosses the budget, so that periodic
     # evaluation is the final one): every 3rd records, and the final one.
     assert sorted(p.name for p in (run_dir / "videos").glob("*.mp4")) == [
-        "eval-step-3008-0-episode-0.mp4", "eval-step-4032-0-episode-0.mp4"]  # fmt: skip
+        "eval-step-3008-0-episode-0.mp4",
+        "eval-step-4032-0-episode-0.mp4",
+    ]
 
 
 def test_sampled_evaluation_repeats_with_its_seed(trained_run):
@@ -159,7 +169,8 @@ def test_a_checkpoint_in_another_runs_dir_names_the_differing_keys_in_one_line(t
     assert output_lines(result) == [
         f"[ERROR] ckpt_path={ckpt} was written by another run than {tmp_path / 'config.yaml'}: env.id: checkpoint "
         "'CartPole-v1', config.yaml 'Acrobot-v1'; network.hidden_sizes: checkpoint [16], config.yaml [32]. Move the "
-        "checkpoint out of that run dir (it carries its own config)"]  # fmt: skip
+        "checkpoint out of that run dir (it carries its own config)"
+    ]
 
 
 def test_weights_that_do_not_fit_are_named_with_their_shapes_in_one_line(trained_run, tmp_path):
@@ -175,9 +186,11 @@ def test_weights_that_do_not_fit_are_named_with_their_shapes_in_one_line(trained
     result = evaluate(f"ckpt_path={tmp_path / 'checkpoints' / 'old.ckpt'}")
     assert result.returncode == 2
     (line,) = output_lines(result)
-    assert line.startswith(f"[ERROR] ckpt_path={tmp_path / 'checkpoints' / 'old.ckpt'}: its weights do not fit the "
-                           f"network of {tmp_path / 'config.yaml'}: actor_trunk.0.weight: checkpoint 16x4, network 32x4; "
-                           "actor_trunk.0.bias: checkpoint 16, network 32;")  # fmt: skip
+    assert line.startswith(
+        f"[ERROR] ckpt_path={tmp_path / 'checkpoints' / 'old.ckpt'}: its weights do not fit the "
+        f"network of {tmp_path / 'config.yaml'}: actor_trunk.0.weight: checkpoint 16x4, network 32x4; "
+        "actor_trunk.0.bias: checkpoint 16, network 32;"
+    )
     assert line.endswith("; and 2 more") and len(line) < 500
 
 
@@ -198,7 +211,8 @@ def test_an_unknown_key_gets_one_line_with_the_keys(args):
     assert result.returncode == 2
     assert output_lines(result) == [
         "[pglab][ERROR] - episodez is not a key of the top level; its keys: ckpt_path, deterministic, device, episodes, "
-        "seed, video, video_episodes. (To add a new key on purpose, write +episodez=...)"]  # fmt: skip
+        "seed, video, video_episodes. (To add a new key on purpose, write +episodez=...)"
+    ]
 
 
 def test_a_missing_ckpt_path_is_one_line():

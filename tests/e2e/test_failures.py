@@ -35,31 +35,65 @@ def lines(result: subprocess.CompletedProcess) -> list[str]:
 CONFIG_ERRORS = [
     (["env=pong", "network=mlp"], "network=mlp needs a flat (1-D Box) observation space", True),
     (["env.vectorization=async", "algo.lr=-1"], "algo.lr=-1 is out of range: allowed (0.0, inf]", True),
-    (["logger=wandb", "logger.wandb.mode=online", "env.vectorization=async"], "logger.wandb.mode=online", True),
+    (
+        ["logger=wandb", "logger.wandb.mode=online", "env.vectorization=async"],
+        "logger.wandb.mode=online",
+        True,
+    ),
     (["seed=abc"], "seed='abc' is not a number: allowed integers in [0, 4294967295]", False),
     (["seed=-1"], "seed=-1 is out of range: allowed integers in [0, 4294967295]", False),
     (["seed=1.5"], "seed=1.5 is not a whole number: allowed integers in [0, 4294967295]", False),
     (["torch_threads=0"], "torch_threads=0 is out of range: allowed integers in [1, inf] or null", False),
-    (["total_env_steps=1.5"], "total_env_steps=1.5 is not a whole number: allowed integers in [1, inf]", False),
+    (
+        ["total_env_steps=1.5"],
+        "total_env_steps=1.5 is not a whole number: allowed integers in [1, inf]",
+        False,
+    ),
     (["total_env_steps=0"], "total_env_steps=0 is out of range: allowed integers in [1, inf]", False),
     (["algo.num_steps=abc"], "algo.num_steps='abc' is not a number: allowed integers in [1, inf]", False),
     (["algo.gamma=1.5"], "algo.gamma=1.5 is out of range: allowed (0.0, 1.0]", False),
     (["algo.lrr=1"], "algo.lrr is not a key of algo; its keys: _partial_, _target_, anneal_lr,", False),
     (["env.num_envs=0"], "env.num_envs=0 is out of range: allowed integers in [1, inf]", False),
-    (["env.vectorization=threads"], "env.vectorization='threads' is not supported; choose one of ['async', 'sync']", False),
-    (["env.id=CartPol-v1"], "env.id='CartPol-v1' is not a registered gymnasium environment; did you mean CartPole-v1", False),
-    (["+env.kwargs.foo=1"], "env.id='CartPole-v1' with env.kwargs={'foo': 1} cannot be made: TypeError", False),
-    (["on_nonfinite=ignore"], "on_nonfinite='ignore' is not supported; choose one of ['stop', 'skip']", False),
+    (
+        ["env.vectorization=threads"],
+        "env.vectorization='threads' is not supported; choose one of ['async', 'sync']",
+        False,
+    ),
+    (
+        ["env.id=CartPol-v1"],
+        "env.id='CartPol-v1' is not a registered gymnasium environment; did you mean CartPole-v1",
+        False,
+    ),
+    (
+        ["+env.kwargs.foo=1"],
+        "env.id='CartPole-v1' with env.kwargs={'foo': 1} cannot be made: TypeError",
+        False,
+    ),
+    (
+        ["on_nonfinite=ignore"],
+        "on_nonfinite='ignore' is not supported; choose one of ['stop', 'skip']",
+        False,
+    ),
     (["trainer.strategy=bogus"], "trainer: ValueError: You selected an invalid strategy name", False),
     (["callbacks.checkpoint.mode=best"], "callbacks.checkpoint.mode='best' is not supported", False),
     (["ckpt_path=missing/last.ckpt"], "ckpt_path=missing/last.ckpt does not exist", False),
     (["+algo.foo=1"], "algo.foo is not an argument of pglab.algos.ppo.PPO; its arguments: anneal_lr,", False),
-    (["+callbacks.evaluation.foo=1"], "callbacks.evaluation.foo is not an argument of pglab.callbacks.PeriodicEvaluation", False),
-    (["trainer.max_epochs=1.5"], "trainer.max_epochs=1.5 is not a whole number: allowed integers or null", False),
-]  # fmt: skip
+    (
+        ["+callbacks.evaluation.foo=1"],
+        "callbacks.evaluation.foo is not an argument of pglab.callbacks.PeriodicEvaluation",
+        False,
+    ),
+    (
+        ["trainer.max_epochs=1.5"],
+        "trainer.max_epochs=1.5 is not a whole number: allowed integers or null",
+        False,
+    ),
+]
 
 
-@pytest.mark.parametrize(("args", "message", "hung"), CONFIG_ERRORS, ids=[" ".join(c[0]) for c in CONFIG_ERRORS])
+@pytest.mark.parametrize(
+    ("args", "message", "hung"), CONFIG_ERRORS, ids=[" ".join(c[0]) for c in CONFIG_ERRORS]
+)
 def test_a_config_error_is_one_short_message_and_writes_nothing(tmp_path, args, message, hung):
     run_dir = tmp_path / "run"
     started = time.monotonic()
@@ -70,7 +104,9 @@ def test_a_config_error_is_one_short_message_and_writes_nothing(tmp_path, args, 
     assert len(output) <= CONFIG_ERROR_MAX_LINES, output
     assert any(line.startswith("[pglab][ERROR] - ") and message in line for line in output), output
     assert "Traceback" not in result.stdout + result.stderr
-    assert not run_dir.exists()  # Hydra's .hydra/ and train.log included: the config is checked before it writes
+    assert (
+        not run_dir.exists()
+    )  # Hydra's .hydra/ and train.log included: the config is checked before it writes
     if hung:
         assert elapsed < EXITS_WITHIN_S
 
@@ -84,7 +120,11 @@ def test_a_run_refused_in_a_used_dir_leaves_it_untouched_and_names_the_way_out(t
         assert result.returncode == 2 and len(lines(result)) <= CONFIG_ERROR_MAX_LINES, result.stderr[-3000:]
         assert {p: p.read_bytes() for p in run_dir.rglob("*") if p.is_file()} == before
     assert f"continue that run with resume={run_dir}" in result.stderr or "seed='abc'" in result.stderr
-    for args in (["+algo.foo=1"], ["algo.lr=-1"], ["env.num_envs=4"]):  # refused resumes change no file either
+    for args in (
+        ["+algo.foo=1"],
+        ["algo.lr=-1"],
+        ["env.num_envs=4"],
+    ):  # refused resumes change no file either
         result = train(f"resume={run_dir}", *args)
         assert result.returncode == 2 and len(lines(result)) <= CONFIG_ERROR_MAX_LINES, result.stderr[-3000:]
         assert {p: p.read_bytes() for p in run_dir.rglob("*") if p.is_file()} == before
@@ -92,11 +132,22 @@ def test_a_run_refused_in_a_used_dir_leaves_it_untouched_and_names_the_way_out(t
 
 def test_whole_number_floats_are_accepted_for_integer_keys(tmp_path):
     run_dir = tmp_path / "run"
-    result = train("debug=smoke", *QUIET, "total_env_steps=2e3", "env.num_envs=2.0", "algo.num_steps=3.2e1",
-                   "callbacks.evaluation.every_env_steps=1e3", f"hydra.run.dir={run_dir}")  # fmt: skip
+    result = train(
+        "debug=smoke",
+        *QUIET,
+        "total_env_steps=2e3",
+        "env.num_envs=2.0",
+        "algo.num_steps=3.2e1",
+        "callbacks.evaluation.every_env_steps=1e3",
+        f"hydra.run.dir={run_dir}",
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     config = yaml.safe_load((run_dir / "config.yaml").read_text())
-    assert (config["total_env_steps"], config["env"]["num_envs"], config["algo"]["num_steps"]) == (2000, 2, 32)
+    assert (config["total_env_steps"], config["env"]["num_envs"], config["algo"]["num_steps"]) == (
+        2000,
+        2,
+        32,
+    )
     assert json.loads((run_dir / "summary.json").read_text())["time/env_steps"] == 2048
 
 
@@ -123,14 +174,21 @@ def test_a_run_that_failed_before_its_first_update_is_no_dead_end(tmp_path):
     (other / "summary.json").write_text(json.dumps(failed | {"time/env_steps": 4096}))
     result = train("debug=smoke", *QUIET, f"hydra.run.dir={other}")
     assert result.returncode == 2
-    assert f"It has no checkpoints/last.ckpt to resume from: choose a new dir, or delete that one (rm -r {other})" \
-           in result.stderr  # fmt: skip
+    assert (
+        f"It has no checkpoints/last.ckpt to resume from: choose a new dir, or delete that one (rm -r {other})"
+        in result.stderr
+    )
 
 
 def start_training(run_dir, *args: str) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, str(ROOT / "train.py"), *QUIET, *args, f"hydra.run.dir={run_dir}"],
-                            cwd=ROOT, env={**os.environ, "HYDRA_FULL_ERROR": "0"}, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)  # fmt: skip
+    return subprocess.Popen(
+        [sys.executable, str(ROOT / "train.py"), *QUIET, *args, f"hydra.run.dir={run_dir}"],
+        cwd=ROOT,
+        env={**os.environ, "HYDRA_FULL_ERROR": "0"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def wait_for(path, process: subprocess.Popen, timeout: float = 120) -> None:
@@ -165,7 +223,9 @@ def test_a_second_process_on_a_run_dir_is_refused_and_writes_nothing(tmp_path):
 
 def test_a_lock_left_by_a_killed_run_does_not_block_the_next_run(tmp_path):
     run_dir = tmp_path / "run"
-    process = start_training(run_dir, "debug=smoke", "total_env_steps=1000000", "callbacks.checkpoint.every_env_steps=500")
+    process = start_training(
+        run_dir, "debug=smoke", "total_env_steps=1000000", "callbacks.checkpoint.every_env_steps=500"
+    )
     try:
         wait_for(run_dir / "checkpoints" / "last.ckpt", process)
         process.send_signal(signal.SIGKILL)
@@ -181,8 +241,14 @@ def test_a_lock_left_by_a_killed_run_does_not_block_the_next_run(tmp_path):
 def test_env_pong_brings_the_cnn_and_trains(tmp_path):
     run_dir = tmp_path / "run"
     # The command; two evaluation episodes instead of 20 (a Pong game is 800-4000 steps), for time.
-    result = train("env=pong", "total_env_steps=2048", "callbacks.evaluation.episodes=2", *QUIET,
-                   f"hydra.run.dir={run_dir}", timeout=600)  # fmt: skip
+    result = train(
+        "env=pong",
+        "total_env_steps=2048",
+        "callbacks.evaluation.episodes=2",
+        *QUIET,
+        f"hydra.run.dir={run_dir}",
+        timeout=600,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     config = yaml.safe_load((run_dir / "config.yaml").read_text())
     assert config["network"]["trunk"] == "cnn" and config["env"]["id"] == "ALE/Pong-v5"
@@ -196,8 +262,14 @@ def test_a_default_run_prints_each_line_once_and_no_library_noise(tmp_path):
     run_dir = tmp_path / "run"
     # The default config with a small budget, and a video evaluation (pygame renders it); a fresh interpreter, so
     # that what the libraries print when imported is seen too.
-    result = train("total_env_steps=3000", "callbacks.evaluation.every_env_steps=1500", "callbacks.evaluation.episodes=2",
-                   "callbacks.evaluation.video_every=1", f"hydra.run.dir={run_dir}", fresh=True)  # fmt: skip
+    result = train(
+        "total_env_steps=3000",
+        "callbacks.evaluation.every_env_steps=1500",
+        "callbacks.evaluation.episodes=2",
+        "callbacks.evaluation.video_every=1",
+        f"hydra.run.dir={run_dir}",
+        fresh=True,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     console = [line for line in (result.stdout + result.stderr).splitlines() if line.strip()]
     # The progress bar redraws itself with carriage returns; what is left are pglab's log lines.
@@ -237,10 +309,14 @@ def test_a_sweep_dir_whose_jobs_all_failed_their_config_check_can_be_used_again(
 def test_an_async_env_left_open_does_not_hang_the_exit():
     # Its workers ignore SIGTERM (so a terminal's Ctrl-C cannot kill them mid-update); multiprocessing's exit
     # handler would SIGTERM them and wait forever. pglab's exit handler SIGKILLs them first.
-    script = ("from pglab.envs.factory import make_vector_env\n"
-              "env = make_vector_env('CartPole-v1', num_envs=2, vectorization='async')\n"
-              "raise SystemExit(3)\n")  # fmt: skip
+    script = (
+        "from pglab.envs.factory import make_vector_env\n"
+        "env = make_vector_env('CartPole-v1', num_envs=2, vectorization='async')\n"
+        "raise SystemExit(3)\n"
+    )
     started = time.monotonic()
-    result = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
     assert result.returncode == 3, result.stderr[-3000:]
     assert time.monotonic() - started < EXITS_WITHIN_S

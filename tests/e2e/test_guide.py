@@ -11,13 +11,20 @@ from tests.cli import run_script, train
 from tests.conftest import ROOT
 
 GUIDE = ROOT / "docs" / "guide.md"
-SMOKE = ["debug=smoke", "total_env_steps=4096", "seed=0", "callbacks.progress.refresh_every_env_steps=1000000000"]
+SMOKE = [
+    "debug=smoke",
+    "total_env_steps=4096",
+    "seed=0",
+    "callbacks.progress.refresh_every_env_steps=1000000000",
+]
 
 
 def guide_commands() -> list[str]:
     """The `python ...` lines of the guide's bash blocks."""
     blocks = re.findall(r"```bash\n(.*?)```", GUIDE.read_text(), flags=re.S)
-    return [line.strip() for block in blocks for line in block.splitlines() if line.strip().startswith("python ")]
+    return [
+        line.strip() for block in blocks for line in block.splitlines() if line.strip().startswith("python ")
+    ]
 
 
 def test_the_guide_answers_all_30_questions_and_has_no_unfilled_results():
@@ -53,9 +60,13 @@ def two_jobs(args: list[str]) -> list[str]:
 @pytest.mark.parametrize("command", guide_commands())
 def test_guide_command(command, smoke_run_and_sweep, tmp_path):
     run_dir, sweep_dir = smoke_run_and_sweep
-    command = command.replace("outputs/runs/<run>", str(run_dir)).replace("outputs/multiruns/<sweep>", str(sweep_dir))
+    command = command.replace("outputs/runs/<run>", str(run_dir)).replace(
+        "outputs/multiruns/<sweep>", str(sweep_dir)
+    )
     script, *args = shlex.split(command)[1:]
-    env = {k: v for k, v in os.environ.items() if not k.startswith("WANDB_")} | {"NETRC": str(tmp_path / "none")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WANDB_")} | {
+        "NETRC": str(tmp_path / "none")
+    }
     if script == "train.py":
         args = [a for a in args if not a.startswith(("seed=", "total_env_steps=", "hydra.sweeper.n_trials="))]
         if "-m" in args:  # two jobs make it a sweep all the same

@@ -22,9 +22,15 @@ FAST = ["logger=csv", "callbacks.progress.refresh_every_env_steps=1000000", "cal
 def start_training(run_dir, *args, session: bool = False):
     """train.py in a subprocess; `session`: in a process group of its own (its env workers join it)."""
     env = {**os.environ, "HYDRA_FULL_ERROR": "0"}
-    return subprocess.Popen([sys.executable, str(ROOT / "train.py"), *FAST, *args, f"hydra.run.dir={run_dir}"],
-                            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            start_new_session=session)  # fmt: skip
+    return subprocess.Popen(
+        [sys.executable, str(ROOT / "train.py"), *FAST, *args, f"hydra.run.dir={run_dir}"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=session,
+    )
 
 
 def wait_for_rows(run_dir, rows: int, process, timeout: float = 120) -> None:
@@ -65,8 +71,10 @@ def test_a_signal_checkpoints_marks_the_run_interrupted_and_exits_within_seconds
     eval_steps, steps = int(summary["eval/env_steps"]), int(summary["time/env_steps"])
     assert eval_steps % 768 == 0 and 0 < eval_steps <= steps
     at = f" at {eval_steps:,} env steps" if eval_steps != steps else ""
-    assert f"eval return {summary['eval/episode_return_mean']:.1f} ± {summary['eval/episode_return_std']:.1f}{at} " \
-           f"after {steps:,} env steps" in stdout + stderr
+    assert (
+        f"eval return {summary['eval/episode_return_mean']:.1f} ± {summary['eval/episode_return_std']:.1f}{at} "
+        f"after {steps:,} env steps" in stdout + stderr
+    )
     if sig == signal.SIGTERM:
         return
     # Continue it for two more rollouts (8 envs x 32 steps each): one CSV curve, no gap, no duplicate step.
@@ -82,25 +90,48 @@ def test_a_signal_checkpoints_marks_the_run_interrupted_and_exits_within_seconds
 def test_a_kill_in_the_middle_of_a_checkpoint_write_leaves_the_previous_checkpoint(tmp_path):
     run_dir = tmp_path / "run"
     # Saves: last.ckpt at 256 env steps, best.ckpt at the first eval (512), then last.ckpt at 512 is cut off.
-    result = subprocess.run([sys.executable, str(ROOT / "tests" / "kill_during_save.py"), *FAST, "total_env_steps=100000",
-                             "callbacks.checkpoint.every_env_steps=256", "callbacks.evaluation.every_env_steps=512",
-                             f"hydra.run.dir={run_dir}"], cwd=ROOT, capture_output=True, text=True, timeout=300)  # fmt: skip
+    result = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "tests" / "kill_during_save.py"),
+            *FAST,
+            "total_env_steps=100000",
+            "callbacks.checkpoint.every_env_steps=256",
+            "callbacks.evaluation.every_env_steps=512",
+            f"hydra.run.dir={run_dir}",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == -signal.SIGKILL, result.stderr[-3000:]
-    assert sorted(p.name for p in (run_dir / "checkpoints").iterdir()) == ["best.ckpt", "last.ckpt", "last.ckpt.tmp"]
+    assert sorted(p.name for p in (run_dir / "checkpoints").iterdir()) == [
+        "best.ckpt",
+        "last.ckpt",
+        "last.ckpt.tmp",
+    ]
     with pytest.raises(Exception):  # noqa: B017, PT011  (the cut-off write is not a loadable checkpoint)
         torch.load(run_dir / "checkpoints" / "last.ckpt.tmp", weights_only=True)
-    assert torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)["collector"]["env_steps"] == 256
-    assert not (run_dir / "summary.json").exists()  # killed: no summary; a sweep summary lists the run as failed
+    assert (
+        torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)["collector"]["env_steps"] == 256
+    )
+    assert not (
+        run_dir / "summary.json"
+    ).exists()  # killed: no summary; a sweep summary lists the run as failed
     result = train(f"resume={run_dir}", "total_env_steps=1024")
     assert result.returncode == 0, result.stderr[-3000:]
-    assert torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)["collector"]["env_steps"] == 1024
+    assert (
+        torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)["collector"]["env_steps"] == 1024
+    )
 
 
 def test_ctrl_c_to_the_whole_process_group_with_async_envs_still_checkpoints(tmp_path):
     # A terminal's Ctrl-C reaches the trainer and every env worker; the workers ignore it, the trainer stops.
     run_dir = tmp_path / "run"
-    process = start_training(run_dir, "total_env_steps=10000000", "env.vectorization=async", "env.num_envs=2",
-                             session=True)  # fmt: skip
+    process = start_training(
+        run_dir, "total_env_steps=10000000", "env.vectorization=async", "env.num_envs=2", session=True
+    )
     try:
         wait_for_rows(run_dir, 3, process)
         os.killpg(process.pid, signal.SIGINT)
@@ -132,12 +163,19 @@ def test_a_moved_run_resumes_in_its_new_dir_with_overrides_of_its_own_algorithm(
     assert (config.algo.value_updates, config.algo.vf_lr) == (3, 0.002)
     checkpoint = torch.load(moved / "checkpoints" / "last.ckpt", weights_only=True)
     assert checkpoint["collector"]["env_steps"] == 512
-    assert [group["lr"] for state in checkpoint["optimizer_states"] for group in state["param_groups"]] == [3e-3, 0.002]
+    assert [group["lr"] for state in checkpoint["optimizer_states"] for group in state["param_groups"]] == [
+        3e-3,
+        0.002,
+    ]
 
     # A second resume keeps the first one's overrides.
     result = train(f"resume={moved}", "total_env_steps=640")
     assert result.returncode == 0, result.stderr[-3000:]
     config = OmegaConf.load(moved / "config.yaml")
     assert (config.algo.value_updates, config.algo.vf_lr, config.total_env_steps) == (3, 0.002, 640)
-    assert list(config.resume_overrides) == ["total_env_steps=512", "algo.value_updates=3", "algo.vf_lr=0.002",
-                                             "total_env_steps=640"]  # fmt: skip
+    assert list(config.resume_overrides) == [
+        "total_env_steps=512",
+        "algo.value_updates=3",
+        "algo.vf_lr=0.002",
+        "total_env_steps=640",
+    ]

@@ -7,8 +7,15 @@ from tests.cli import run_script, train
 
 def test_plot_of_a_two_algorithm_two_seed_sweep(tmp_path):
     sweep_dir = tmp_path / "sweep"
-    result = train("-m", "algo=ppo,a2c", "seed=0,1", "debug=smoke", "callbacks.progress.refresh_every_env_steps=1000000000",
-                   f"hydra.sweep.dir={sweep_dir}", timeout=600)  # fmt: skip
+    result = train(
+        "-m",
+        "algo=ppo,a2c",
+        "seed=0,1",
+        "debug=smoke",
+        "callbacks.progress.refresh_every_env_steps=1000000000",
+        f"hydra.sweep.dir={sweep_dir}",
+        timeout=600,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
 
     out = tmp_path / "cmp.png"
@@ -18,7 +25,15 @@ def test_plot_of_a_two_algorithm_two_seed_sweep(tmp_path):
     image = mpimg.imread(out)
     assert image.shape[0] > 300 and image.shape[1] > 500 and image.std() > 0
 
-    result = run_script("scripts/plot.py", str(sweep_dir), "--group-by", "algo", "seed", "--metric", "rollout/episode_return_mean")
+    result = run_script(
+        "scripts/plot.py",
+        str(sweep_dir),
+        "--group-by",
+        "algo",
+        "seed",
+        "--metric",
+        "rollout/episode_return_mean",
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout.count("(n=1)") == 4
     assert (sweep_dir / "curves_rollout_episode_return_mean.png").exists()

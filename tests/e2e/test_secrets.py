@@ -9,8 +9,14 @@ TOKEN = "pglab-test-token-5f2b9c"
 
 def test_secrets_from_the_environment_never_land_in_the_run_dir(tmp_path):
     run_dir = tmp_path / "run"
-    result = train("debug=smoke", "logger=[csv,wandb]", "logger.wandb.mode=offline", "logger.wandb.log_model=true",
-                   f"hydra.run.dir={run_dir}", env={"WANDB_API_KEY": API_KEY, "SOME_SERVICE_TOKEN": TOKEN})  # fmt: skip
+    result = train(
+        "debug=smoke",
+        "logger=[csv,wandb]",
+        "logger.wandb.mode=offline",
+        "logger.wandb.log_model=true",
+        f"hydra.run.dir={run_dir}",
+        env={"WANDB_API_KEY": API_KEY, "SOME_SERVICE_TOKEN": TOKEN},
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     files = [p for p in run_dir.rglob("*") if p.is_file()]
     assert any(p.suffix == ".wandb" for p in files) and any(p.suffix == ".ckpt" for p in files)

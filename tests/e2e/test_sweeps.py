@@ -50,11 +50,27 @@ def test_failed_jobs_are_marked_and_the_rest_run_then_exit_code_is_1(tmp_path):
     assert result.returncode == 1
     jobs = read_jobs(sweep_dir)
     assert [(j["overrides"], j["seed"], j["status"]) for j in jobs] == [
-        ("algo.lr=0.001 debug=smoke logger=none callbacks.progress.refresh_every_env_steps=1000000000", "0", "completed"),
-        ("algo.lr=0.001 debug=smoke logger=none callbacks.progress.refresh_every_env_steps=1000000000", "1", "completed"),
-        ("algo.lr=-1 debug=smoke logger=none callbacks.progress.refresh_every_env_steps=1000000000", "0", "failed"),
-        ("algo.lr=-1 debug=smoke logger=none callbacks.progress.refresh_every_env_steps=1000000000", "1", "failed"),
-    ]  # fmt: skip
+        (
+            "algo.lr=0.001 debug=smoke logger=none callbacks.progress.refresh_every_env_steps=1000000000",
+            "0",
+            "completed",
+        ),
+        (
+            "algo.lr=0.001 debug=smoke logger=none callbacks.progress.refresh_every_env_steps=1000000000",
+            "1",
+            "completed",
+        ),
+        (
+            "algo.lr=-1 debug=smoke logger=none callbacks.progress.refresh_every_env_steps=1000000000",
+            "0",
+            "failed",
+        ),
+        (
+            "algo.lr=-1 debug=smoke logger=none callbacks.progress.refresh_every_env_steps=1000000000",
+            "1",
+            "failed",
+        ),
+    ]
     assert all("algo.lr=-1 is out of range: allowed (0.0, inf]" in j["error"] for j in jobs[2:])
     with open(sweep_dir / "sweep_summary_by_config.csv") as f:
         configs = list(csv.DictReader(f))
@@ -76,8 +92,15 @@ def test_optuna_search_completes_reports_best_parameters_and_survives_a_failed_t
         "    params:\n      algo.lr: choice(-1.0, 0.001)\n"
     )
     sweep_dir = tmp_path / "sweep"
-    result = train("-m", "--config-dir", str(tmp_path / "conf"), "hparams_search=ppo_optuna_with_bad_lr", *SMOKE,
-                   f"hydra.sweep.dir={sweep_dir}", timeout=600)  # fmt: skip
+    result = train(
+        "-m",
+        "--config-dir",
+        str(tmp_path / "conf"),
+        "hparams_search=ppo_optuna_with_bad_lr",
+        *SMOKE,
+        f"hydra.sweep.dir={sweep_dir}",
+        timeout=600,
+    )
     jobs = read_jobs(sweep_dir)
     assert len(jobs) == 4
     completed = [j for j in jobs if j["status"] == "completed"]
@@ -88,8 +111,14 @@ def test_optuna_search_completes_reports_best_parameters_and_survives_a_failed_t
     best = yaml.safe_load((sweep_dir / "optimization_results.yaml").read_text())
     assert best["best_value"] == max(float(j["eval_return_mean"]) for j in completed)
     assert best["best_params"]["algo.lr"] == 0.001
-    assert set(best["best_params"]) == {"algo.lr", "algo.gamma", "algo.gae_lambda", "algo.clip_coef",
-                                        "algo.ent_coef", "network.hidden_sizes"}  # fmt: skip
+    assert set(best["best_params"]) == {
+        "algo.lr",
+        "algo.gamma",
+        "algo.gae_lambda",
+        "algo.clip_coef",
+        "algo.ent_coef",
+        "network.hidden_sizes",
+    }
 
 
 def test_every_optuna_preset_and_the_slurm_launcher_compose():
@@ -106,8 +135,17 @@ def test_every_optuna_preset_and_the_slurm_launcher_compose():
         assert "algo.lr" in cfg.hydra.sweeper.params and "network.hidden_sizes" in cfg.hydra.sweeper.params
     GlobalHydra.instance().clear()
     with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-        cfg = compose("train", overrides=["hydra/launcher=slurm", "hydra.launcher.partition=gpu"],
-                      return_hydra_config=True)  # fmt: skip
+        cfg = compose(
+            "train",
+            overrides=["hydra/launcher=slurm", "hydra.launcher.partition=gpu"],
+            return_hydra_config=True,
+        )
     GlobalHydra.instance().clear()
-    assert cfg.hydra.launcher._target_ == "hydra_plugins.hydra_submitit_launcher.submitit_launcher.SlurmLauncher"
-    assert (cfg.hydra.launcher.partition, cfg.hydra.launcher.cpus_per_task, cfg.hydra.launcher.timeout_min) == ("gpu", 2, 120)
+    assert (
+        cfg.hydra.launcher._target_ == "hydra_plugins.hydra_submitit_launcher.submitit_launcher.SlurmLauncher"
+    )
+    assert (
+        cfg.hydra.launcher.partition,
+        cfg.hydra.launcher.cpus_per_task,
+        cfg.hydra.launcher.timeout_min,
+    ) == ("gpu", 2, 120)

@@ -92,8 +92,14 @@ def files_holding(root, secret: str) -> list:
 
 def test_offline_run_with_csv_tensorboard_and_wandb_holds_config_metrics_and_checkpoints(tmp_path):
     run_dir = tmp_path / "run"
-    result = train("logger=[csv,tensorboard,wandb]", "logger.wandb.log_model=true", "callbacks.evaluation.video_every=2",
-                   *SMOKE, f"hydra.run.dir={run_dir}", env=no_credentials(tmp_path))  # fmt: skip
+    result = train(
+        "logger=[csv,tensorboard,wandb]",
+        "logger.wandb.log_model=true",
+        "callbacks.evaluation.video_every=2",
+        *SMOKE,
+        f"hydra.run.dir={run_dir}",
+        env=no_credentials(tmp_path),
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     output = result.stdout + result.stderr
     assert output.count("W&B: no API key configured, logging offline") == 1
@@ -136,8 +142,15 @@ def test_offline_run_with_csv_tensorboard_and_wandb_holds_config_metrics_and_che
 
 def test_multirun_gives_one_finished_run_per_job_in_one_group_named_by_swept_values(tmp_path):
     sweep_dir = tmp_path / "sweep"
-    result = train("-m", "logger=wandb", "algo.lr=1e-3", "seed=0,1", *SMOKE, f"hydra.sweep.dir={sweep_dir}",
-                   env=no_credentials(tmp_path))  # fmt: skip
+    result = train(
+        "-m",
+        "logger=wandb",
+        "algo.lr=1e-3",
+        "seed=0,1",
+        *SMOKE,
+        f"hydra.sweep.dir={sweep_dir}",
+        env=no_credentials(tmp_path),
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     runs = []
     for job in ("0", "1"):
@@ -147,8 +160,10 @@ def test_multirun_gives_one_finished_run_per_job_in_one_group_named_by_swept_val
         assert records["exit"], "the job's W&B run was finished"
         runs.append(run)
     assert runs[0]["run_group"] == runs[1]["run_group"] == "sweep"
-    assert [r["display_name"] for r in runs] == ["algo.lr=0.001 debug=smoke callbacks.progress.refresh_every_env_steps=1000000000 seed=0",
-                                                 "algo.lr=0.001 debug=smoke callbacks.progress.refresh_every_env_steps=1000000000 seed=1"]  # fmt: skip
+    assert [r["display_name"] for r in runs] == [
+        "algo.lr=0.001 debug=smoke callbacks.progress.refresh_every_env_steps=1000000000 seed=0",
+        "algo.lr=0.001 debug=smoke callbacks.progress.refresh_every_env_steps=1000000000 seed=1",
+    ]
     assert runs[0]["run_id"] != runs[1]["run_id"]
 
 
@@ -173,8 +188,13 @@ def test_a_job_that_fails_mid_training_finishes_its_wandb_run_as_failed(make_cfg
 
     for key in [k for k in os.environ if k.startswith("WANDB_")]:
         monkeypatch.delenv(key)
-    cfg = make_cfg("logger=wandb", "logger.wandb.mode=offline", "env.id=pglab-test/Failing-v0", "+env.kwargs.fail_after=300",
-                   "debug=smoke")  # fmt: skip
+    cfg = make_cfg(
+        "logger=wandb",
+        "logger.wandb.mode=offline",
+        "env.id=pglab-test/Failing-v0",
+        "+env.kwargs.fail_after=300",
+        "debug=smoke",
+    )
     with pytest.raises(RuntimeError, match="FailingEnv failed after 300 steps"):
         run(cfg)
     assert wandb.run is None  # finished, so the next job of a sweep starts its own run

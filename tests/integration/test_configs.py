@@ -27,14 +27,29 @@ IMAGE_ENVS = {"pong", "pixelcopter_pixels"}
 
 def test_groups_have_the_documented_options():
     assert ALGOS == ["a2c", "ppo", "reinforce", "vpg"]
-    assert ENVS == ["acrobot", "cartpole", "halfcheetah", "hopper", "lunarlander", "lunarlander_continuous",
-                    "mountaincar", "pendulum", "pixelcopter", "pixelcopter_pixels", "pong"]  # fmt: skip
+    assert ENVS == [
+        "acrobot",
+        "cartpole",
+        "halfcheetah",
+        "hopper",
+        "lunarlander",
+        "lunarlander_continuous",
+        "mountaincar",
+        "pendulum",
+        "pixelcopter",
+        "pixelcopter_pixels",
+        "pong",
+    ]
     assert NETWORKS == ["cnn", "mlp"]
     assert ACCELERATORS == ["cpu", "gpu"]
 
 
-@pytest.mark.parametrize(("algo", "env", "network", "accelerator"), list(itertools.product(ALGOS, ENVS, NETWORKS, ACCELERATORS)))
-def test_every_combination_composes_and_builds_or_names_the_right_network(make_cfg, algo, env, network, accelerator):
+@pytest.mark.parametrize(
+    ("algo", "env", "network", "accelerator"), list(itertools.product(ALGOS, ENVS, NETWORKS, ACCELERATORS))
+)
+def test_every_combination_composes_and_builds_or_names_the_right_network(
+    make_cfg, algo, env, network, accelerator
+):
     # VPG's separate critic optimizer needs separate trunks; network=cnn shares one by default.
     extra = ["network.shared_trunk=false"] if (algo, network) == ("vpg", "cnn") else []
     cfg = make_cfg(f"algo={algo}", f"env={env}", f"network={network}", f"accelerator={accelerator}", *extra)
@@ -45,9 +60,13 @@ def test_every_combination_composes_and_builds_or_names_the_right_network(make_c
     try:
         if (network == "cnn") != (env in IMAGE_ENVS):
             with pytest.raises(ConfigError, match=f"use network={'mlp' if network == 'cnn' else 'cnn'}"):
-                instantiate(cfg.algo)(network=instantiate(cfg.network), collector=collector, total_env_steps=10**5)
+                instantiate(cfg.algo)(
+                    network=instantiate(cfg.network), collector=collector, total_env_steps=10**5
+                )
             return
-        module = instantiate(cfg.algo)(network=instantiate(cfg.network), collector=collector, total_env_steps=10**5)
+        module = instantiate(cfg.algo)(
+            network=instantiate(cfg.network), collector=collector, total_env_steps=10**5
+        )
         n_params = sum(p.numel() for p in module.policy.parameters())
         assert n_params > 1000
         assert module.policy.has_critic == (algo != "reinforce")
@@ -76,8 +95,14 @@ def test_every_logger_instantiates(make_cfg, logger):
         ("algo.gamma=1.5", "algo.gamma=1.5 is out of range: allowed (0.0, 1.0]"),
         ("algo.lr=0", "algo.lr=0 is out of range"),
         ("algo.gae_lambda=-0.1", "algo.gae_lambda=-0.1 is out of range: allowed [0.0, 1.0]"),
-        ("algo.num_minibatches=3", "set algo.num_minibatches so that env.num_envs * algo.num_steps is divisible"),
-        ("total_env_steps=100", "total_env_steps=100 is smaller than one rollout (env.num_envs * algo.num_steps = 256 env steps)"),
+        (
+            "algo.num_minibatches=3",
+            "set algo.num_minibatches so that env.num_envs * algo.num_steps is divisible",
+        ),
+        (
+            "total_env_steps=100",
+            "total_env_steps=100 is smaller than one rollout (env.num_envs * algo.num_steps = 256 env steps)",
+        ),
         ("env.id=CartPol-v1", "did you mean CartPole-v1"),
         ("algo.lr=-1", "algo.lr=-1 is out of range: allowed (0.0, inf]"),
         ("algo.gamma=0", "algo.gamma=0 is out of range: allowed (0.0, 1.0]"),
@@ -91,7 +116,10 @@ def test_every_logger_instantiates(make_cfg, logger):
         ("seed=-1", "seed=-1 is out of range: allowed integers in [0, 4294967295]"),
         ("torch_threads=0", "torch_threads=0 is out of range: allowed integers in [1, inf] or null"),
         ("total_env_steps=1.5", "total_env_steps=1.5 is not a whole number: allowed integers in [1, inf]"),
-        ("env.max_episode_steps=0", "env.max_episode_steps=0 is out of range: allowed integers in [1, inf] or null"),
+        (
+            "env.max_episode_steps=0",
+            "env.max_episode_steps=0 is out of range: allowed integers in [1, inf] or null",
+        ),
         ("+env.kwargs.foo=1", "env.id='CartPole-v1' with env.kwargs={'foo': 1} cannot be made: TypeError"),
         ("trainer.strategy=bogus", "trainer: ValueError: You selected an invalid strategy name"),
     ],
@@ -103,9 +131,23 @@ def test_bad_hyperparameters_name_the_key(make_cfg, override, message):
 
 
 def test_whole_number_floats_are_integers_and_other_floats_stay(make_cfg):
-    cfg, _ = preflight(make_cfg("total_env_steps=1e6", "algo.num_steps=1.28e2", "env.num_envs=8.0", "seed=3.0",
-                                "callbacks.evaluation.every_env_steps=5e4", "algo.lr=1e-3"))  # fmt: skip
-    values = (cfg.total_env_steps, cfg.algo.num_steps, cfg.env.num_envs, cfg.seed, cfg.callbacks.evaluation.every_env_steps)
+    cfg, _ = preflight(
+        make_cfg(
+            "total_env_steps=1e6",
+            "algo.num_steps=1.28e2",
+            "env.num_envs=8.0",
+            "seed=3.0",
+            "callbacks.evaluation.every_env_steps=5e4",
+            "algo.lr=1e-3",
+        )
+    )
+    values = (
+        cfg.total_env_steps,
+        cfg.algo.num_steps,
+        cfg.env.num_envs,
+        cfg.seed,
+        cfg.callbacks.evaluation.every_env_steps,
+    )
     assert values == (1_000_000, 128, 8, 3, 50_000)
     assert all(type(value) is int for value in values)
     assert cfg.algo.lr == 1e-3 and type(cfg.algo.lr) is float
@@ -114,11 +156,17 @@ def test_whole_number_floats_are_integers_and_other_floats_stay(make_cfg):
 def test_cnn_refuses_normalized_pixels_and_accepts_raw_ones(make_cfg):
     # The Nature CNN divides by 255 itself; running-normalized pixels would be scaled twice.
     for normalize, error in ((True, "set env.normalize_obs=false"), (False, None)):
-        cfg = make_cfg("env=pixelcopter", "env.kwargs.obs_type=pixels", "network=cnn", f"env.normalize_obs={normalize}")
+        cfg = make_cfg(
+            "env=pixelcopter", "env.kwargs.obs_type=pixels", "network=cnn", f"env.normalize_obs={normalize}"
+        )
         collector = RolloutCollector(instantiate(cfg.env)(num_envs=2, vectorization="sync"), seed=0)
         try:
-            build = functools.partial(instantiate(cfg.algo), network=instantiate(cfg.network), collector=collector,
-                                      total_env_steps=10**5)  # fmt: skip
+            build = functools.partial(
+                instantiate(cfg.algo),
+                network=instantiate(cfg.network),
+                collector=collector,
+                total_env_steps=10**5,
+            )
             if error:
                 with pytest.raises(ConfigError, match=error):
                     build()
@@ -132,10 +180,19 @@ def test_a_checkpoint_from_another_env_or_network_names_what_differs(make_cfg, t
     run(make_cfg("debug=smoke", "logger=none", output_dir=tmp_path / "cartpole"))
     ckpt = tmp_path / "cartpole" / "checkpoints" / "last.ckpt"
     with pytest.raises(ConfigError) as info:
-        run(make_cfg("debug=smoke", "env=acrobot", "network.hidden_sizes=[32]", f"ckpt_path={ckpt}",
-                     output_dir=tmp_path / "acrobot"))  # fmt: skip
-    assert str(info.value) == (f"ckpt_path={ckpt} comes from an incompatible config: env.id: checkpoint 'CartPole-v1', "
-                               "this run 'Acrobot-v1'; network.hidden_sizes: checkpoint [16], this run [32]")  # fmt: skip
+        run(
+            make_cfg(
+                "debug=smoke",
+                "env=acrobot",
+                "network.hidden_sizes=[32]",
+                f"ckpt_path={ckpt}",
+                output_dir=tmp_path / "acrobot",
+            )
+        )
+    assert str(info.value) == (
+        f"ckpt_path={ckpt} comes from an incompatible config: env.id: checkpoint 'CartPole-v1', "
+        "this run 'Acrobot-v1'; network.hidden_sizes: checkpoint [16], this run [32]"
+    )
 
 
 class RunsCode:
@@ -152,6 +209,8 @@ def test_a_crafted_checkpoint_is_refused_without_running_its_code(make_cfg, tmp_
     torch.save({"state_dict": {}, "collector": RunsCode(marker)}, evil)
     with pytest.raises(ConfigError) as info:
         run(make_cfg("debug=smoke", f"ckpt_path={evil}", output_dir=tmp_path / "run"))
-    assert str(info.value).startswith(f"ckpt_path={evil} cannot be loaded: it holds Python objects (posix.system) that "
-                                      "pglab does not unpickle")  # fmt: skip
+    assert str(info.value).startswith(
+        f"ckpt_path={evil} cannot be loaded: it holds Python objects (posix.system) that "
+        "pglab does not unpickle"
+    )
     assert not marker.exists()

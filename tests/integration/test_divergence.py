@@ -9,8 +9,15 @@ from pglab.train import run
 
 # 8 envs x 32 steps = 256 env steps per rollout; each sub-env's rewards turn NaN after 100 of its steps, so
 # the 4th rollout (768 -> 1024 env steps) holds the first NaN; last.ckpt is written every 256 env steps.
-NAN = ["env.id=pglab-test/NaNReward-v0", "env.num_envs=8", "algo.num_steps=32", "total_env_steps=4096", "logger=none",
-       "callbacks.checkpoint.every_env_steps=256", "callbacks.evaluation.every_env_steps=100000"]  # fmt: skip
+NAN = [
+    "env.id=pglab-test/NaNReward-v0",
+    "env.num_envs=8",
+    "algo.num_steps=32",
+    "total_env_steps=4096",
+    "logger=none",
+    "callbacks.checkpoint.every_env_steps=256",
+    "callbacks.evaluation.every_env_steps=100000",
+]
 
 
 def test_a_nan_stops_training_naming_step_metric_and_the_last_good_checkpoint(make_cfg, tmp_path):
@@ -19,7 +26,10 @@ def test_a_nan_stops_training_naming_step_metric_and_the_last_good_checkpoint(ma
     message = str(info.value)
     ckpt = tmp_path / "checkpoints" / "last.ckpt"
     assert message.startswith("non-finite loss (nan) in the update after 1,024 env steps")
-    assert f"the last good checkpoint, {ckpt} at 768 env steps, is kept" in message and "on_nonfinite=skip" in message
+    assert (
+        f"the last good checkpoint, {ckpt} at 768 env steps, is kept" in message
+        and "on_nonfinite=skip" in message
+    )
     checkpoint = torch.load(ckpt, weights_only=True)
     assert checkpoint["collector"]["env_steps"] == 768
     assert all(torch.isfinite(t).all() for t in checkpoint["state_dict"].values())

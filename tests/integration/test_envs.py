@@ -14,9 +14,13 @@ def test_algo_trains_env_at_a_smoke_budget(make_cfg, algo, env):
     extra = []
     if env in IMAGE_ENVS:  # CNN updates are the slow part on a CPU: one or two rollouts are enough here
         extra = ["network=cnn", "total_env_steps=600"]
-        extra += {"vpg": ["network.shared_trunk=false", "algo.value_updates=5"],
-                  "reinforce": ["algo.episodes_per_rollout=1"]}.get(algo, [])
-    cfg = make_cfg(f"algo={algo}", f"env={env}", "debug=smoke", "logger=none", "callbacks.evaluation.episodes=1", *extra)
+        extra += {
+            "vpg": ["network.shared_trunk=false", "algo.value_updates=5"],
+            "reinforce": ["algo.episodes_per_rollout=1"],
+        }.get(algo, [])
+    cfg = make_cfg(
+        f"algo={algo}", f"env={env}", "debug=smoke", "logger=none", "callbacks.evaluation.episodes=1", *extra
+    )
     summary = run(cfg)
     assert summary["status"] == "completed"
     assert summary["time/env_steps"] >= cfg.total_env_steps
@@ -26,8 +30,15 @@ def test_algo_trains_env_at_a_smoke_budget(make_cfg, algo, env):
 def test_atari_observations_are_preprocessed_stacked_and_time_limited_in_agent_steps():
     from pglab.envs.factory import make_vector_env
 
-    env = make_vector_env("ALE/Pong-v5", num_envs=1, max_episode_steps=5, kwargs={"frameskip": 1},
-                          atari_preprocessing=True, frame_stack=4, clip_reward=True)  # fmt: skip
+    env = make_vector_env(
+        "ALE/Pong-v5",
+        num_envs=1,
+        max_episode_steps=5,
+        kwargs={"frameskip": 1},
+        atari_preprocessing=True,
+        frame_stack=4,
+        clip_reward=True,
+    )
     try:
         obs, _ = env.reset(seed=0)
         assert obs.shape == (1, 4, 84, 84) and obs.dtype == np.uint8

@@ -13,18 +13,29 @@ PRESETS = sorted(p.stem for p in (CONF / "experiment").glob("*.yaml"))
 
 
 def test_the_required_presets_exist():
-    assert {"ppo_cartpole", "a2c_cartpole", "vpg_cartpole", "reinforce_cartpole", "reinforce_cartpole_hf",
-            "ppo_pendulum", "ppo_acrobot"} <= set(PRESETS)  # fmt: skip
+    assert {
+        "ppo_cartpole",
+        "a2c_cartpole",
+        "vpg_cartpole",
+        "reinforce_cartpole",
+        "reinforce_cartpole_hf",
+        "ppo_pendulum",
+        "ppo_acrobot",
+    } <= set(PRESETS)
 
 
 @pytest.mark.parametrize("preset", PRESETS)
 def test_preset_states_its_measured_return_and_command(preset):
     text = (CONF / "experiment" / f"{preset}.yaml").read_text()
     comments = " ".join(line.removeprefix("#").strip() for line in text.splitlines() if line.startswith("#"))
-    measured = comments[comments.index("MEASURED:"):]
+    measured = comments[comments.index("MEASURED:") :]
     assert re.search(r"MEASURED: .*\d", measured), "a measured return"
-    assert re.search(r"seeds? [0-9]", measured, flags=re.I) and "env steps" in measured, "over which seeds and env steps"
-    assert f"Command: python train.py -m experiment={preset} seed=" in measured, "the command that measured it"
+    assert re.search(r"seeds? [0-9]", measured, flags=re.I) and "env steps" in measured, (
+        "over which seeds and env steps"
+    )
+    assert f"Command: python train.py -m experiment={preset} seed=" in measured, (
+        "the command that measured it"
+    )
 
 
 @pytest.mark.parametrize("preset", PRESETS)

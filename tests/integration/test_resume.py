@@ -15,11 +15,23 @@ CASES = {
     # PPO on CartPole: 8 envs x 32 steps = 256 per rollout; N = 20 rollouts.
     "ppo-cartpole": (["algo=ppo", "env=cartpole"], 5120),
     # A2C on Pendulum with observation normalization and reward scaling: 4 envs x 5 steps = 20 per rollout.
-    "a2c-pendulum-normalized": (["algo=a2c", "env=pendulum", "env.num_envs=4", "env.normalize_obs=true",
-                                 "env.normalize_reward=true"], 1500),  # fmt: skip
+    "a2c-pendulum-normalized": (
+        ["algo=a2c", "env=pendulum", "env.num_envs=4", "env.normalize_obs=true", "env.normalize_reward=true"],
+        1500,
+    ),
     # MuJoCo: the simulator's integration state continues mid-episode (2 envs x 64 steps = 128 per rollout).
-    "ppo-hopper-normalized": (["algo=ppo", "env=hopper", "env.num_envs=2", "env.vectorization=sync", "algo.num_steps=64", "algo.num_minibatches=2",
-                               "algo.update_epochs=2"], 640),  # fmt: skip
+    "ppo-hopper-normalized": (
+        [
+            "algo=ppo",
+            "env=hopper",
+            "env.num_envs=2",
+            "env.vectorization=sync",
+            "algo.num_steps=64",
+            "algo.num_minibatches=2",
+            "algo.update_epochs=2",
+        ],
+        640,
+    ),
     # REINFORCE: whole episodes, the env RNG streams continue across the stop.
     "reinforce-cartpole": (["algo=reinforce", "env=cartpole", "algo.episodes_per_rollout=4"], 3000),
 }
@@ -44,7 +56,9 @@ def assert_same_training_state(a, b):
     norm_a, norm_b = a["collector"]["normalization"], b["collector"]["normalization"]
     assert norm_a.keys() == norm_b.keys()
     for stats in norm_a:
-        for name, value in (norm_a[stats].items() if isinstance(norm_a[stats], dict) else [("", norm_a[stats])]):
+        for name, value in (
+            norm_a[stats].items() if isinstance(norm_a[stats], dict) else [("", norm_a[stats])]
+        ):
             other = norm_b[stats][name] if name else norm_b[stats]
             assert torch.equal(torch.as_tensor(value), torch.as_tensor(other)), (stats, name)
 
@@ -52,8 +66,15 @@ def assert_same_training_state(a, b):
 @pytest.mark.parametrize("case", list(CASES))
 def test_stop_at_n_and_resume_to_2n_equals_2n_straight(make_cfg, tmp_path, case):
     overrides, n = CASES[case]
-    common = [*overrides, "seed=3", f"total_env_steps={2 * n}", "logger=csv", "callbacks.evaluation.episodes=3",
-              f"callbacks.evaluation.every_env_steps={n // 2}", f"callbacks.checkpoint.every_env_steps={n}"]  # fmt: skip
+    common = [
+        *overrides,
+        "seed=3",
+        f"total_env_steps={2 * n}",
+        "logger=csv",
+        "callbacks.evaluation.episodes=3",
+        f"callbacks.evaluation.every_env_steps={n // 2}",
+        f"callbacks.checkpoint.every_env_steps={n}",
+    ]
     straight = run(make_cfg(*common, output_dir=tmp_path / "straight"))
 
     # Stopped as by SIGINT at N (tests.fakes.StopAt), then `resume=<run dir>` continues it in place.
@@ -76,22 +97,42 @@ def test_stop_at_n_and_resume_to_2n_equals_2n_straight(make_cfg, tmp_path, case)
 
 def test_a_periodic_checkpoint_loaded_with_ckpt_path_continues_exactly(make_cfg, tmp_path):
     overrides, n = CASES["ppo-cartpole"]
-    common = [*overrides, "seed=1", f"total_env_steps={2 * n}", "logger=none", f"callbacks.checkpoint.every_env_steps={n}"]
+    common = [
+        *overrides,
+        "seed=1",
+        f"total_env_steps={2 * n}",
+        "logger=none",
+        f"callbacks.checkpoint.every_env_steps={n}",
+    ]
     cfg = make_cfg(*common, output_dir=tmp_path / "straight")
     with open_dict(cfg):
-        cfg.callbacks.keep = {"_target_": "tests.fakes.KeepCheckpoint", "dirpath": str(tmp_path / "straight" / "checkpoints")}
+        cfg.callbacks.keep = {
+            "_target_": "tests.fakes.KeepCheckpoint",
+            "dirpath": str(tmp_path / "straight" / "checkpoints"),
+        }
     run(cfg)
     periodic = tmp_path / "straight" / "checkpoints" / f"{n}.ckpt"
     assert torch.load(periodic, weights_only=True)["collector"]["env_steps"] == n
 
     run(make_cfg(*common, f"ckpt_path={periodic}", output_dir=tmp_path / "continued"))
-    assert_same_training_state(torch.load(tmp_path / "straight" / "checkpoints" / "last.ckpt", weights_only=True),
-                               torch.load(tmp_path / "continued" / "checkpoints" / "last.ckpt", weights_only=True))  # fmt: skip
+    assert_same_training_state(
+        torch.load(tmp_path / "straight" / "checkpoints" / "last.ckpt", weights_only=True),
+        torch.load(tmp_path / "continued" / "checkpoints" / "last.ckpt", weights_only=True),
+    )
 
 
-def test_resuming_a_run_at_its_budget_collects_nothing_and_a_refused_resume_changes_nothing(make_cfg, tmp_path):
+def test_resuming_a_run_at_its_budget_collects_nothing_and_a_refused_resume_changes_nothing(
+    make_cfg, tmp_path
+):
     sigint, sigterm = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
-    done = run(make_cfg("total_env_steps=512", "logger=csv", "callbacks.evaluation.episodes=2", output_dir=tmp_path / "run"))
+    done = run(
+        make_cfg(
+            "total_env_steps=512",
+            "logger=csv",
+            "callbacks.evaluation.episodes=2",
+            output_dir=tmp_path / "run",
+        )
+    )
     # StopOnSignals put back the handlers found before training (not Lightning's, which it restores itself).
     assert (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)) == (sigint, sigterm)
     last = tmp_path / "run" / "checkpoints" / "last.ckpt"

@@ -24,16 +24,22 @@ def column(rows, key) -> list[float]:
 def build(cfg, num_envs=None):
     env = instantiate(cfg.env)() if num_envs is None else instantiate(cfg.env)(num_envs=num_envs)
     collector = RolloutCollector(env, seed=cfg.seed)
-    module = instantiate(cfg.algo)(network=instantiate(cfg.network), collector=collector, total_env_steps=cfg.total_env_steps)
+    module = instantiate(cfg.algo)(
+        network=instantiate(cfg.network), collector=collector, total_env_steps=cfg.total_env_steps
+    )
     return module, collector
 
 
 def test_ppo_dataset_yields_the_rollout_once_and_each_epoch_splits_it_into_shuffled_minibatches(make_cfg):
     # PPO's whole update is one Lightning step: the dataset yields the rollout, training_step splits it.
-    cfg = make_cfg("algo=ppo", "env.num_envs=2", "algo.num_steps=8", "algo.num_minibatches=4", "algo.update_epochs=3")
+    cfg = make_cfg(
+        "algo=ppo", "env.num_envs=2", "algo.num_steps=8", "algo.num_minibatches=4", "algo.update_epochs=3"
+    )
     module, collector = build(cfg)
     collects = []
-    dataset = RolloutDataset(lambda: collects.append(1) or collector.collect(module.policy, 8), module.rollout_batches)
+    dataset = RolloutDataset(
+        lambda: collects.append(1) or collector.collect(module.policy, 8), module.rollout_batches
+    )
     batches = list(dataset)
     assert len(collects) == 1 and [len(b) for b in batches] == [16]
     (batch,) = batches
@@ -41,8 +47,12 @@ def test_ppo_dataset_yields_the_rollout_once_and_each_epoch_splits_it_into_shuff
         minibatches = list(batch.minibatches(4))
         for minibatch in minibatches:
             assert minibatch.obs.shape == (4, 4) and minibatch.actions.shape == (4,)
-            assert minibatch.advantages.shape == minibatch.returns.shape == minibatch.old_log_probs.shape == (4,)
-        assert sorted(x for m in minibatches for x in m.old_log_probs.tolist()) == sorted(batch.old_log_probs.tolist())
+            assert (
+                minibatch.advantages.shape == minibatch.returns.shape == minibatch.old_log_probs.shape == (4,)
+            )
+        assert sorted(x for m in minibatches for x in m.old_log_probs.tolist()) == sorted(
+            batch.old_log_probs.tolist()
+        )
 
 
 @pytest.mark.parametrize("algo", ["a2c", "vpg"])
@@ -54,8 +64,14 @@ def test_single_batch_algorithms_yield_the_whole_rollout(make_cfg, algo):
 
 
 def test_one_rollout_per_lightning_epoch_and_budget_respected(make_cfg, tmp_path):
-    cfg = make_cfg("algo=ppo", "debug=smoke", "total_env_steps=1000", "algo.num_steps=50", "algo.update_epochs=2",
-                   "algo.num_minibatches=5")  # fmt: skip
+    cfg = make_cfg(
+        "algo=ppo",
+        "debug=smoke",
+        "total_env_steps=1000",
+        "algo.num_steps=50",
+        "algo.update_epochs=2",
+        "algo.num_minibatches=5",
+    )
     summary = run(cfg)
     # 2 envs x 50 steps = 100 env steps per rollout: 10 rollouts (epochs), 2 x 5 gradient steps each.
     assert summary["time/env_steps"] == 1000
@@ -68,7 +84,13 @@ def test_one_rollout_per_lightning_epoch_and_budget_respected(make_cfg, tmp_path
     for name in ("summary.json", "learning_curve.png", "config.yaml", "checkpoints/best.ckpt"):
         assert (tmp_path / name).stat().st_size > 0
     saved = json.loads((tmp_path / "summary.json").read_text())
-    for key in ("eval/episode_return_mean", "eval/episode_return_std", "time/env_steps", "time/wall_s", "time/sps"):
+    for key in (
+        "eval/episode_return_mean",
+        "eval/episode_return_std",
+        "time/env_steps",
+        "time/wall_s",
+        "time/sps",
+    ):
         assert key in saved
     assert saved["time/sps"] == pytest.approx(saved["time/env_steps"] / saved["time/wall_s"], rel=0.05)
 
@@ -78,8 +100,10 @@ def test_same_seed_same_metrics_different_seed_different_metrics(make_cfg, tmp_p
     def metrics(seed, name):
         cfg = make_cfg(f"algo={algo}", "debug=smoke", f"seed={seed}", output_dir=tmp_path / name)
         run(cfg)
-        return [{k: v for k, v in row.items() if not k.startswith("time/") or k == "time/env_steps"}
-                for row in read_metrics(tmp_path / name)]  # fmt: skip
+        return [
+            {k: v for k, v in row.items() if not k.startswith("time/") or k == "time/env_steps"}
+            for row in read_metrics(tmp_path / name)
+        ]
 
     first, again, other = metrics(0, "a"), metrics(0, "b"), metrics(1, "c")
     assert len(first) >= 4
@@ -95,7 +119,9 @@ def test_asynchronous_vector_env_trains(make_cfg):
 def test_ppo_target_kl_stops_the_rest_of_each_update(make_cfg, tmp_path):
     # The first minibatch of an update has ratio 1 (KL 0) and is applied; after that step the KL of the
     # next minibatch exceeds the tiny target, so it and all later ones are skipped: one step per rollout.
-    cfg = make_cfg("algo=ppo", "debug=smoke", "algo.num_minibatches=4", "algo.update_epochs=3", "algo.target_kl=1e-9")
+    cfg = make_cfg(
+        "algo=ppo", "debug=smoke", "algo.num_minibatches=4", "algo.update_epochs=3", "algo.target_kl=1e-9"
+    )
     summary = run(cfg)
     ckpt = torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=False)
     rollouts = summary["time/env_steps"] // (2 * 32)

@@ -22,18 +22,42 @@ def compose(preset: str, *overrides: str):
 
 
 def test_stable_solve_is_the_first_evaluation_after_which_none_drops_below_475():
-    evals = [{"env_steps": s, "return_mean": r, "train_s": s / 1000} for s, r in
-             [(10_000, 400.0), (20_000, 480.0), (30_000, 470.0), (40_000, 490.0), (50_000, 500.0)]]  # fmt: skip
+    evals = [
+        {"env_steps": s, "return_mean": r, "train_s": s / 1000}
+        for s, r in [(10_000, 400.0), (20_000, 480.0), (30_000, 470.0), (40_000, 490.0), (50_000, 500.0)]
+    ]
     assert benchmark.stable_solve(evals) == {"env_steps": 40_000, "train_s": 40.0}
-    assert benchmark.stable_solve(evals + [{"env_steps": 60_000, "return_mean": 474.9, "train_s": 60.0}]) is None
+    assert (
+        benchmark.stable_solve(evals + [{"env_steps": 60_000, "return_mean": 474.9, "train_s": 60.0}]) is None
+    )
 
 
 def test_ppo_and_a2c_presets_map_onto_sb3_hyperparameters():
     ppo = benchmark.sb3_hyperparameters(compose("ppo_cartpole"))
-    assert {k: ppo[k] for k in ("n_steps", "batch_size", "n_epochs", "gamma", "gae_lambda", "clip_range", "ent_coef",
-                                "max_grad_norm", "normalize_advantage")} == {
-        "n_steps": 32, "batch_size": 256, "n_epochs": 20, "gamma": 0.98, "gae_lambda": 0.8, "clip_range": 0.2,
-        "ent_coef": 0.0, "max_grad_norm": 0.5, "normalize_advantage": True}  # fmt: skip
+    assert {
+        k: ppo[k]
+        for k in (
+            "n_steps",
+            "batch_size",
+            "n_epochs",
+            "gamma",
+            "gae_lambda",
+            "clip_range",
+            "ent_coef",
+            "max_grad_norm",
+            "normalize_advantage",
+        )
+    } == {
+        "n_steps": 32,
+        "batch_size": 256,
+        "n_epochs": 20,
+        "gamma": 0.98,
+        "gae_lambda": 0.8,
+        "clip_range": 0.2,
+        "ent_coef": 0.0,
+        "max_grad_norm": 0.5,
+        "normalize_advantage": True,
+    }
     assert ppo["vf_coef"] == 0.25  # pglab's 0.5 * MSE with coefficient 0.5 is SB3's MSE with 0.25
     # pglab anneals with the progress before each rollout, SB3 after it: one rollout (256 of 100k) apart.
     assert ppo["learning_rate"] == {"linear_from": 1e-3, "shift": 256 / 100_000}

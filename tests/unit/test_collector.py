@@ -11,7 +11,9 @@ from tests.fakes import ValueIsTenTimesObs
 
 def collector_for(num_envs=2, **env_kwargs):
     max_steps = env_kwargs.pop("max_episode_steps", None)
-    env = make_vector_env("pglab-test/Counter-v0", num_envs=num_envs, max_episode_steps=max_steps, kwargs=env_kwargs)
+    env = make_vector_env(
+        "pglab-test/Counter-v0", num_envs=num_envs, max_episode_steps=max_steps, kwargs=env_kwargs
+    )
     return RolloutCollector(env, seed=0)
 
 

@@ -9,14 +9,27 @@ from pglab.comparison import Curve, Run, aggregate, default_group_by, default_ti
 
 
 def make_run(algo, lr, seed, steps, values):
-    config = flatten({"algo": {"_target_": f"pglab.algos.{algo.lower()}.{algo}", "lr": lr}, "env": {"id": "CartPole-v1"},
-                      "seed": seed, "paths": {"output_dir": f"/runs/{algo}/{seed}"}})  # fmt: skip
+    config = flatten(
+        {
+            "algo": {"_target_": f"pglab.algos.{algo.lower()}.{algo}", "lr": lr},
+            "env": {"id": "CartPole-v1"},
+            "seed": seed,
+            "paths": {"output_dir": f"/runs/{algo}/{seed}"},
+        }
+    )
     return Run(path=None, config=config, steps=np.asarray(steps, float), values=np.asarray(values, float))
 
 
 def test_mean_and_student_t_band_on_the_common_grid():
-    curve = aggregate(Curve("x", [make_run("PPO", 1e-3, 0, [0, 10, 20], [0, 10, 20]),
-                                  make_run("PPO", 1e-3, 1, [5, 15, 25], [0, 20, 40])]))  # fmt: skip
+    curve = aggregate(
+        Curve(
+            "x",
+            [
+                make_run("PPO", 1e-3, 0, [0, 10, 20], [0, 10, 20]),
+                make_run("PPO", 1e-3, 1, [5, 15, 25], [0, 20, 40]),
+            ],
+        )
+    )
     # Common range [5, 20]; grid = union of steps inside it; run 0 is y = x, run 1 is y = 2(x - 5).
     np.testing.assert_array_equal(curve.steps, [5, 10, 15, 20])
     np.testing.assert_allclose(curve.mean, [(5 + 0) / 2, (10 + 10) / 2, (15 + 20) / 2, (20 + 30) / 2])
@@ -40,7 +53,12 @@ def test_default_groups_are_algorithms_and_explicit_keys_group_by_value():
     assert default_group_by(runs) == ["algo"]  # seeds and output dirs differ too, but never define a group
     assert [(c.label, len(c.runs)) for c in group_runs(runs, ["algo"])] == [("PPO", 4), ("A2C", 4)]
     labels = [c.label for c in group_runs(runs, ["algo", "algo.lr"])]
-    assert labels == ["PPO, algo.lr=0.001", "PPO, algo.lr=0.0003", "A2C, algo.lr=0.001", "A2C, algo.lr=0.0003"]
+    assert labels == [
+        "PPO, algo.lr=0.001",
+        "PPO, algo.lr=0.0003",
+        "A2C, algo.lr=0.001",
+        "A2C, algo.lr=0.0003",
+    ]
     same_algo = [r for r in runs if r.config["algo"] == "PPO"]
     assert default_group_by(same_algo) == ["algo.lr"]
 
@@ -49,4 +67,7 @@ def test_the_title_promises_a_band_only_where_a_group_has_two_runs():
     one = [Curve("a", [make_run("PPO", 1e-3, 0, [0], [0])]), Curve("b", [make_run("A2C", 1e-3, 0, [0], [0])])]
     assert default_title({"eval/episode_return_mean": one}) == "one run per group (no CI band with one seed)"
     two = [Curve("a", [make_run("PPO", 1e-3, s, [0], [0]) for s in (0, 1)])]
-    assert default_title({"eval/episode_return_mean": one, "rollout/episode_return_mean": two}) == "mean and 95% CI across seeds"
+    assert (
+        default_title({"eval/episode_return_mean": one, "rollout/episode_return_mean": two})
+        == "mean and 95% CI across seeds"
+    )

@@ -33,7 +33,9 @@ def test_act_samples_the_categorical_with_its_log_probs_and_values(shared_trunk)
     torch.manual_seed(0)
     policy = ActorCritic(BOX_OBS, gym.spaces.Discrete(3), hidden_sizes=[8], shared_trunk=shared_trunk)
     with torch.no_grad():
-        policy.action_head.logits.weight.mul_(200.0)  # a far from uniform policy: probabilities from < 0.1 to > 0.5
+        policy.action_head.logits.weight.mul_(
+            200.0
+        )  # a far from uniform policy: probabilities from < 0.1 to > 0.5
         obs = torch.randn(4, 4)
         probs = policy.distribution(obs).probs
         draws = 50_000
@@ -46,7 +48,9 @@ def test_act_samples_the_categorical_with_its_log_probs_and_values(shared_trunk)
     torch.testing.assert_close(values, policy.value(obs.repeat(draws, 1)))
 
 
-@pytest.mark.parametrize("space", [gym.spaces.Discrete(3), gym.spaces.Box(-1.0, 1.0, shape=(2,), dtype=np.float32)])
+@pytest.mark.parametrize(
+    "space", [gym.spaces.Discrete(3), gym.spaces.Box(-1.0, 1.0, shape=(2,), dtype=np.float32)]
+)
 def test_evaluate_actions_matches_the_distribution_in_values_and_gradients(space):
     torch.manual_seed(0)
     policy = ActorCritic(BOX_OBS, space, hidden_sizes=[8])
@@ -62,7 +66,9 @@ def test_evaluate_actions_matches_the_distribution_in_values_and_gradients(space
     torch.testing.assert_close(log_probs, dist.log_prob(actions))
     torch.testing.assert_close(entropy, dist.entropy())
     grads = torch.autograd.grad((log_probs + 0.1 * entropy).sum(), policy.actor_parameters())
-    expected = torch.autograd.grad((dist.log_prob(actions) + 0.1 * dist.entropy()).sum(), policy.actor_parameters())
+    expected = torch.autograd.grad(
+        (dist.log_prob(actions) + 0.1 * dist.entropy()).sum(), policy.actor_parameters()
+    )
     for grad, reference in zip(grads, expected, strict=True):
         torch.testing.assert_close(grad, reference)
 

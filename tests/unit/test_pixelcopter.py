@@ -53,7 +53,9 @@ def test_rewards_count_columns_and_blocks_passed_and_death_costs_five():
         rewards.append(reward)
     assert terminated, "the hand policy crashes eventually"
     k = np.arange(1, total_steps + 1)
-    expected = np.array([sum(x - shift * step <= -4 < x - shift * (step - 1) for x in columns) for step in k], float)
+    expected = np.array(
+        [sum(x - shift * step <= -4 < x - shift * (step - 1) for x in columns) for step in k], float
+    )
     expected += np.array([block_x - shift * step <= 16 < block_x - shift * (step - 1) for step in k], float)
     expected[-1] += -5.0
     # Columns added later and later blocks also score: compare the steps the initial layout predicts (the next
@@ -61,8 +63,9 @@ def test_rewards_count_columns_and_blocks_passed_and_death_costs_five():
     first_block_pass = int(np.ceil((block_x - 16) / shift))
     horizon = min(int((columns[-1] + 4) / shift) - 1, first_block_pass + 50)
     assert horizon > 100
-    np.testing.assert_array_equal(np.array(rewards)[: min(horizon, total_steps - 1)],
-                                  expected[: min(horizon, total_steps - 1)])  # fmt: skip
+    np.testing.assert_array_equal(
+        np.array(rewards)[: min(horizon, total_steps - 1)], expected[: min(horizon, total_steps - 1)]
+    )
     assert rewards[-1] in (-5.0, -4.0) and set(rewards[:-1]) <= {0.0, 1.0, 2.0}
     assert rewards[9] == 1.0 and sum(rewards[:9]) == 0.0  # the first column (x = 2) leaves at step 10
 
@@ -80,7 +83,9 @@ def test_falling_without_thrust_dies_at_the_computed_step():
     for step in range(1, 200):
         momentum = (momentum + speed * 0.09 * DT) * 0.99
         y += momentum
-        under = [cy for cx, cy in columns if int(cx - shift * step) - 2 < 17 and int(cx - shift * step) + 2 > 15]
+        under = [
+            cy for cx, cy in columns if int(cx - shift * step) - 2 < 17 and int(cx - shift * step) + 2 > 15
+        ]
         if any(y >= cy + 12 for cy in under) or y > 42:
             expected = step
             break

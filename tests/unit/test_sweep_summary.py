@@ -17,15 +17,26 @@ def make_job(sweep_dir, num, overrides, summary):
 
 
 def completed(mean):
-    return {"status": "completed", "eval/episode_return_mean": mean, "eval/episode_return_std": 1.0,
-            "time/env_steps": 1000, "time/wall_s": 2.5}  # fmt: skip
+    return {
+        "status": "completed",
+        "eval/episode_return_mean": mean,
+        "eval/episode_return_std": 1.0,
+        "time/env_steps": 1000,
+        "time/wall_s": 2.5,
+    }
 
 
 def test_configurations_across_seeds_best_first_and_crashed_jobs_failed(tmp_path):
-    for num, (lr, seed, summary) in enumerate([
-        ("1e-3", 0, completed(100.0)), ("1e-3", 1, completed(200.0)), ("1e-3", 2, completed(300.0)),
-        ("3e-4", 0, completed(400.0)), ("3e-4", 1, None), ("3e-4", 2, completed(500.0)),
-    ]):  # fmt: skip
+    for num, (lr, seed, summary) in enumerate(
+        [
+            ("1e-3", 0, completed(100.0)),
+            ("1e-3", 1, completed(200.0)),
+            ("1e-3", 2, completed(300.0)),
+            ("3e-4", 0, completed(400.0)),
+            ("3e-4", 1, None),
+            ("3e-4", 2, completed(500.0)),
+        ]
+    ):
         make_job(tmp_path, num, [f"algo.lr={lr}", f"seed={seed}"], summary)
     make_job(tmp_path, 10, ["algo.lr=1", "seed=0"], {"status": "failed", "error": "ValueError: boom"})
 
@@ -49,12 +60,23 @@ def test_configurations_across_seeds_best_first_and_crashed_jobs_failed(tmp_path
 
 
 def test_one_seed_reports_no_spread():
-    (config,) = by_config([JobResult("0", "algo.lr=1e-3", 0, "completed", eval_return_mean=500.0, eval_return_std=0.0)])
+    (config,) = by_config(
+        [JobResult("0", "algo.lr=1e-3", 0, "completed", eval_return_mean=500.0, eval_return_std=0.0)]
+    )
     assert config.mean == 500.0 and math.isnan(config.std)
     assert best_line(config) == "algo.lr=1e-3: eval return 500.0 (seed 0; one seed, no spread)"
-    two = by_config([JobResult(str(s), "", s, "completed", eval_return_mean=m) for s, m in ((0, 400.0), (1, 500.0))])[0]
+    two = by_config(
+        [JobResult(str(s), "", s, "completed", eval_return_mean=m) for s, m in ((0, 400.0), (1, 500.0))]
+    )[0]
     assert best_line(two) == f"(defaults): eval return 450.0 ± {math.sqrt(5000):.1f} over seeds 0,1"
 
 
 def test_seeds_given_as_floats_are_whole_numbers_or_none():
-    assert [seed_value(text) for text in ("3", "1e3", "2.0", "1.5", "abc", None)] == [3, 1000, 2, None, None, None]
+    assert [seed_value(text) for text in ("3", "1e3", "2.0", "1.5", "abc", None)] == [
+        3,
+        1000,
+        2,
+        None,
+        None,
+        None,
+    ]

@@ -49,12 +49,16 @@ class A2C(PolicyGradientModule):
         check_range("algo.gae_lambda", gae_lambda, 0.0, 1.0)
         check_range("algo.vf_coef", vf_coef, 0.0)
         if optimizer not in OPTIMIZERS:
-            raise ConfigError(f"algo.optimizer={optimizer!r} is not supported; choose one of {list(OPTIMIZERS)}")
+            raise ConfigError(
+                f"algo.optimizer={optimizer!r} is not supported; choose one of {list(OPTIMIZERS)}"
+            )
         self.check_budget_covers_a_rollout(num_steps)
 
     def configure_optimizers(self):
         if self.hparams.optimizer == "rmsprop":
-            return torch.optim.RMSprop(self.policy.parameters(), lr=self.hparams.lr, alpha=0.99, eps=1e-5, foreach=True)
+            return torch.optim.RMSprop(
+                self.policy.parameters(), lr=self.hparams.lr, alpha=0.99, eps=1e-5, foreach=True
+            )
         return torch.optim.Adam(self.policy.parameters(), lr=self.hparams.lr, eps=1e-5, fused=True)
 
     def rollout_batches(self, rollout: Rollout) -> Iterator[TrainingBatch]:
@@ -75,6 +79,9 @@ class A2C(PolicyGradientModule):
         loss = pg_loss + hp.vf_coef * v_loss - hp.ent_coef * entropy
         grad_norm = self.gradient_step(self.optimizers(), loss, self.policy.parameters())
         self.record(
-            losses__policy=pg_loss, losses__value=v_loss, losses__entropy=entropy, losses__total=loss,
+            losses__policy=pg_loss,
+            losses__value=v_loss,
+            losses__entropy=entropy,
+            losses__total=loss,
             diagnostics__grad_norm=grad_norm,
-        )  # fmt: skip
+        )

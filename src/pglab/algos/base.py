@@ -45,8 +45,12 @@ def rng_states() -> dict[str, Any]:
     version, internal, gauss = random.getstate()
     return {
         "torch": torch.get_rng_state(),
-        "numpy": {"keys": torch.from_numpy(keys.astype(np.int64)), "pos": int(pos), "has_gauss": int(has_gauss),
-                  "cached_gaussian": float(cached)},  # fmt: skip
+        "numpy": {
+            "keys": torch.from_numpy(keys.astype(np.int64)),
+            "pos": int(pos),
+            "has_gauss": int(has_gauss),
+            "cached_gaussian": float(cached),
+        },
         "python": {"version": version, "internal": list(internal), "gauss": gauss},
         "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
     }
@@ -55,7 +59,9 @@ def rng_states() -> dict[str, Any]:
 def set_rng_states(states: dict[str, Any]) -> None:
     torch.set_rng_state(states["torch"])
     n = states["numpy"]
-    np.random.set_state(("MT19937", n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["cached_gaussian"]))
+    np.random.set_state(
+        ("MT19937", n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["cached_gaussian"])
+    )
     p = states["python"]
     random.setstate((p["version"], tuple(p["internal"]), p["gauss"]))
     if states.get("cuda") and torch.cuda.is_available() and len(states["cuda"]) == torch.cuda.device_count():
@@ -100,7 +106,9 @@ class PolicyGradientModule(L.LightningModule):
         check_range("algo.max_grad_norm", max_grad_norm, 0.0, low_open=True, allow_none=True)
         self.collector = collector
         self.total_env_steps = int(total_env_steps)
-        self.policy = network(collector.observation_space, collector.action_space, with_critic=self.needs_critic)
+        self.policy = network(
+            collector.observation_space, collector.action_space, with_critic=self.needs_critic
+        )
         self.history: list[dict[str, float]] = []
         self.latest_metrics: dict[str, float] = {}
         self._update_metrics: dict[str, list[Tensor]] = defaultdict(list)
@@ -127,9 +135,14 @@ class PolicyGradientModule(L.LightningModule):
     def gae(self, rollout: Rollout) -> Tensor:
         """GAE(lambda) advantages `(T, N)` of a rollout with this algorithm's gamma and gae_lambda."""
         return generalized_advantage_estimate(
-            rollout.rewards, rollout.values, rollout.next_values, rollout.terminated, rollout.truncated,
-            self.hparams.gamma, self.hparams.gae_lambda,
-        )  # fmt: skip
+            rollout.rewards,
+            rollout.values,
+            rollout.next_values,
+            rollout.terminated,
+            rollout.truncated,
+            self.hparams.gamma,
+            self.hparams.gae_lambda,
+        )
 
     # ----------------------------------------------------------------- data
     def train_dataloader(self):
@@ -156,8 +169,14 @@ class PolicyGradientModule(L.LightningModule):
 
     def episode_metrics(self, rollout: Rollout) -> dict[str, float]:
         """Count, mean return and mean length of the episodes that ended in the rollout (in all processes)."""
-        sums = torch.tensor([len(rollout.episode_returns), rollout.episode_returns.sum().item(),
-                             rollout.episode_lengths.sum().item()], dtype=torch.float64)  # fmt: skip
+        sums = torch.tensor(
+            [
+                len(rollout.episode_returns),
+                rollout.episode_returns.sum().item(),
+                rollout.episode_lengths.sum().item(),
+            ],
+            dtype=torch.float64,
+        )
         if self.trainer.world_size > 1:
             sums = self.trainer.strategy.reduce(sums, reduce_op="sum")
         count, return_sum, length_sum = sums.tolist()
@@ -200,14 +219,19 @@ class PolicyGradientModule(L.LightningModule):
     def handle_nonfinite(self, loss: Tensor, grad_norm: Tensor) -> None:
         """A non-finite loss or gradient: stop with a DivergenceError naming the env step, the metric and the
         last good checkpoint (`on_nonfinite: stop`), or skip this optimizer step and count it (`skip`)."""
-        metric, value = ("loss", loss.item()) if not torch.isfinite(loss) else ("diagnostics/grad_norm", grad_norm.item())
+        metric, value = (
+            ("loss", loss.item()) if not torch.isfinite(loss) else ("diagnostics/grad_norm", grad_norm.item())
+        )
         if self.on_nonfinite == "skip":
             self.skipped_updates += 1
             return
         checkpoints = [c for c in self.trainer.checkpoint_callbacks if hasattr(c, "last_good_checkpoint")]
         last = checkpoints[0].last_good_checkpoint() if checkpoints else None
-        kept = (f"the last good checkpoint, {last[0]} at {last[1]:,} env steps, is kept" if last
-                else "no checkpoint was written before it")  # fmt: skip
+        kept = (
+            f"the last good checkpoint, {last[0]} at {last[1]:,} env steps, is kept"
+            if last
+            else "no checkpoint was written before it"
+        )
         raise DivergenceError(
             f"non-finite {metric} ({value}) in the update after {self.collector.env_steps:,} env steps; training "
             f"stopped and {kept}. Lower algo.lr, check the env's rewards and observations, or set "
@@ -225,8 +249,9 @@ class PolicyGradientModule(L.LightningModule):
     def setup(self, stage: str) -> None:
         if self.trainer.world_size > 1:
             rank = self.trainer.global_rank
-            self.collector.distribute(rank, self.trainer.world_size,
-                                      lambda t: self.trainer.strategy.reduce(t, reduce_op="sum"))  # fmt: skip
+            self.collector.distribute(
+                rank, self.trainer.world_size, lambda t: self.trainer.strategy.reduce(t, reduce_op="sum")
+            )
             # Distinct sampling and shuffling per process; the weights stay process 0's (DDP broadcasts them).
             L.seed_everything(self.collector.seed + rank, workers=True, verbose=False)
 

@@ -108,8 +108,13 @@ class PPO(PolicyGradientModule):
         loss = pg_loss + hp.vf_coef * v_loss - hp.ent_coef * entropy
         grad_norm = self.gradient_step(self.optimizers(), loss, self.policy.parameters())
         self.record(
-            losses__policy=pg_loss, losses__value=v_loss, losses__entropy=entropy, losses__total=loss,
-            diagnostics__approx_kl=approx_kl, diagnostics__clip_fraction=clip_fraction,
-            diagnostics__grad_norm=grad_norm, diagnostics__early_stop=0.0,
-        )  # fmt: skip
+            losses__policy=pg_loss,
+            losses__value=v_loss,
+            losses__entropy=entropy,
+            losses__total=loss,
+            diagnostics__approx_kl=approx_kl,
+            diagnostics__clip_fraction=clip_fraction,
+            diagnostics__grad_norm=grad_norm,
+            diagnostics__early_stop=0.0,
+        )
         return True

@@ -61,7 +61,9 @@ class REINFORCE(PolicyGradientModule):
     def rollout_batches(self, rollout: Rollout) -> Iterator[TrainingBatch]:
         hp = self.hparams
         no_bootstrap = torch.zeros_like(rollout.rewards)
-        weights = discounted_returns(rollout.rewards, no_bootstrap, rollout.terminated, rollout.truncated, hp.gamma)
+        weights = discounted_returns(
+            rollout.rewards, no_bootstrap, rollout.terminated, rollout.truncated, hp.gamma
+        )
         if hp.returns == "episode":
             weights = episode_start_values(weights, rollout.terminated, rollout.truncated)
         batch = TrainingBatch.from_rollout(rollout, weights, weights)
@@ -77,4 +79,9 @@ class REINFORCE(PolicyGradientModule):
         entropy = dist.entropy().mean()
         loss = pg_loss - self.hparams.ent_coef * entropy
         grad_norm = self.gradient_step(self.optimizers(), loss, self.policy.parameters())
-        self.record(losses__policy=pg_loss, losses__entropy=entropy, losses__total=loss, diagnostics__grad_norm=grad_norm)
+        self.record(
+            losses__policy=pg_loss,
+            losses__entropy=entropy,
+            losses__total=loss,
+            diagnostics__grad_norm=grad_norm,
+        )

@@ -58,7 +58,9 @@ class VPG(PolicyGradientModule):
         check_range("algo.vf_lr", vf_lr, 0.0, low_open=True)
         check_range("algo.value_updates", value_updates, 1, integer=True)
         if advantage not in ADVANTAGES:
-            raise ConfigError(f"algo.advantage={advantage!r} is not supported; choose one of {list(ADVANTAGES)}")
+            raise ConfigError(
+                f"algo.advantage={advantage!r} is not supported; choose one of {list(ADVANTAGES)}"
+            )
         if self.policy.shared_trunk:
             raise ConfigError(
                 "algo=vpg trains a separate value network with its own optimizer; set network.shared_trunk=false"
@@ -71,10 +73,14 @@ class VPG(PolicyGradientModule):
         # Each backward (policy, then value) leaves the other network's parameters without a gradient, which
         # DDP must be told to expect.
         strategy = self.trainer.strategy
-        if self.trainer.world_size > 1 and not getattr(strategy, "_ddp_kwargs", {}).get("find_unused_parameters"):
-            raise ConfigError(f"algo=vpg steps its policy and its value network separately, which "
-                              f"trainer.strategy={type(strategy).__name__} cannot all-reduce; with several processes "
-                              "set trainer.strategy=ddp_find_unused_parameters_true")  # fmt: skip
+        if self.trainer.world_size > 1 and not getattr(strategy, "_ddp_kwargs", {}).get(
+            "find_unused_parameters"
+        ):
+            raise ConfigError(
+                f"algo=vpg steps its policy and its value network separately, which "
+                f"trainer.strategy={type(strategy).__name__} cannot all-reduce; with several processes "
+                "set trainer.strategy=ddp_find_unused_parameters_true"
+            )
         super().setup(stage)
 
     def configure_optimizers(self):
@@ -104,11 +110,17 @@ class VPG(PolicyGradientModule):
         loss = pg_loss - hp.ent_coef * entropy
         grad_norm = self.gradient_step(policy_optimizer, loss, self.policy.actor_parameters())
         with torch.no_grad():
-            approx_kl = (batch.old_log_probs - self.policy.distribution(batch.obs).log_prob(batch.actions)).mean()
+            approx_kl = (
+                batch.old_log_probs - self.policy.distribution(batch.obs).log_prob(batch.actions)
+            ).mean()
         for _ in range(hp.value_updates):
             v_loss = value_loss(self.policy.value(batch.obs), batch.returns)
             self.gradient_step(value_optimizer, v_loss, self.policy.critic_parameters())
         self.record(
-            losses__policy=pg_loss, losses__value=v_loss, losses__entropy=entropy, losses__total=loss,
-            diagnostics__approx_kl=approx_kl, diagnostics__grad_norm=grad_norm,
-        )  # fmt: skip
+            losses__policy=pg_loss,
+            losses__value=v_loss,
+            losses__entropy=entropy,
+            losses__total=loss,
+            diagnostics__approx_kl=approx_kl,
+            diagnostics__grad_norm=grad_norm,
+        )

@@ -32,8 +32,13 @@ class EnvStepCheckpoint(Checkpoint):
     mode: "max" or "min".
     """
 
-    def __init__(self, dirpath: str, every_env_steps: int = 50_000, monitor: str = "eval/episode_return_mean",
-                 mode: str = "max"):  # fmt: skip
+    def __init__(
+        self,
+        dirpath: str,
+        every_env_steps: int = 50_000,
+        monitor: str = "eval/episode_return_mean",
+        mode: str = "max",
+    ):
         check_range("callbacks.checkpoint.every_env_steps", every_env_steps, 1, integer=True)
         if mode not in ("max", "min"):
             raise ConfigError(

@@ -63,7 +63,9 @@ class PeriodicEvaluation(L.Callback):
         check_range("callbacks.evaluation.every_env_steps", every_env_steps, 1, integer=True)
         check_range("callbacks.evaluation.episodes", episodes, 1, integer=True)
         if score not in SCORES:
-            raise ConfigError(f"callbacks.evaluation.score={score!r} is not supported; choose one of {sorted(SCORES)}")
+            raise ConfigError(
+                f"callbacks.evaluation.score={score!r} is not supported; choose one of {sorted(SCORES)}"
+            )
         check_range("callbacks.evaluation.video_every", video_every, 0, integer=True)
         check_range("callbacks.evaluation.video_episodes", video_episodes, 1, episodes, integer=True)
         self.video_every = int(video_every)
@@ -111,21 +113,37 @@ class PeriodicEvaluation(L.Callback):
             "eval/episode_length_mean": float(np.mean(lengths)),
         }
         pl_module.log_env_metrics(self.last_result)
-        evaluation_log.info("Evaluation at %s env steps: return %.2f ± %.2f, length %.1f over %d episodes%s",
-                            f"{steps:,}", self.last_result["eval/episode_return_mean"],
-                            self.last_result["eval/episode_return_std"], self.last_result["eval/episode_length_mean"],
-                            len(returns), " (final)" if final else "")  # fmt: skip
+        evaluation_log.info(
+            "Evaluation at %s env steps: return %.2f ± %.2f, length %.1f over %d episodes%s",
+            f"{steps:,}",
+            self.last_result["eval/episode_return_mean"],
+            self.last_result["eval/episode_return_std"],
+            self.last_result["eval/episode_length_mean"],
+            len(returns),
+            " (final)" if final else "",
+        )
         if self.stop_at_score is not None and SCORES[self.score](returns) >= self.stop_at_score:
             trainer.should_stop = True
         return self.last_result
 
-    def _play(self, pl_module: PolicyGradientModule, steps: int, final: bool) -> tuple[np.ndarray, np.ndarray]:
+    def _play(
+        self, pl_module: PolicyGradientModule, steps: int, final: bool
+    ) -> tuple[np.ndarray, np.ndarray]:
         """The returns and lengths of `episodes` evaluation episodes of the current policy (and their videos)."""
         record = self.video_every > 0 and (final or self.num_evaluations % self.video_every == 0)
         prefix = f"eval-step-{steps}"
         # A video evaluation runs on a fresh env that renders; same seeds, so the same episodes as self.env.
-        env = (self.make_env(num_envs=self.episodes, evaluation=True, video_dir=self.video_dir,
-                             video_episodes=self.video_episodes, video_prefix=prefix) if record else self.env)  # fmt: skip
+        env = (
+            self.make_env(
+                num_envs=self.episodes,
+                evaluation=True,
+                video_dir=self.video_dir,
+                video_episodes=self.video_episodes,
+                video_prefix=prefix,
+            )
+            if record
+            else self.env
+        )
         # Observation normalization: evaluate with the statistics training has reached (frozen in `env`).
         load_normalization_state(env, normalization_state(pl_module.collector.env))
         was_training = pl_module.policy.training

@@ -34,8 +34,14 @@ class EnvStepProgressBar(ProgressBar):
     def on_train_start(self, trainer: L.Trainer, pl_module: PolicyGradientModule) -> None:
         if self._enabled and trainer.is_global_zero:
             self._shown = pl_module.collector.env_steps
-            self._bar = tqdm(total=self.total_env_steps, initial=self._shown, unit="step", unit_scale=True,
-                             dynamic_ncols=True, desc="env steps")  # fmt: skip
+            self._bar = tqdm(
+                total=self.total_env_steps,
+                initial=self._shown,
+                unit="step",
+                unit_scale=True,
+                dynamic_ncols=True,
+                desc="env steps",
+            )
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: PolicyGradientModule) -> None:
         steps = pl_module.collector.env_steps
@@ -51,7 +57,9 @@ class EnvStepProgressBar(ProgressBar):
             self._bar.close()
             self._bar = None
 
-    def on_exception(self, trainer: L.Trainer, pl_module: PolicyGradientModule, exception: BaseException) -> None:
+    def on_exception(
+        self, trainer: L.Trainer, pl_module: PolicyGradientModule, exception: BaseException
+    ) -> None:
         if self._bar is not None:  # end the bar's line, so the error is printed on a line of its own
             self._bar.close()
             self._bar = None

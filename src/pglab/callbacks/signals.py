@@ -45,8 +45,10 @@ class StopOnSignals(L.Callback):
             if pl_module.stop_signal is not None:
                 raise KeyboardInterrupt
             pl_module.stop_signal = signal.Signals(signum).name
-            log.warning("%s received: stopping after the current update (send it again to stop at once)",
-                        pl_module.stop_signal)  # fmt: skip
+            log.warning(
+                "%s received: stopping after the current update (send it again to stop at once)",
+                pl_module.stop_signal,
+            )
 
         for sig in SIGNALS:
             signal.signal(sig, handler)

@@ -15,4 +15,6 @@ import gymnasium as gym
 os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
 os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
 
-gym.register(id="pglab/PixelCopter-v0", entry_point="pglab.envs.pixelcopter:PixelCopterEnv", max_episode_steps=10_000)
+gym.register(
+    id="pglab/PixelCopter-v0", entry_point="pglab.envs.pixelcopter:PixelCopterEnv", max_episode_steps=10_000
+)

@@ -52,11 +52,15 @@ def check_env_id(env_id: str) -> None:
     raise ConfigError(f"env.id={env_id!r} is not a registered gymnasium environment{hint}")
 
 
-def check_env_args(id: str, num_envs: int, vectorization: str, max_episode_steps: int | None, frame_stack: int) -> None:
+def check_env_args(
+    id: str, num_envs: int, vectorization: str, max_episode_steps: int | None, frame_stack: int
+) -> None:
     """ConfigError naming the `env.` key of the first argument of `make_vector_env` that is not allowed."""
     check_env_id(id)
     if vectorization not in VECTORIZATION:
-        raise ConfigError(f"env.vectorization={vectorization!r} is not supported; choose one of {sorted(VECTORIZATION)}")
+        raise ConfigError(
+            f"env.vectorization={vectorization!r} is not supported; choose one of {sorted(VECTORIZATION)}"
+        )
     check_range("env.num_envs", num_envs, 1, integer=True)
     check_range("env.max_episode_steps", max_episode_steps, 1, integer=True, allow_none=True)
     check_range("env.frame_stack", frame_stack, 1, integer=True)
@@ -117,7 +121,9 @@ def make_vector_env(
             sub-envs do not render). Set by evaluation, not by the env config.
     """
     check_env_args(id, num_envs, vectorization, max_episode_steps, frame_stack)
-    make_one = functools.partial(make_env, id, max_episode_steps, dict(kwargs or {}), atari_preprocessing, int(frame_stack))
+    make_one = functools.partial(
+        make_env, id, max_episode_steps, dict(kwargs or {}), atari_preprocessing, int(frame_stack)
+    )
     if vectorization == "async":
         make_one = functools.partial(in_worker, make_one, os.getpid())
     env_fns = [make_one] * int(num_envs)
@@ -138,8 +144,14 @@ def make_vector_env(
     return env
 
 
-def make_env(id: str, max_episode_steps: int | None, kwargs: dict[str, Any], atari_preprocessing: bool,
-             frame_stack: int, render_mode: str | None = None) -> gym.Env:  # fmt: skip
+def make_env(
+    id: str,
+    max_episode_steps: int | None,
+    kwargs: dict[str, Any],
+    atari_preprocessing: bool,
+    frame_stack: int,
+    render_mode: str | None = None,
+) -> gym.Env:
     """One sub-env: `gymnasium.make` plus the per-env wrappers."""
     if render_mode is not None:
         kwargs = {**kwargs, "render_mode": render_mode}
@@ -147,8 +159,15 @@ def make_env(id: str, max_episode_steps: int | None, kwargs: dict[str, Any], ata
         env = gym.make(id, max_episode_steps=max_episode_steps, **kwargs)
     else:
         # The time limit counts agent steps (after frame skipping), so it goes outside the preprocessing.
-        env = AtariPreprocessing(gym.make(id, **kwargs), noop_max=30, frame_skip=4, screen_size=84, grayscale_obs=True,
-                                 terminal_on_life_loss=False, scale_obs=False)  # fmt: skip
+        env = AtariPreprocessing(
+            gym.make(id, **kwargs),
+            noop_max=30,
+            frame_skip=4,
+            screen_size=84,
+            grayscale_obs=True,
+            terminal_on_life_loss=False,
+            scale_obs=False,
+        )
         if max_episode_steps is not None:
             env = TimeLimit(env, max_episode_steps)
     if frame_stack > 1:
@@ -188,5 +207,10 @@ def make_recorded(make_one: Callable[..., gym.Env], video_dir: str, name_prefix:
     with warnings.catch_warnings():
         # Each recorded sub-env has its own file prefix, so the "existing videos" warning is moot.
         warnings.filterwarnings("ignore", message=".*Overwriting existing videos.*")
-        return RecordVideo(env, video_dir, episode_trigger=lambda episode: episode == 0, name_prefix=name_prefix,
-                           disable_logger=True)  # fmt: skip
+        return RecordVideo(
+            env,
+            video_dir,
+            episode_trigger=lambda episode: episode == 0,
+            name_prefix=name_prefix,
+            disable_logger=True,
+        )

@@ -44,7 +44,9 @@ class NormalizeObservation(VectorWrapper):
         self.obs_rms = RunningMeanStd(shape=self.single_observation_space.shape, dtype=np.float64)
         self.epsilon = epsilon
         self.update_running_mean = True
-        self.single_observation_space = gym.spaces.Box(-clip, clip, self.single_observation_space.shape, np.float32)
+        self.single_observation_space = gym.spaces.Box(
+            -clip, clip, self.single_observation_space.shape, np.float32
+        )
         self.observation_space = batch_space(self.single_observation_space, self.num_envs)
 
     def normalize(self, obs: np.ndarray) -> np.ndarray:
@@ -82,8 +84,11 @@ def find_wrapper(env: VectorEnv, kind: type) -> Any | None:
 
 
 def _rms_state(rms: RunningMeanStd) -> dict[str, Any]:
-    return {"mean": torch.as_tensor(np.asarray(rms.mean, dtype=np.float64)),
-            "var": torch.as_tensor(np.asarray(rms.var, dtype=np.float64)), "count": float(rms.count)}  # fmt: skip
+    return {
+        "mean": torch.as_tensor(np.asarray(rms.mean, dtype=np.float64)),
+        "var": torch.as_tensor(np.asarray(rms.var, dtype=np.float64)),
+        "count": float(rms.count),
+    }
 
 
 def _load_rms(rms: RunningMeanStd, state: dict[str, Any]) -> None:
@@ -100,7 +105,9 @@ def normalization_state(env: VectorEnv) -> dict[str, Any]:
     if (reward_norm := find_wrapper(env, vector_wrappers.NormalizeReward)) is not None:
         state["return_rms"] = _rms_state(reward_norm.return_rms)
         # The discounted return accumulated so far in each sub-env's episode, which the next update adds to.
-        state["accumulated_return"] = torch.as_tensor(np.array(reward_norm.accumulated_reward))  # its own dtype
+        state["accumulated_return"] = torch.as_tensor(
+            np.array(reward_norm.accumulated_reward)
+        )  # its own dtype
     return state
 
 
@@ -113,8 +120,10 @@ def load_normalization_state(env: VectorEnv, state: dict[str, Any]) -> None:
     obs_norm = find_wrapper(env, NormalizeObservation)
     reward_norm = find_wrapper(env, vector_wrappers.NormalizeReward)
     if ("obs_rms" in state) != (obs_norm is not None):
-        raise ValueError(f"observation normalization: the checkpoint {'has' if 'obs_rms' in state else 'has no'} "
-                         f"statistics but the env {'has' if obs_norm is not None else 'has no'} env.normalize_obs")  # fmt: skip
+        raise ValueError(
+            f"observation normalization: the checkpoint {'has' if 'obs_rms' in state else 'has no'} "
+            f"statistics but the env {'has' if obs_norm is not None else 'has no'} env.normalize_obs"
+        )
     if obs_norm is not None:
         _load_rms(obs_norm.obs_rms, state["obs_rms"])
     if reward_norm is not None and "return_rms" in state:

@@ -79,8 +79,14 @@ class PixelCopterEnv(gym.Env):
 
     metadata = {"render_modes": ["rgb_array"], "render_fps": FPS}
 
-    def __init__(self, width: int = 48, height: int = 48, obs_type: str = "state", normalize: bool = False,
-                 render_mode: str | None = None):  # fmt: skip
+    def __init__(
+        self,
+        width: int = 48,
+        height: int = 48,
+        obs_type: str = "state",
+        normalize: bool = False,
+        render_mode: str | None = None,
+    ):
         if obs_type not in ("state", "pixels"):
             raise ValueError(f"obs_type={obs_type!r}: choose 'state' or 'pixels'")
         if not (0 < width < 2000 and 0 < height < 2000):
@@ -95,7 +101,9 @@ class PixelCopterEnv(gym.Env):
         if obs_type == "state":
             self.observation_space = gym.spaces.Box(-np.inf, np.inf, shape=(7,), dtype=np.float32)
         else:
-            self.observation_space = gym.spaces.Box(0, 255, shape=(3, self.height, self.width), dtype=np.uint8)
+            self.observation_space = gym.spaces.Box(
+                0, 255, shape=(3, self.height, self.width), dtype=np.uint8
+            )
         self._rng: np.random.RandomState | None = None
 
     # --- PLE's game -------------------------------------------------------------------------------------
@@ -127,23 +135,35 @@ class PixelCopterEnv(gym.Env):
         ahead = [(b.x - self.player.x, b) for b in self.blocks if b.x - self.player.x > 0]
         dist, block = min(ahead, key=lambda d: d[0]) if ahead else (999.0, self.blocks[-1])
         terrain = self._current_terrain()
-        return np.array([
-            self.player.y,
-            self.momentum,
-            self.player.y - (terrain.y - self.height * 0.25),
-            (terrain.y + self.height * 0.25) - self.player.y,
-            dist,
-            block.y,
-            block.y + block.height,
-        ], dtype=np.float64)  # fmt: skip
+        return np.array(
+            [
+                self.player.y,
+                self.momentum,
+                self.player.y - (terrain.y - self.height * 0.25),
+                (terrain.y + self.height * 0.25) - self.player.y,
+                dist,
+                block.y,
+                block.y + block.height,
+            ],
+            dtype=np.float64,
+        )
 
     def _observation(self) -> np.ndarray:
         if self.obs_type == "pixels":
             return self.render_frame().transpose(2, 0, 1).copy()
         state = self.game_state()
         if self.normalize:
-            size = np.array([self.height, 0.05 * self.height, self.height, self.height, self.width, self.height,
-                             self.height])  # fmt: skip
+            size = np.array(
+                [
+                    self.height,
+                    0.05 * self.height,
+                    self.height,
+                    self.height,
+                    self.width,
+                    self.height,
+                    self.height,
+                ]
+            )
             state = state / size
         return state.astype(np.float32)
 
@@ -151,7 +171,9 @@ class PixelCopterEnv(gym.Env):
         super().reset(seed=seed)
         # PLE draws from a numpy RandomState; seed one from gymnasium's generator, so `reset(seed=s)` repeats.
         self._rng = np.random.RandomState(int(self.np_random.integers(2**31 - 1)))
-        self.player = Sprite(int(self.width * 0.35), self.height / 2, int(self.width * 0.05), int(self.height * 0.05))
+        self.player = Sprite(
+            int(self.width * 0.35), self.height / 2, int(self.width * 0.05), int(self.height * 0.05)
+        )
         self.player_height = self.height * 0.05  # PLE's float height, used by the ceiling test
         self.momentum = 0.0
         self.blocks: list[Sprite] = []
@@ -201,14 +223,26 @@ class PixelCopterEnv(gym.Env):
 
     def snapshot(self) -> dict:
         """The game's whole state as numbers and tensors."""
+
         def boxes(sprites: list[Sprite]) -> torch.Tensor:
-            return torch.tensor([[s.x, s.y, s.width, s.height] for s in sprites], dtype=torch.float64).reshape(-1, 4)
+            return torch.tensor(
+                [[s.x, s.y, s.width, s.height] for s in sprites], dtype=torch.float64
+            ).reshape(-1, 4)
 
         _, keys, pos, has_gauss, cached = self._rng.get_state()
-        return {"player": boxes([self.player]), "momentum": float(self.momentum), "blocks": boxes(self.blocks),
-                "terrain": boxes(self.terrain), "player_height": float(self.player_height),
-                "rng": {"keys": torch.from_numpy(keys.astype(np.int64)), "pos": int(pos), "has_gauss": int(has_gauss),
-                        "cached_gaussian": float(cached)}}  # fmt: skip
+        return {
+            "player": boxes([self.player]),
+            "momentum": float(self.momentum),
+            "blocks": boxes(self.blocks),
+            "terrain": boxes(self.terrain),
+            "player_height": float(self.player_height),
+            "rng": {
+                "keys": torch.from_numpy(keys.astype(np.int64)),
+                "pos": int(pos),
+                "has_gauss": int(has_gauss),
+                "cached_gaussian": float(cached),
+            },
+        }
 
     def restore(self, state: dict) -> None:
         def sprites(boxes: torch.Tensor) -> list[Sprite]:
@@ -220,8 +254,15 @@ class PixelCopterEnv(gym.Env):
         self.player_height = state["player_height"]
         rng = state["rng"]
         self._rng = np.random.RandomState()
-        self._rng.set_state(("MT19937", rng["keys"].numpy().astype(np.uint32), rng["pos"], rng["has_gauss"],
-                             rng["cached_gaussian"]))  # fmt: skip
+        self._rng.set_state(
+            (
+                "MT19937",
+                rng["keys"].numpy().astype(np.uint32),
+                rng["pos"],
+                rng["has_gauss"],
+                rng["cached_gaussian"],
+            )
+        )
 
     # --- rendering ------------------------------------------------------------------------------------------
 

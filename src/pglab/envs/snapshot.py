@@ -32,9 +32,25 @@ from pglab.errors import ConfigError
 SKIPPED = ("episode_start_times",)
 CLASSIC_CONTROL = "gymnasium.envs.classic_control."
 #: wrapper and vector-env attributes set from the config, not changed by stepping: a resume keeps its own
-CONFIG_ATTRIBUTES = frozenset({"_max_episode_steps", "gamma", "epsilon", "min_reward", "max_reward", "num_envs",
-                               "buffer_length", "stats_key", "render_fps", "noop_max", "frame_skip", "screen_size",
-                               "stack_size", "clip", "copy"})  # fmt: skip
+CONFIG_ATTRIBUTES = frozenset(
+    {
+        "_max_episode_steps",
+        "gamma",
+        "epsilon",
+        "min_reward",
+        "max_reward",
+        "num_envs",
+        "buffer_length",
+        "stats_key",
+        "render_fps",
+        "noop_max",
+        "frame_skip",
+        "screen_size",
+        "stack_size",
+        "clip",
+        "copy",
+    }
+)
 
 
 def _plain(value: Any) -> bool:
@@ -105,7 +121,9 @@ def _set_mujoco_state(core: Env, state: torch.Tensor) -> None:
     import mujoco
 
     mujoco.mj_setState(core.model, core.data, state.numpy().copy(), mujoco.mjtState.mjSTATE_INTEGRATION)
-    mujoco.mj_forward(core.model, core.data)  # derived quantities (positions of bodies, sensors) from the state
+    mujoco.mj_forward(
+        core.model, core.data
+    )  # derived quantities (positions of bodies, sensors) from the state
 
 
 def _wrapper_chain(env: Any, wrapper_type: type) -> tuple[list[Any], Any]:
@@ -141,17 +159,21 @@ def load_vector_env_state(env: VectorEnv, state: dict[str, Any]) -> None:
     vector_wrappers, base = _wrapper_chain(env, VectorWrapper)
     shape = (len(vector_wrappers), len(getattr(base, "envs", ())))
     if shape != (len(state["vector_wrappers"]), len(state["sub_envs"])):
-        raise ConfigError(f"the checkpoint's env ({len(state['vector_wrappers'])} vector wrappers, "
-                          f"{len(state['sub_envs'])} sub-envs) is not this run's ({shape[0]} vector wrappers, "
-                          f"{shape[1]} sub-envs): env.* settings that add wrappers must match the checkpoint's")  # fmt: skip
+        raise ConfigError(
+            f"the checkpoint's env ({len(state['vector_wrappers'])} vector wrappers, "
+            f"{len(state['sub_envs'])} sub-envs) is not this run's ({shape[0]} vector wrappers, "
+            f"{shape[1]} sub-envs): env.* settings that add wrappers must match the checkpoint's"
+        )
     for wrapper, attributes in zip(vector_wrappers, state["vector_wrappers"], strict=True):
         _set_numeric_attributes(wrapper, attributes, CONFIG_ATTRIBUTES)
     _set_numeric_attributes(base, state["vector_env"], CONFIG_ATTRIBUTES)
     for sub_env, sub_state in zip(base.envs, state["sub_envs"], strict=True):
         wrappers, core = _wrapper_chain(sub_env, Wrapper)
         if len(wrappers) != len(sub_state["wrappers"]):
-            raise ConfigError("the checkpoint's sub-envs have other wrappers than this run's: env.* settings that "
-                              "add wrappers must match the checkpoint's")  # fmt: skip
+            raise ConfigError(
+                "the checkpoint's sub-envs have other wrappers than this run's: env.* settings that "
+                "add wrappers must match the checkpoint's"
+            )
         for wrapper, attributes in zip(wrappers, sub_state["wrappers"], strict=True):
             _set_numeric_attributes(wrapper, attributes, CONFIG_ATTRIBUTES)
         _restore_core(core, sub_state["core"])

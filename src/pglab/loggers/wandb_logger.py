@@ -271,8 +271,11 @@ class EnvStepWandbLogger(WandbLogger):
     def _log_artifact(self, path: Path, alias: str, env_steps: int) -> None:
         import wandb
 
-        artifact = wandb.Artifact(name=f"model-{self.experiment.id}", type="model",
-                                  metadata={"env_steps": env_steps, "file": path.name})  # fmt: skip
+        artifact = wandb.Artifact(
+            name=f"model-{self.experiment.id}",
+            type="model",
+            metadata={"env_steps": env_steps, "file": path.name},
+        )
         # Copied to W&B's staging area: later saves don't alter it.
         artifact.add_file(str(path), name=path.name)
         self.experiment.log_artifact(artifact, aliases=[alias, f"step-{env_steps}"])

@@ -112,8 +112,9 @@ class ActorCritic(nn.Module):
         return trunk + list(self.value_head.parameters())
 
 
-def trunk_builder(trunk: str, observation_space: gym.Space, hidden_sizes: list[int],
-                  activation: str) -> Callable[[], tuple[nn.Module, int]]:  # fmt: skip
+def trunk_builder(
+    trunk: str, observation_space: gym.Space, hidden_sizes: list[int], activation: str
+) -> Callable[[], tuple[nn.Module, int]]:
     """A function building one trunk and returning it with its output width; checks the space fits."""
     if trunk not in TRUNKS:
         raise ConfigError(f"network.trunk={trunk!r} is not supported; choose one of {list(TRUNKS)}")
@@ -121,18 +122,24 @@ def trunk_builder(trunk: str, observation_space: gym.Space, hidden_sizes: list[i
     is_box = isinstance(observation_space, gym.spaces.Box)
     if trunk == "mlp":
         if not is_box or len(shape) != 1:
-            raise ConfigError(f"network=mlp needs a flat (1-D Box) observation space, got {observation_space}; "
-                              "use network=cnn for image observations")  # fmt: skip
+            raise ConfigError(
+                f"network=mlp needs a flat (1-D Box) observation space, got {observation_space}; "
+                "use network=cnn for image observations"
+            )
         obs_dim = int(np.prod(shape))
         return lambda: (build_mlp(obs_dim, hidden_sizes, activation), output_size(obs_dim, hidden_sizes))
     if not is_box or len(shape) != 3 or min(shape[1:]) < 36:
-        raise ConfigError(f"network=cnn needs image observations (a channels-first 3-D Box of at least 36x36 pixels), "
-                          f"got {observation_space}; use network=mlp for flat observations")  # fmt: skip
+        raise ConfigError(
+            f"network=cnn needs image observations (a channels-first 3-D Box of at least 36x36 pixels), "
+            f"got {observation_space}; use network=mlp for flat observations"
+        )
 
     if np.any(observation_space.low < 0) or np.any(observation_space.high > 255):
-        raise ConfigError(f"network=cnn scales pixel values by 1/255 and needs observations within [0, 255], got "
-                          f"bounds [{observation_space.low.min()}, {observation_space.high.max()}]; set "
-                          "env.normalize_obs=false (pixels need no running normalization)")  # fmt: skip
+        raise ConfigError(
+            f"network=cnn scales pixel values by 1/255 and needs observations within [0, 255], got "
+            f"bounds [{observation_space.low.min()}, {observation_space.high.max()}]; set "
+            "env.normalize_obs=false (pixels need no running normalization)"
+        )
 
     def build_cnn() -> tuple[nn.Module, int]:
         cnn = NatureCNN(observation_space, hidden_sizes, activation)

@@ -24,11 +24,14 @@ class NatureCNN(nn.Module):
         channels = observation_space.shape[0]
         act = ACTIVATIONS[activation]
         self.convs = nn.Sequential(
-            self._init(nn.Conv2d(channels, 32, 8, stride=4)), act(),
-            self._init(nn.Conv2d(32, 64, 4, stride=2)), act(),
-            self._init(nn.Conv2d(64, 64, 3, stride=1)), act(),
+            self._init(nn.Conv2d(channels, 32, 8, stride=4)),
+            act(),
+            self._init(nn.Conv2d(32, 64, 4, stride=2)),
+            act(),
+            self._init(nn.Conv2d(64, 64, 3, stride=1)),
+            act(),
             nn.Flatten(),
-        )  # fmt: skip
+        )
         with torch.no_grad():
             flat = self.convs(torch.zeros(1, *observation_space.shape)).shape[1]
         self.fc = build_mlp(flat, list(hidden_sizes), activation)

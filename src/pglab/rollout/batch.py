@@ -70,11 +70,14 @@ class TrainingBatch:
         """Flatten the masked steps of a rollout, time-major; `advantages` and `returns` are `(T, N)`."""
         mask = rollout.mask
         if bool(mask.all()):  # fixed-length rollouts: views instead of boolean indexing's copies
+
             def take(x: Tensor) -> Tensor:
                 return x.flatten(0, 1)
         else:
+
             def take(x: Tensor) -> Tensor:
                 return x[mask]
+
         return cls(
             obs=take(rollout.obs),
             actions=take(rollout.actions),

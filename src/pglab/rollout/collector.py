@@ -68,7 +68,9 @@ class RolloutCollector:
         """Replace this process's count increments of the last rollout by the sum over all processes."""
         if self._sum_over_processes is None:
             return
-        local = torch.tensor([self.env_steps - steps_before, self.episodes - episodes_before], dtype=torch.float64)
+        local = torch.tensor(
+            [self.env_steps - steps_before, self.episodes - episodes_before], dtype=torch.float64
+        )
         steps, episodes = self._sum_over_processes(local).tolist()
         self.env_steps, self.episodes = steps_before + int(steps), episodes_before + int(episodes)
 
@@ -127,7 +129,9 @@ class RolloutCollector:
         `(returns, lengths, env_indices)` of the episodes that ended, or None.
         """
         actions, log_probs, values = policy.act(obs)
-        next_obs, rewards, terminated, truncated, infos = self.env.step(env_actions(actions, self.action_space))
+        next_obs, rewards, terminated, truncated, infos = self.env.step(
+            env_actions(actions, self.action_space)
+        )
         self.env_steps += self.num_envs
         self._obs = next_obs
         final_values = finished = None
@@ -175,8 +179,17 @@ class RolloutCollector:
 
         obs_buf[0] = self._as_tensor(self._obs, device)
         for t in range(T):
-            (actions[t], log_probs[t], values[t], final, next_obs, rewards[t], terminated[t], truncated[t],
-             finished) = self._step(policy, obs_buf[t])  # fmt: skip
+            (
+                actions[t],
+                log_probs[t],
+                values[t],
+                final,
+                next_obs,
+                rewards[t],
+                terminated[t],
+                truncated[t],
+                finished,
+            ) = self._step(policy, obs_buf[t])
             if final is not None:
                 final_values[t] = final
             if finished is not None:
@@ -187,12 +200,23 @@ class RolloutCollector:
         self._synchronize_counts(steps_before, episodes_before)
         last_values = policy.value(self._as_tensor(self._obs, device))
         next_values = torch.cat([values[1:], last_values[None]])
-        terminated, truncated = torch.from_numpy(terminated).to(device), torch.from_numpy(truncated).to(device)
+        terminated, truncated = (
+            torch.from_numpy(terminated).to(device),
+            torch.from_numpy(truncated).to(device),
+        )
         next_values = torch.where(terminated | truncated, final_values, next_values)
         return self._rollout(
-            obs_buf, actions, log_probs, values, next_values, torch.from_numpy(rewards).to(device), terminated,
-            truncated, torch.ones((T, N), dtype=torch.bool, device=device), episodes,
-        )  # fmt: skip
+            obs_buf,
+            actions,
+            log_probs,
+            values,
+            next_values,
+            torch.from_numpy(rewards).to(device),
+            terminated,
+            truncated,
+            torch.ones((T, N), dtype=torch.bool, device=device),
+            episodes,
+        )
 
     @torch.no_grad()
     def collect_episodes(self, policy: ActorCritic, num_episodes: int) -> Rollout:
@@ -217,7 +241,9 @@ class RolloutCollector:
         obs = self._as_tensor(self._obs, device)
         while active.any():
             mask = torch.as_tensor(active.copy(), device=device)
-            actions, log_probs, values, final, next_obs, rewards, terminated, truncated, finished = self._step(policy, obs)
+            actions, log_probs, values, final, next_obs, rewards, terminated, truncated, finished = (
+                self._step(policy, obs)
+            )
             final = torch.zeros(N, device=device) if final is None else final
             steps.append((obs, actions, log_probs, values, final, mask, rewards, terminated, truncated))
             obs = self._as_tensor(next_obs, device)
@@ -242,7 +268,9 @@ class RolloutCollector:
         )
 
     @staticmethod
-    def _rollout(obs, actions, log_probs, values, next_values, rewards, terminated, truncated, mask, episodes):
+    def _rollout(
+        obs, actions, log_probs, values, next_values, rewards, terminated, truncated, mask, episodes
+    ):
         returns, lengths = zip(*episodes, strict=True) if episodes else ((), ())
         return Rollout(
             obs=obs,

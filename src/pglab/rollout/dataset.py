@@ -22,8 +22,12 @@ class RolloutDataset(IterableDataset):
         budget collects no rollout, although Lightning asks for the first batch before any hook can stop it).
     """
 
-    def __init__(self, collect: Callable[[], Rollout], to_batches: Callable[[Rollout], Iterator[TrainingBatch]],
-                 finished: Callable[[], bool] = lambda: False):  # fmt: skip
+    def __init__(
+        self,
+        collect: Callable[[], Rollout],
+        to_batches: Callable[[Rollout], Iterator[TrainingBatch]],
+        finished: Callable[[], bool] = lambda: False,
+    ):
         super().__init__()
         self.collect = collect
         self.to_batches = to_batches
