@@ -58,6 +58,13 @@ def preflight(cfg: DictConfig, overrides: list[str] = ()) -> tuple[DictConfig, d
     quiet_libraries()
     if cfg.get("resume"):
         cfg = resume_config(cfg, list(overrides))
+    missing = sorted(key for key in OmegaConf.missing_keys(cfg) if not key.startswith("hydra."))
+    if missing:  # `???` in a config: a value with no default, e.g. env.id of env=gym
+        raise ConfigError(
+            f"{missing[0]} must be set: it has no default (e.g. env=gym env.id=CartPole-v1)"
+            if missing[0] == "env.id"
+            else f"{', '.join(missing)} must be set: no default"
+        )
     cfg = with_whole_numbers(cfg)
     check_run_keys(cfg)
     checkpoint = None

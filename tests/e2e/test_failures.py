@@ -77,6 +77,7 @@ CONFIG_ERRORS = [
     (["trainer.strategy=bogus"], "trainer: ValueError: You selected an invalid strategy name", False),
     (["callbacks.checkpoint.mode=best"], "callbacks.checkpoint.mode='best' is not supported", False),
     (["ckpt_path=missing/last.ckpt"], "ckpt_path=missing/last.ckpt does not exist", False),
+    (["env=gym"], "env.id must be set: it has no default (e.g. env=gym env.id=CartPole-v1)", False),
     (["+algo.foo=1"], "algo.foo is not an argument of pglab.algos.ppo.PPO; its arguments: anneal_lr,", False),
     (
         ["+callbacks.evaluation.foo=1"],

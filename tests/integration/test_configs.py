@@ -30,6 +30,7 @@ def test_groups_have_the_documented_options():
     assert ENVS == [
         "acrobot",
         "cartpole",
+        "gym",
         "halfcheetah",
         "hopper",
         "lunarlander",
@@ -52,6 +53,9 @@ def test_every_combination_composes_and_builds_or_names_the_right_network(
 ):
     # VPG's separate critic optimizer needs separate trunks; network=cnn shares one by default.
     extra = ["network.shared_trunk=false"] if (algo, network) == ("vpg", "cnn") else []
+    extra += (
+        ["env.id=MountainCarContinuous-v0"] if env == "gym" else []
+    )  # env=gym: any id, given on the command line
     cfg = make_cfg(f"algo={algo}", f"env={env}", f"network={network}", f"accelerator={accelerator}", *extra)
     assert cfg.trainer.accelerator == accelerator
     if accelerator == "gpu":  # composing is all a CPU machine can check; the CPU case builds the same objects

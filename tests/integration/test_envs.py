@@ -18,6 +18,8 @@ def test_algo_trains_env_at_a_smoke_budget(make_cfg, algo, env):
             "vpg": ["network.shared_trunk=false", "algo.value_updates=5"],
             "reinforce": ["algo.episodes_per_rollout=1"],
         }.get(algo, [])
+    if env == "gym":  # any registered id, given on the command line
+        extra = ["env.id=MountainCarContinuous-v0"]
     cfg = make_cfg(
         f"algo={algo}", f"env={env}", "debug=smoke", "logger=none", "callbacks.evaluation.episodes=1", *extra
     )
