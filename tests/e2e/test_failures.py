@@ -321,3 +321,27 @@ def test_an_async_env_left_open_does_not_hang_the_exit():
     )
     assert result.returncode == 3, result.stderr[-3000:]
     assert time.monotonic() - started < EXITS_WITHIN_S
+
+
+def test_ctrl_c_during_the_first_rollout_stops_after_it_with_a_checkpoint(tmp_path):
+    run_dir, log = tmp_path / "run", tmp_path / "output.txt"
+    # REINFORCE's first rollout of 5,000 CartPole episodes (about 110k steps) takes several seconds, all of it before
+    # Lightning's on_train_start; the signal is sent 2 s after the run logged its start, inside that rollout.
+    args = ["algo=reinforce", "algo.episodes_per_rollout=5000", "total_env_steps=100000000", *QUIET]
+    with open(log, "w") as output:
+        process = subprocess.Popen([sys.executable, str(ROOT / "train.py"), *args, f"hydra.run.dir={run_dir}"],
+                                   cwd=ROOT, stdout=output, stderr=subprocess.STDOUT)  # fmt: skip
+        try:
+            deadline = time.monotonic() + 120
+            while "Training for" not in log.read_text():
+                assert process.poll() is None and time.monotonic() < deadline, log.read_text()[-3000:]
+                time.sleep(0.05)
+            time.sleep(2.0)
+            process.send_signal(signal.SIGINT)
+            process.wait(timeout=120)
+        finally:
+            process.kill()
+    assert process.returncode == 130, log.read_text()[-3000:]
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["status"] == "interrupted" and summary["time/env_steps"] >= 50_000  # one whole rollout
+    assert (run_dir / "checkpoints" / "last.ckpt").is_file()
