@@ -27,7 +27,7 @@ from pglab.callbacks.evaluation import EVAL_SEED_OFFSET
 from pglab.envs.normalization import load_normalization_state
 from pglab.errors import ConfigError
 from pglab.networks.actor_critic import ActorCritic
-from pglab.resume import MUST_MATCH, load_checkpoint
+from pglab.resume import config_differences, load_checkpoint
 from pglab.rollout.evaluation import evaluate_policy
 
 log = logging.getLogger(__name__)
@@ -56,23 +56,6 @@ def load_run_config(path: Path) -> DictConfig | None:
     return cfg
 
 
-def config_differences(theirs: DictConfig, ours: DictConfig) -> list[str]:
-    """`key: checkpoint X, config.yaml Y` for each `MUST_MATCH` key (each `network.*` key) that differs."""
-
-    def select(cfg: DictConfig, key: str) -> Any:
-        value = OmegaConf.select(cfg, key, default=None)
-        return OmegaConf.to_container(value, resolve=True) if OmegaConf.is_config(value) else value
-
-    network_keys = set(theirs.get("network") or {}) | set(ours.get("network") or {})
-    keys = [k for k in MUST_MATCH if k != "network"] + [f"network.{k}" for k in sorted(network_keys)]
-    differences = []
-    for key in keys:
-        theirs_value, ours_value = select(theirs, key), select(ours, key)
-        if theirs_value != ours_value:
-            differences.append(f"{key}: checkpoint {theirs_value!r}, config.yaml {ours_value!r}")
-    return differences
-
-
 def run_config(ckpt_path: Path, checkpoint: dict[str, Any]) -> DictConfig:
     """The config of the run that wrote the checkpoint: its own `pglab_config`, else its run dir's config.yaml."""
     saved = checkpoint.get("pglab_config")
@@ -80,7 +63,7 @@ def run_config(ckpt_path: Path, checkpoint: dict[str, Any]) -> DictConfig:
     run_cfg = load_run_config(beside) if beside is not None else None
     if saved:
         saved_cfg = OmegaConf.create(saved)
-        differences = config_differences(saved_cfg, run_cfg) if run_cfg is not None else []
+        differences = config_differences(saved_cfg, run_cfg, "config.yaml") if run_cfg is not None else []
         if differences:
             raise ConfigError(
                 f"ckpt_path={ckpt_path} was written by another run than {beside}: "

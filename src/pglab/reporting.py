@@ -5,7 +5,6 @@ Both files are written atomically (`pglab.atomic`); one that cannot be written r
 
 import json
 import math
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -43,22 +42,23 @@ def final_summary(history: list[dict[str, float]]) -> dict[str, Any]:
 
 def write_summary(summary: dict, path: Path) -> None:
     """Write `summary.json` atomically (temp file + rename): a job killed mid-write leaves the old one or none.
+    StorageError if it cannot be written."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
 
-    StorageError if it cannot be written. When it records a failed run (`status: failed`, written while the run's
-    error is handled), that error is the one to report: a failed run that failed for a storage error gets one
-    StorageError naming both files (the first failure first); any other error propagates with a note.
-    """
-    failure = sys.exc_info()[1] if summary.get("status") == "failed" else None
+
+def record_failure(error: BaseException, env_steps: int, path: Path) -> None:
+    """Write the `failed` summary of a run that raised `error` (after `env_steps` env steps), while the caller
+    handles `error`. If that cannot be written either, `error` stays the one reported: a storage error becomes one
+    StorageError naming both files (the first failure first); any other error gets a note."""
+    summary = {"status": "failed", "error": f"{type(error).__name__}: {error}", "time/env_steps": env_steps}
     try:
-        with atomic_path(path) as tmp:
-            tmp.write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
-    except StorageError as error:
-        if failure is None:
-            raise
-        note = f"{path} could not record the failure either ({os_reason(error)})"
-        if (storage := find_error(failure, StorageError)) is not None:
-            raise StorageError(f"{storage}; {note}") from failure
-        failure.add_note(note)  # shown with its traceback; the caller re-raises `failure`
+        write_summary(summary, path)
+    except StorageError as unwritten:
+        note = f"{path} could not record the failure either ({os_reason(unwritten)})"
+        if (storage := find_error(error, StorageError)) is not None:
+            raise StorageError(f"{storage}; {note}") from error
+        error.add_note(note)  # shown with its traceback; the caller re-raises `error`
 
 
 def plot_learning_curve(history: list[dict[str, float]], path: Path, title: str) -> None:

@@ -90,22 +90,31 @@ def _select(config: dict | DictConfig, dotted: str) -> Any:
     return OmegaConf.to_container(node, resolve=True) if isinstance(node, DictConfig) else node
 
 
+def config_differences(
+    theirs: dict | DictConfig, ours: dict | DictConfig, ours_name: str = "this run"
+) -> list[str]:
+    """`key: checkpoint X, <ours_name> Y` for each `MUST_MATCH` key (each `network.*` key) whose value differs
+    between a checkpoint's run config (`theirs`) and `ours`."""
+    differences = []
+    for dotted in MUST_MATCH:
+        theirs_value, ours_value = _select(theirs, dotted), _select(ours, dotted)
+        if dotted == "network" and isinstance(theirs_value, dict) and isinstance(ours_value, dict):
+            differences += [
+                f"network.{k}: checkpoint {theirs_value.get(k)!r}, {ours_name} {ours_value.get(k)!r}"
+                for k in sorted(set(theirs_value) | set(ours_value))
+                if theirs_value.get(k) != ours_value.get(k)
+            ]
+        elif theirs_value != ours_value:
+            differences.append(f"{dotted}: checkpoint {theirs_value!r}, {ours_name} {ours_value!r}")
+    return differences
+
+
 def check_compatible(checkpoint: dict[str, Any], cfg: DictConfig, key: str = "ckpt_path") -> None:
     """ConfigError listing every `MUST_MATCH` key whose value differs between the checkpoint's run and `cfg`."""
     saved = checkpoint.get("pglab_config") or {}
     if not saved:
         return  # written before checkpoints carried their config; Lightning's load checks the tensor shapes
-    differences = []
-    for dotted in MUST_MATCH:
-        theirs, ours = _select(saved, dotted), _select(cfg, dotted)
-        if dotted == "network" and isinstance(theirs, dict) and isinstance(ours, dict):
-            differences += [
-                f"network.{k}: checkpoint {theirs.get(k)!r}, this run {ours.get(k)!r}"
-                for k in sorted(set(theirs) | set(ours))
-                if theirs.get(k) != ours.get(k)
-            ]
-        elif theirs != ours:
-            differences.append(f"{dotted}: checkpoint {theirs!r}, this run {ours!r}")
+    differences = config_differences(saved, cfg)
     if differences:
         raise ConfigError(
             f"{key}={cfg.get(key) or cfg.get('resume')} comes from an incompatible config: "

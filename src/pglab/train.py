@@ -20,7 +20,7 @@ from pglab.callbacks.signals import StopOnSignals
 from pglab.console import quiet_libraries
 from pglab.errors import ConfigError, find_error
 from pglab.preflight import preflight
-from pglab.reporting import final_summary, plot_learning_curve, summary_line, write_summary
+from pglab.reporting import final_summary, plot_learning_curve, record_failure, summary_line, write_summary
 from pglab.rollout.collector import RolloutCollector
 from pglab.run_dir import clear_leftovers, holds_run, process_rank, run_dir_lock, used_run_dir_message
 
@@ -57,14 +57,10 @@ def run(cfg: DictConfig, overrides: list[str] = ()) -> dict[str, Any]:
             # before its first update, so its dir holds nothing to protect).
             if writer and not cfg.get("resume"):
                 run_dir.mkdir(parents=True, exist_ok=True)
-                write_summary(failed_summary(error, env_steps=0), run_dir / "summary.json")
+                record_failure(error, 0, run_dir / "summary.json")
             raise
         run_dir.mkdir(parents=True, exist_ok=True)
         return train(cfg, run_dir, checkpoint, writer)
-
-
-def failed_summary(error: BaseException, env_steps: int) -> dict[str, Any]:
-    return {"status": "failed", "error": f"{type(error).__name__}: {error}", "time/env_steps": env_steps}
 
 
 def train(
@@ -89,9 +85,7 @@ def train(
     except Exception as error:
         # A resume refused for its settings leaves the run's summary as it was; any other failure is recorded.
         if writer and not (cfg.get("resume") and find_error(error, ConfigError)):
-            write_summary(
-                failed_summary(error, trained_env_steps(module, checkpoint)), run_dir / "summary.json"
-            )
+            record_failure(error, trained_env_steps(module, checkpoint), run_dir / "summary.json")
         raise
 
     algo_name = type(module).__name__
