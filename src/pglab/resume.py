@@ -14,6 +14,7 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from pglab.errors import ConfigError
+from pglab.run_dir import check_resume_dir
 
 #: config keys that must match between a checkpoint and the run loading it: they shape the networks, the
 #: observations or the normalization statistics
@@ -133,13 +134,8 @@ def resume_config(cfg: DictConfig, overrides: list[str]) -> DictConfig:
     is used, its paths moved to the run dir.
     """
     run_dir = Path(cfg.resume).expanduser()
+    check_resume_dir(run_dir)
     resolved_path, ckpt = run_dir / "config.yaml", run_dir / "checkpoints" / "last.ckpt"
-    if not resolved_path.is_file() or not ckpt.is_file():
-        missing = " and ".join(str(p.relative_to(run_dir)) for p in (resolved_path, ckpt) if not p.is_file())
-        raise ConfigError(
-            f"resume={run_dir} is not a run dir to continue: no {missing} in it "
-            "(train.py writes config.yaml and checkpoints/last.ckpt into every run dir)"
-        )
     resolved = OmegaConf.load(resolved_path)
     launch = run_dir / ".hydra" / "config.yaml"
     if launch.is_file():

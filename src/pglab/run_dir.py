@@ -92,6 +92,23 @@ def used_run_dir_message(key: str, path: Path) -> str:
     return f"{key}={path} already holds a run ({found}); nothing was written. {way_out}"
 
 
+def check_holds_no_run(path: Path, key: str = "hydra.run.dir") -> None:
+    """ConfigError (`used_run_dir_message`) when `path` holds a run: a new run never writes into it."""
+    if holds_run(path):
+        raise ConfigError(used_run_dir_message(key, path))
+
+
+def check_resume_dir(run_dir: Path) -> None:
+    """ConfigError naming what is missing when `run_dir` (of `resume=<run dir>`) has no config.yaml or
+    checkpoints/last.ckpt to continue from."""
+    missing = [name for name in ("config.yaml", "checkpoints/last.ckpt") if not (run_dir / name).is_file()]
+    if missing:
+        raise ConfigError(
+            f"resume={run_dir} is not a run dir to continue: no {' and '.join(missing)} in it "
+            "(train.py writes config.yaml and checkpoints/last.ckpt into every run dir)"
+        )
+
+
 @contextlib.contextmanager
 def run_dir_lock(path: Path, key: str = "hydra.run.dir") -> Iterator[None]:
     """Hold `path`'s lock for the block (creating the dir); reentrant within this process. Raises ConfigError,
@@ -181,42 +198,10 @@ class RunDirGuard(Callback):
     def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
         if process_rank() != 0:  # a data-parallel worker joins process 0's run dir
             return
-        resume = config.get("resume")
-        run_dir = Path(config.hydra.run.dir)
-        if resume:
-            resume_dir = Path(str(resume)).expanduser()
-            missing = [m for m in ("config.yaml", "checkpoints/last.ckpt") if not (resume_dir / m).is_file()]
-            if missing:  # refused before Hydra writes its .hydra/ record into the dir
-                fail(
-                    f"resume={resume} is not a run dir to continue: no {' and '.join(missing)} in it "
-                    "(train.py writes config.yaml and checkpoints/last.ckpt into every run dir)"
-                )
         try:
-            check_before_writing(config)
+            check_run_start(config)
         except ConfigError as error:
             fail(str(error))
-        except Exception:  # noqa: BLE001  (not a config problem: the run meets it again, reports and records it)
-            pass
-        if in_use(run_dir):
-            fail(in_use_message(run_dir))
-        if not resume and holds_run(run_dir):  # refused before the lock file is touched
-            fail(used_run_dir_message("hydra.run.dir", run_dir))
-        existing = next(p for p in (run_dir, *run_dir.resolve().parents) if p.exists())
-        free = shutil.disk_usage(existing).free
-        if free < MIN_FREE_BYTES:  # Hydra writes its record of the launch next, before any of pglab's checks
-            fail(
-                f"hydra.run.dir={run_dir} has {free:,} bytes free (less than {MIN_FREE_BYTES:,}): No space left "
-                "on device for the run's logs and checkpoints; nothing was written. Free some space or choose a dir "
-                "on another disk"
-            )
-        try:
-            acquire_run_dir_lock(run_dir)
-        except ConfigError as error:
-            fail(str(error))
-        except OSError as error:  # no permission, a read-only file system
-            fail(f"hydra.run.dir={run_dir} cannot be written: {error.strerror}; nothing was written")
-        if not resume and holds_run(run_dir):  # another run began in the dir meanwhile, and has ended
-            fail(used_run_dir_message("hydra.run.dir", run_dir))
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         if config.get("resume"):
@@ -233,10 +218,44 @@ class RunDirGuard(Callback):
                 f"hydra.sweep.dir={sweep_dir} already holds runs ({', '.join(used[:5])}); nothing was written. "
                 "Choose a new sweep dir"
             )
-        for (
-            job_dir
-        ) in jobs:  # jobs of an earlier sweep that all stopped before training: not this sweep's jobs
+        # jobs of an earlier sweep that all stopped before training: not this sweep's jobs
+        for job_dir in jobs:
             shutil.rmtree(job_dir)
+
+
+def check_run_start(config: DictConfig) -> None:
+    """The guard's checks of a single run, in order, before Hydra writes anything; takes the run dir's lock. Raises
+    ConfigError when the run may not start there."""
+    resume = config.get("resume")
+    run_dir = Path(config.hydra.run.dir)
+    if resume:  # refused before Hydra writes its .hydra/ record into the dir
+        check_resume_dir(Path(str(resume)).expanduser())
+    try:
+        check_before_writing(config)
+    except ConfigError:
+        raise
+    except Exception:  # noqa: BLE001  (not a config problem: the run meets it again, reports and records it)
+        pass
+    if in_use(run_dir):
+        raise ConfigError(in_use_message(run_dir))
+    if not resume:  # refused before the lock file is touched
+        check_holds_no_run(run_dir)
+    existing = next(p for p in (run_dir, *run_dir.resolve().parents) if p.exists())
+    free = shutil.disk_usage(existing).free
+    if free < MIN_FREE_BYTES:  # Hydra writes its record of the launch next, before any of pglab's checks
+        raise ConfigError(
+            f"hydra.run.dir={run_dir} has {free:,} bytes free (less than {MIN_FREE_BYTES:,}): No space left "
+            "on device for the run's logs and checkpoints; nothing was written. Free some space or choose a dir "
+            "on another disk"
+        )
+    try:
+        acquire_run_dir_lock(run_dir)
+    except OSError as error:  # no permission, a read-only file system
+        raise ConfigError(
+            f"hydra.run.dir={run_dir} cannot be written: {error.strerror}; nothing was written"
+        ) from None
+    if not resume:  # another run began in the dir meanwhile, and has ended
+        check_holds_no_run(run_dir)
 
 
 def check_before_writing(config: DictConfig) -> None:

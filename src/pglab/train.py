@@ -22,7 +22,7 @@ from pglab.errors import ConfigError, find_error
 from pglab.preflight import preflight
 from pglab.reporting import final_summary, plot_learning_curve, record_failure, summary_line, write_summary
 from pglab.rollout.collector import RolloutCollector
-from pglab.run_dir import clear_leftovers, holds_run, process_rank, run_dir_lock, used_run_dir_message
+from pglab.run_dir import check_holds_no_run, clear_leftovers, process_rank, run_dir_lock
 
 log = logging.getLogger(__name__)
 
@@ -44,27 +44,27 @@ def run(cfg: DictConfig, overrides: list[str] = ()) -> dict[str, Any]:
     before its first update leaves no run to protect: the same command may run again in its dir); a run stopped
     by SIGINT/SIGTERM records `status: interrupted`.
     """
-    writer = process_rank() == 0  # in data-parallel training only process 0 writes the run's files
+    is_rank_zero = process_rank() == 0  # in data-parallel training only process 0 writes the run's files
     run_dir = Path(str(cfg.resume)).expanduser() if cfg.get("resume") else Path(cfg.paths.output_dir)
     key = "resume" if cfg.get("resume") else "paths.output_dir"
-    with run_dir_lock(run_dir, key) if writer else contextlib.nullcontext():
-        if writer and not cfg.get("resume") and holds_run(run_dir):
-            raise ConfigError(used_run_dir_message(key, run_dir))
+    with run_dir_lock(run_dir, key) if is_rank_zero else contextlib.nullcontext():
+        if is_rank_zero and not cfg.get("resume"):
+            check_holds_no_run(run_dir, key)
         try:
             cfg, checkpoint = preflight(cfg, overrides)
         except Exception as error:
             # A refused resume leaves the run's files as they were; a sweep job is recorded (as a run that failed
             # before its first update, so its dir holds nothing to protect).
-            if writer and not cfg.get("resume"):
+            if is_rank_zero and not cfg.get("resume"):
                 run_dir.mkdir(parents=True, exist_ok=True)
                 record_failure(error, 0, run_dir / "summary.json")
             raise
         run_dir.mkdir(parents=True, exist_ok=True)
-        return train(cfg, run_dir, checkpoint, writer)
+        return train(cfg, run_dir, checkpoint, is_rank_zero)
 
 
 def train(
-    cfg: DictConfig, run_dir: Path, checkpoint: dict[str, Any] | None, writer: bool = True
+    cfg: DictConfig, run_dir: Path, checkpoint: dict[str, Any] | None, is_rank_zero: bool = True
 ) -> dict[str, Any]:
     """Build the run's parts in order and train. Every part that holds a resource (env worker processes, the
     evaluation env, a W&B run) is released on every way out, an error before or during training included."""
@@ -76,7 +76,7 @@ def train(
     try:
         with contextlib.ExitStack() as resources:
             module, trainer = build(cfg, run_dir, checkpoint, resources)
-            if writer:
+            if is_rank_zero:
                 clear_leftovers(run_dir)
                 write_config(cfg, run_dir / "config.yaml")
             for logger in trainer.loggers:
@@ -84,7 +84,7 @@ def train(
             trainer.fit(module, ckpt_path=cfg.ckpt_path, weights_only=True)
     except Exception as error:
         # A resume refused for its settings leaves the run's summary as it was; any other failure is recorded.
-        if writer and not (cfg.get("resume") and find_error(error, ConfigError)):
+        if is_rank_zero and not (cfg.get("resume") and find_error(error, ConfigError)):
             record_failure(error, trained_env_steps(module, checkpoint), run_dir / "summary.json")
         raise
 
@@ -99,7 +99,7 @@ def train(
             run_dir / "checkpoints" / "last.ckpt",
             run_dir,
         )
-    if writer:
+    if is_rank_zero:
         write_summary(summary, run_dir / "summary.json")
         plot_learning_curve(
             module.history, run_dir / "learning_curve.png", title=f"{algo_name} on {cfg.env.id}"
