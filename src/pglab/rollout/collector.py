@@ -199,12 +199,11 @@ class RolloutCollector:
 
         self._synchronize_counts(steps_before, episodes_before)
         last_values = policy.value(self._as_tensor(self._obs, device))
-        next_values = torch.cat([values[1:], last_values[None]])
         terminated, truncated = (
             torch.from_numpy(terminated).to(device),
             torch.from_numpy(truncated).to(device),
         )
-        next_values = torch.where(terminated | truncated, final_values, next_values)
+        next_values = self._next_values(values, last_values, final_values, terminated, truncated)
         return self._rollout(
             obs_buf,
             actions,
@@ -261,11 +260,22 @@ class RolloutCollector:
         obs_buf, actions, log_probs, values, final_values, mask = (torch.stack(c) for c in columns[:6])
         rewards = torch.as_tensor(np.stack(columns[6]), dtype=torch.float32, device=device)
         terminated, truncated = (torch.as_tensor(np.stack(c), device=device) for c in columns[7:])
-        # REINFORCE has no critic: next_values are zeros and returns are pure Monte-Carlo.
-        next_values = torch.where(terminated | truncated, final_values, torch.cat([values[1:], values[-1:]]))
+        # Every collected episode has ended by the last step (an idle env's steps are masked out), so the value
+        # after it is never used: the last step's own stands in. REINFORCE has no critic: next_values are zeros
+        # and returns are pure Monte-Carlo.
+        next_values = self._next_values(values, values[-1], final_values, terminated, truncated)
         return self._rollout(
             obs_buf, actions, log_probs, values, next_values, rewards, terminated, truncated, mask, episodes
         )
+
+    @staticmethod
+    def _next_values(
+        values: Tensor, last_values: Tensor, final_values: Tensor, terminated: Tensor, truncated: Tensor
+    ) -> Tensor:
+        """V(s_{t+1}) of each step, `(T, N)`: the next step's value `values[t + 1]`, `last_values` `(N,)` after
+        the last step, and where an episode ended `final_values`: V(final obs) where it was truncated, zero where
+        it terminated."""
+        return torch.where(terminated | truncated, final_values, torch.cat([values[1:], last_values[None]]))
 
     @staticmethod
     def _rollout(
