@@ -1,4 +1,5 @@
-"""Tiny deterministic envs and policies with known numbers, for tests of the rollout machinery."""
+"""Tiny deterministic envs and policies with known numbers, for tests of the rollout machinery; and a
+crafted pickle payload, for tests that checkpoints are loaded without running code."""
 
 import math
 import shutil
@@ -173,3 +174,14 @@ class DumpProcessState(L.Callback):
             },
             self.dirpath / f"rank-{trainer.global_rank}.pt",
         )
+
+
+class RunsCode:
+    """A pickle payload that runs code when unpickled: it creates the file `marker` (`open(marker, "w")`), so a
+    test sees whether loading a checkpoint holding it ran anything."""
+
+    def __init__(self, marker: Path):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (open, (str(self.marker), "w"))

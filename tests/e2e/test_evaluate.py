@@ -12,6 +12,7 @@ from omegaconf import OmegaConf
 
 from pglab.train import run
 from tests.cli import run_script
+from tests.fakes import RunsCode
 
 EPISODES = 6
 
@@ -91,14 +92,6 @@ def test_sampled_evaluation_repeats_with_its_seed(trained_run):
     assert len(outs) == 2  # two evaluations, two result files: nothing overwritten
     assert outs[0]["seed"] == 7 and outs[0]["deterministic"] is False and len(outs[0]["returns"]) == 3
     assert outs[0]["returns"] == outs[1]["returns"] and outs[0]["lengths"] == outs[1]["lengths"]
-
-
-class RunsCode:
-    def __init__(self, marker):
-        self.marker = marker
-
-    def __reduce__(self):
-        return (open, (str(self.marker), "w"))
 
 
 def test_bad_and_malicious_checkpoints_fail_with_one_line_and_run_no_code(trained_run, tmp_path):
