@@ -241,7 +241,7 @@ def test_a_lock_left_by_a_killed_run_does_not_block_the_next_run(tmp_path):
 
 def test_env_pong_brings_the_cnn_and_trains(tmp_path):
     run_dir = tmp_path / "run"
-    # The command; two evaluation episodes instead of 20 (a Pong game is 800-4000 steps), for time.
+    # `python train.py env=pong` as a user types it; two evaluation episodes instead of 20 (a Pong game is 800-4000 steps), for time.
     result = train(
         "env=pong",
         "total_env_steps=2048",

@@ -88,8 +88,8 @@ def episode_start_values(x: Tensor, terminated: Tensor, truncated: Tensor) -> Te
     """Broadcast, to every step, the value `x` had at the first step of that step's episode.
 
     Applied to discounted returns it gives every action of an episode the whole-episode return
-    G_0 = sum_k gamma^k r_k, the weighting of the original REINFORCE (Williams, 1992) and of article 000,
-    instead of the reward-to-go.
+    G_0 = sum_k gamma^k r_k, the weighting of the original REINFORCE (Williams, 1992) and of introductory
+    implementations that scale each log-prob of an episode by its total reward, instead of the reward-to-go.
 
     Args:
         x: `(T, N)` values per step.
