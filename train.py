@@ -21,8 +21,11 @@ try:  # Ctrl-C while the imports run: exit 130 quietly, as later before training
 
     import pglab.run_dir  # noqa: F401  (registers the resolvers of conf/hydra/default.yaml's run dir)
     from pglab import sweep_summary
+    from pglab.algos import register_configs
     from pglab.errors import ConfigError, DivergenceError, StorageError, find_error
     from pglab.overrides import resume_group_choices, unknown_key_message
+
+    register_configs()  # the algorithms' hyperparameter defaults, which conf/algo/*.yaml inherit
 except KeyboardInterrupt:
     sys.exit(130)
 

@@ -10,9 +10,14 @@ from omegaconf import DictConfig, open_dict
 
 import pglab.run_dir  # noqa: F401  (registers the run-dir resolvers of conf/hydra/default.yaml)
 import tests.fakes  # noqa: F401  (registers the fake envs)
+from pglab.algos import register_configs
+
+register_configs()  # the algorithms' defaults, which conf/algo/*.yaml inherit
 
 ROOT = Path(__file__).resolve().parents[1]
 CONF = ROOT / "conf"
+#: the algorithm options, as a user finds them (a new algorithm is a new YAML option; no list to extend)
+ALGOS = sorted(p.stem for p in (CONF / "algo").glob("*.yaml"))
 
 
 def compose_config(overrides: list[str], output_dir: Path) -> DictConfig:

@@ -7,8 +7,25 @@ class ConfigError(ValueError):
 
 
 class DivergenceError(RuntimeError):
-    """Training produced a non-finite loss or gradient; the message names the env step, the metric and the last
-    good checkpoint."""
+    """Training produced a non-finite loss, gradient or weight; the message names the env step, the metric and the
+    last good checkpoint (`kept`: its path and env step, set by the checkpoint callback that wrote it)."""
+
+    def __init__(self, metric: str, value: float, env_steps: int):
+        super().__init__(metric, value, env_steps)
+        self.metric, self.value, self.env_steps = metric, value, env_steps
+        self.kept: tuple[object, int] | None = None
+
+    def __str__(self) -> str:
+        kept = (
+            f"the last good checkpoint, {self.kept[0]} at {self.kept[1]:,} env steps, is kept"
+            if self.kept
+            else "no checkpoint was written before it"
+        )
+        return (
+            f"non-finite {self.metric} ({self.value}) in the update after {self.env_steps:,} env steps; training "
+            f"stopped and {kept}. Lower algo.lr, check the env's rewards and observations, or set "
+            "on_nonfinite=skip to skip such updates"
+        )
 
 
 def find_error(error: BaseException | None, kind: type[Exception]) -> Exception | None:

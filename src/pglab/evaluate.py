@@ -21,9 +21,9 @@ import torch
 from hydra.utils import get_class, instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from pglab.algos.base import check_range
 from pglab.atomic import atomic_path
 from pglab.callbacks.evaluation import EVAL_SEED_OFFSET
+from pglab.checks import check_range
 from pglab.envs.normalization import load_normalization_state
 from pglab.errors import ConfigError
 from pglab.networks.actor_critic import ActorCritic

@@ -9,6 +9,7 @@ own checks, over a stand-in for the rollout collector, then dropped.
 """
 
 import copy
+import dataclasses
 import inspect
 import types
 import typing
@@ -198,6 +199,18 @@ def _arguments(target: Any) -> tuple[dict[str, inspect.Parameter], bool]:
         }
         return named, any(p.kind == p.VAR_KEYWORD for p in signature.parameters.values())
     named: dict[str, inspect.Parameter] = {}
+    if dataclasses.is_dataclass(
+        getattr(target, "Config", None)
+    ):  # an algorithm: its hyperparameter declarations
+        for name, parameter in inspect.signature(target.__init__).parameters.items():
+            if name != "self" and parameter.kind not in (parameter.VAR_POSITIONAL, parameter.VAR_KEYWORD):
+                named[name] = parameter
+        hints = typing.get_type_hints(target.Config)
+        for field in dataclasses.fields(target.Config):
+            named[field.name] = inspect.Parameter(
+                field.name, inspect.Parameter.KEYWORD_ONLY, annotation=hints[field.name]
+            )
+        return named, False
     for cls in target.__mro__:
         if "__init__" not in vars(cls) or cls is object:
             continue

@@ -12,6 +12,7 @@ import matplotlib
 
 from pglab.atomic import atomic_path, os_reason
 from pglab.errors import StorageError, find_error
+from pglab.metrics import STEP_KEY, Metrics
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -22,22 +23,21 @@ SUMMARY_KEYS = (
     "eval/episode_length_mean",
     "eval/env_steps",
     "rollout/episode_return_mean",
-    "time/env_steps",
-    "time/episodes",
+    "progress/env_steps",
+    "progress/episodes",
     "time/wall_s",
     "time/sps",
 )
 
 
-def final_summary(history: list[dict[str, float]]) -> dict[str, Any]:
-    """`status: completed`, the latest value of each summary key over the run's logged metrics, and
-    `eval/env_steps`, the env step of the latest evaluation."""
-    latest: dict[str, float] = {}
-    for row in history:
-        latest.update(row)
-        if "eval/episode_return_mean" in row:
-            latest["eval/env_steps"] = row["time/env_steps"]
-    return {"status": "completed"} | {key: latest[key] for key in SUMMARY_KEYS if key in latest}
+def final_summary(metrics: Metrics) -> dict[str, Any]:
+    """`status: completed`, the latest value of each summary key, `eval/env_steps` (the env step of the latest
+    evaluation) and the seconds spent in each phase of training (`time/collect_s`, ..., final evaluation and
+    checkpoint included)."""
+    latest = {key: metrics.latest[key] for key in SUMMARY_KEYS if key in metrics.latest}
+    if metrics.evaluations:
+        latest["eval/env_steps"] = metrics.evaluations[-1][STEP_KEY]
+    return {"status": "completed"} | latest | metrics.phase_metrics()
 
 
 def write_summary(summary: dict, path: Path) -> None:
@@ -51,7 +51,11 @@ def record_failure(error: BaseException, env_steps: int, path: Path) -> None:
     """Write the `failed` summary of a run that raised `error` (after `env_steps` env steps), while the caller
     handles `error`. If that cannot be written either, `error` stays the one reported: a storage error becomes one
     StorageError naming both files (the first failure first); any other error gets a note."""
-    summary = {"status": "failed", "error": f"{type(error).__name__}: {error}", "time/env_steps": env_steps}
+    summary = {
+        "status": "failed",
+        "error": f"{type(error).__name__}: {error}",
+        "progress/env_steps": env_steps,
+    }
     try:
         write_summary(summary, path)
     except StorageError as unwritten:
@@ -61,17 +65,12 @@ def record_failure(error: BaseException, env_steps: int, path: Path) -> None:
         error.add_note(note)  # shown with its traceback; the caller re-raises `error`
 
 
-def plot_learning_curve(history: list[dict[str, float]], path: Path, title: str) -> None:
+def plot_learning_curve(metrics: Metrics, path: Path, title: str) -> None:
     """Episode return against env steps: training episodes (thin) and evaluation mean +/- std (bold)."""
-    train = [
-        (r["time/env_steps"], r["rollout/episode_return_mean"])
-        for r in history
-        if "rollout/episode_return_mean" in r
-    ]
+    train = metrics.training_curve
     evals = [
-        (r["time/env_steps"], r["eval/episode_return_mean"], r["eval/episode_return_std"])
-        for r in history
-        if "eval/episode_return_mean" in r
+        (r[STEP_KEY], r["eval/episode_return_mean"], r["eval/episode_return_std"])
+        for r in metrics.evaluations
     ]
     fig, ax = plt.subplots(figsize=(7, 4), dpi=100)
     if train:
@@ -104,7 +103,7 @@ def summary_line(name: str, summary: dict[str, float], run_dir: Path) -> str:
     """One line: the last evaluation at its own env step, then the env steps trained, the time and the speed."""
     mean = summary.get("eval/episode_return_mean", math.nan)
     std = summary.get("eval/episode_return_std", math.nan)
-    steps = int(summary.get("time/env_steps", 0))
+    steps = int(summary.get("progress/env_steps", 0))
     eval_steps = summary.get("eval/env_steps")
     at = f" at {int(eval_steps):,} env steps" if eval_steps is not None and int(eval_steps) != steps else ""
     result = f"eval return {mean:.1f} ± {std:.1f}{at}" if eval_steps is not None else "no evaluation yet"

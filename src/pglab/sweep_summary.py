@@ -98,7 +98,7 @@ def read_job(job_dir: Path) -> JobResult:
     result.error = summary.get("error", "")
     result.eval_return_mean = summary.get("eval/episode_return_mean", math.nan)
     result.eval_return_std = summary.get("eval/episode_return_std", math.nan)
-    steps = summary.get("time/env_steps")
+    steps = summary.get("progress/env_steps")
     result.env_steps = None if steps is None else int(steps)
     result.wall_s = summary.get("time/wall_s", math.nan)
     return result

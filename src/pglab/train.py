@@ -89,7 +89,7 @@ def train(
         raise
 
     algo_name = type(module).__name__
-    summary = final_summary(module.history)
+    summary = final_summary(module.metrics)
     if module.stop_signal is not None:
         summary.update(status="interrupted", signal=module.stop_signal)
         log.warning(
@@ -102,7 +102,7 @@ def train(
     if is_rank_zero:
         write_summary(summary, run_dir / "summary.json")
         plot_learning_curve(
-            module.history, run_dir / "learning_curve.png", title=f"{algo_name} on {cfg.env.id}"
+            module.metrics, run_dir / "learning_curve.png", title=f"{algo_name} on {cfg.env.id}"
         )
     log.info(summary_line(f"{algo_name} on {cfg.env.id} (seed {cfg.seed})", summary, run_dir))
     return summary
@@ -167,5 +167,7 @@ def finalize_on_error(logger: Logger) -> Callable[..., None]:
 
 def trained_env_steps(module: PolicyGradientModule | None, checkpoint: dict[str, Any] | None) -> int:
     """Env steps of the last finished update (those of the checkpoint the run started from before its first)."""
-    logged = [row["time/env_steps"] for row in module.history if "time/env_steps" in row] if module else []
-    return int(max(logged)) if logged else int(checkpoint["collector"]["env_steps"]) if checkpoint else 0
+    logged = module.metrics.latest.get("progress/env_steps") if module else None
+    return (
+        int(logged) if logged is not None else int(checkpoint["collector"]["env_steps"]) if checkpoint else 0
+    )

@@ -35,7 +35,7 @@ def test_two_processes_learn_cartpole_with_shared_weights_distinct_envs_and_one_
 
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["eval/episode_return_mean"] >= 475  # stopped at the first evaluation reaching it
-    assert summary["time/env_steps"] <= 100_000 and summary["time/env_steps"] % 512 == 0
+    assert summary["progress/env_steps"] <= 100_000 and summary["progress/env_steps"] % 512 == 0
 
     ranks = [torch.load(tmp_path / "dump" / f"rank-{r}.pt", weights_only=True) for r in (0, 1)]
     assert [r["world_size"] for r in ranks] == [2, 2]
@@ -43,13 +43,13 @@ def test_two_processes_learn_cartpole_with_shared_weights_distinct_envs_and_one_
     for key, value in ranks[0]["weights"].items():  # all-reduced gradients: the same weights in both
         assert torch.equal(value, ranks[1]["weights"][key]), key
     # Both processes count all env steps and episodes; the checkpoint and the log say the same.
-    assert ranks[0]["env_steps"] == ranks[1]["env_steps"] == summary["time/env_steps"]
-    assert ranks[0]["episodes"] == ranks[1]["episodes"] == summary["time/episodes"]
+    assert ranks[0]["env_steps"] == ranks[1]["env_steps"] == summary["progress/env_steps"]
+    assert ranks[0]["episodes"] == ranks[1]["episodes"] == summary["progress/episodes"]
     checkpoint = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)
-    assert checkpoint["collector"]["env_steps"] == summary["time/env_steps"]
+    assert checkpoint["collector"]["env_steps"] == summary["progress/env_steps"]
     with open(run_dir / "csv" / "metrics.csv", newline="") as file:
         steps = [int(float(row["step"])) for row in csv.DictReader(file) if row.get("rollout/episodes")]
-    assert steps == list(range(512, int(summary["time/env_steps"]) + 1, 512))
+    assert steps == list(range(512, int(summary["progress/env_steps"]) + 1, 512))
     # Process 0 alone wrote the run's files: one config, one summary, one CSV.
     assert sorted(
         p.name for p in run_dir.iterdir() if p.is_file() and p.suffix != ".log" and p.name != ".pglab.lock"

@@ -54,7 +54,7 @@ def test_evaluate_reproduces_the_final_training_evaluation_and_writes_json_and_m
     assert out["score_mean_minus_std"] == pytest.approx(
         out["episode_return_mean"] - out["episode_return_std"]
     )
-    assert out["env_steps"] == summary["time/env_steps"] and out["seed"] == 1_000_000
+    assert out["env_steps"] == summary["progress/env_steps"] and out["seed"] == 1_000_000
     assert f"return {out['episode_return_mean']:.2f} ± {out['episode_return_std']:.2f}" in result.stdout
     assert len(out["videos"]) == 2
     for i, video in enumerate(out["videos"]):

@@ -149,7 +149,7 @@ def test_whole_number_floats_are_accepted_for_integer_keys(tmp_path):
         2,
         32,
     )
-    assert json.loads((run_dir / "summary.json").read_text())["time/env_steps"] == 2048
+    assert json.loads((run_dir / "summary.json").read_text())["progress/env_steps"] == 2048
 
 
 def test_a_run_that_failed_before_its_first_update_is_no_dead_end(tmp_path):
@@ -157,7 +157,7 @@ def test_a_run_that_failed_before_its_first_update_is_no_dead_end(tmp_path):
     run_dir = tmp_path / "run"
     (run_dir / ".hydra").mkdir(parents=True)
     (run_dir / "config.yaml").write_text("seed: 0\n")
-    failed = {"status": "failed", "error": "RuntimeError: env worker died", "time/env_steps": 0}
+    failed = {"status": "failed", "error": "RuntimeError: env worker died", "progress/env_steps": 0}
     (run_dir / "summary.json").write_text(json.dumps(failed))
     result = train("debug=smoke", *QUIET, f"hydra.run.dir={run_dir}")
     assert result.returncode == 0, result.stderr[-3000:]
@@ -172,7 +172,7 @@ def test_a_run_that_failed_before_its_first_update_is_no_dead_end(tmp_path):
     (other / "csv").mkdir(parents=True)
     (other / "config.yaml").write_text("seed: 0\n")
     (other / "csv" / "metrics.csv").write_text("rollout/episodes,step\n3,4096\n")
-    (other / "summary.json").write_text(json.dumps(failed | {"time/env_steps": 4096}))
+    (other / "summary.json").write_text(json.dumps(failed | {"progress/env_steps": 4096}))
     result = train("debug=smoke", *QUIET, f"hydra.run.dir={other}")
     assert result.returncode == 2
     assert (
@@ -216,7 +216,7 @@ def test_a_second_process_on_a_run_dir_is_refused_and_writes_nothing(tmp_path):
     # Everything in the dir is the first run's: its seed, its summary, each CSV step once.
     assert yaml.safe_load((run_dir / "config.yaml").read_text())["seed"] == 0
     assert "seed=7" not in (run_dir / ".hydra" / "overrides.yaml").read_text()
-    assert json.loads((run_dir / "summary.json").read_text())["time/env_steps"] >= 30000
+    assert json.loads((run_dir / "summary.json").read_text())["progress/env_steps"] >= 30000
     with open(run_dir / "csv" / "metrics.csv", newline="") as file:
         steps = [int(float(row["step"])) for row in csv.DictReader(file) if row.get("rollout/episodes")]
     assert steps == list(range(64, steps[-1] + 1, 64))  # debug=smoke: 2 envs x 32 steps per rollout
@@ -253,7 +253,7 @@ def test_env_pong_brings_the_cnn_and_trains(tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     config = yaml.safe_load((run_dir / "config.yaml").read_text())
     assert config["network"]["trunk"] == "cnn" and config["env"]["id"] == "ALE/Pong-v5"
-    assert json.loads((run_dir / "summary.json").read_text())["time/env_steps"] == 2048
+    assert json.loads((run_dir / "summary.json").read_text())["progress/env_steps"] == 2048
 
 
 NOISE = ("litlogger", "deprecated", "FLOPs", "XDG_RUNTIME_DIR", "GPU available", "TPU available", "Traceback")
@@ -343,5 +343,5 @@ def test_ctrl_c_during_the_first_rollout_stops_after_it_with_a_checkpoint(tmp_pa
             process.kill()
     assert process.returncode == 130, log.read_text()[-3000:]
     summary = json.loads((run_dir / "summary.json").read_text())
-    assert summary["status"] == "interrupted" and summary["time/env_steps"] >= 50_000  # one whole rollout
+    assert summary["status"] == "interrupted" and summary["progress/env_steps"] >= 50_000  # one whole rollout
     assert (run_dir / "checkpoints" / "last.ckpt").is_file()

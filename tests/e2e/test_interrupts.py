@@ -65,10 +65,10 @@ def test_a_signal_checkpoints_marks_the_run_interrupted_and_exits_within_seconds
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["status"] == "interrupted" and summary["signal"] == sig.name
     checkpoint = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)
-    assert checkpoint["collector"]["env_steps"] == summary["time/env_steps"] > 0
+    assert checkpoint["collector"]["env_steps"] == summary["progress/env_steps"] > 0
     assert f"Continue with: python train.py resume={run_dir}" in stdout + stderr
     # The summary line names the last evaluation's own env step, not the step training stopped at.
-    eval_steps, steps = int(summary["eval/env_steps"]), int(summary["time/env_steps"])
+    eval_steps, steps = int(summary["eval/env_steps"]), int(summary["progress/env_steps"])
     assert eval_steps % 768 == 0 and 0 < eval_steps <= steps
     at = f" at {eval_steps:,} env steps" if eval_steps != steps else ""
     assert (
@@ -78,7 +78,7 @@ def test_a_signal_checkpoints_marks_the_run_interrupted_and_exits_within_seconds
     if sig == signal.SIGTERM:
         return
     # Continue it for two more rollouts (8 envs x 32 steps each): one CSV curve, no gap, no duplicate step.
-    steps = int(summary["time/env_steps"])
+    steps = int(summary["progress/env_steps"])
     result = train(f"resume={run_dir}", f"total_env_steps={steps + 512}")
     assert result.returncode == 0, result.stderr[-3000:]
     assert json.loads((run_dir / "summary.json").read_text())["status"] == "completed"
@@ -142,7 +142,7 @@ def test_ctrl_c_to_the_whole_process_group_with_async_envs_still_checkpoints(tmp
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["status"] == "interrupted"
     checkpoint = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)
-    assert checkpoint["collector"]["env_steps"] == summary["time/env_steps"] > 0
+    assert checkpoint["collector"]["env_steps"] == summary["progress/env_steps"] > 0
 
 
 def test_a_moved_run_resumes_in_its_new_dir_with_overrides_of_its_own_algorithm(tmp_path):

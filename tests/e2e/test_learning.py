@@ -11,7 +11,7 @@ pytestmark = pytest.mark.slow
 def test_ppo_default_solves_cartpole_within_100k_steps(make_cfg):
     # The default config, unchanged: `python train.py algo=ppo env=cartpole`.
     summary = run(make_cfg("algo=ppo", "env=cartpole", "seed=0", "logger=none"))
-    assert summary["time/env_steps"] <= 100_000 + 256
+    assert summary["progress/env_steps"] <= 100_000 + 256
     assert summary["eval/episode_return_mean"] >= 475  # over 20 deterministic episodes
 
 
@@ -26,7 +26,7 @@ def test_a2c_solves_cartpole_within_500k_steps(make_cfg):
             "callbacks.evaluation.stop_at_score=475",
         )
     )
-    assert summary["time/env_steps"] <= 500_000
+    assert summary["progress/env_steps"] <= 500_000
     assert summary["eval/episode_return_mean"] >= 475
 
 
@@ -45,7 +45,7 @@ def test_monte_carlo_algorithms_reach_the_course_bar_within_300k_steps(make_cfg,
             "callbacks.evaluation.stop_at_score=350",
         )
     )
-    assert summary["time/env_steps"] <= 300_000 + 8 * 500
+    assert summary["progress/env_steps"] <= 300_000 + 8 * 500
     assert summary["eval/episode_return_mean"] - summary["eval/episode_return_std"] >= 350
 
 
@@ -56,5 +56,5 @@ def test_ppo_learns_pendulum_within_200k_steps(make_cfg):
             "experiment=ppo_pendulum", "seed=0", "logger=none", "callbacks.evaluation.stop_at_score=-400"
         )
     )
-    assert summary["time/env_steps"] <= 200_000 + 4096
+    assert summary["progress/env_steps"] <= 200_000 + 4096
     assert summary["eval/episode_return_mean"] >= -400

@@ -118,19 +118,19 @@ def test_offline_run_with_csv_tensorboard_and_wandb_holds_config_metrics_and_che
     csv_keys = set(csv_rows[0]) - {"step"}
     history = [h["item"] for h in records["history"]]
     assert csv_keys <= set().union(*history)  # every metric key reaches W&B
-    assert all("time/env_steps" in row for row in history)  # each row carries its env step ...
-    env_steps = [row["time/env_steps"] for row in history]
+    assert all("progress/env_steps" in row for row in history)  # each row carries its env step ...
+    env_steps = [row["progress/env_steps"] for row in history]
     assert env_steps == sorted(env_steps) and env_steps[-1] >= 2000
     assert sorted({int(r["step"]) for r in csv_rows}) == sorted(set(env_steps))  # ... the CSV's steps
     assert {
         "glob_name": "*",
         "options": {"defined": True, "step_sync": True},
-        "step_metric": "time/env_steps",
+        "step_metric": "progress/env_steps",
     } in records["metric"]
 
     # Evaluations at 1024 and 2048: the 2nd records.
     videos = [row for row in history if "eval/video.videos" in row]
-    assert [row["time/env_steps"] for row in videos] == [2048]
+    assert [row["progress/env_steps"] for row in videos] == [2048]
     (video,) = videos[0]["eval/video.videos"]
     assert video["_type"] == "video-file" and video["path"].endswith(".mp4") and int(video["size"]) > 1000
 
@@ -201,7 +201,7 @@ def test_a_job_that_fails_mid_training_finishes_its_wandb_run_as_failed(make_cfg
     (run_file,) = offline_runs(tmp_path)
     records = read_records(run_file)
     assert [e.get("exit_code") for e in records["exit"]] == [1]
-    assert [h["item"]["time/env_steps"] for h in records["history"]][-1] <= 600
+    assert [h["item"]["progress/env_steps"] for h in records["history"]][-1] <= 600
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert summary["status"] == "failed" and "FailingEnv failed after 300 steps" in summary["error"]
 
@@ -263,7 +263,7 @@ def test_online_run_without_a_route_to_the_server_falls_back_to_offline_and_trai
     assert not list(run_dir.glob("wandb/run-*"))  # no online attempt: the probe failed first
     (run_file,) = offline_runs(run_dir)
     records = read_records(run_file)
-    assert [h["item"]["time/env_steps"] for h in records["history"]][-1] >= 2000
+    assert [h["item"]["progress/env_steps"] for h in records["history"]][-1] >= 2000
     assert any("last" in a["aliases"] for a in records["artifact"])
     assert {e.get("exit_code", 0) for e in records["exit"]} == {0}
     assert files_holding(tmp_path, DUMMY_KEY) == []
@@ -299,5 +299,5 @@ def test_a_failed_online_init_falls_back_to_offline_also_when_resuming(tmp_path)
     (second_run,) = set(offline_runs(run_dir)) - {first_run}
     run_id = first_run.parent.name.rsplit("-", 1)[-1]
     assert second_run.parent.name.endswith(f"-{run_id}")  # the resumed run continues the first one's id
-    assert [h["item"]["time/env_steps"] for h in read_records(second_run)["history"]][-1] >= 3000
+    assert [h["item"]["progress/env_steps"] for h in read_records(second_run)["history"]][-1] >= 3000
     assert files_holding(tmp_path, DUMMY_KEY) == []

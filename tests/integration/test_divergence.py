@@ -39,7 +39,7 @@ def test_a_nan_stops_training_naming_step_metric_and_the_last_good_checkpoint(ma
 
 def test_skip_drops_the_nonfinite_updates_and_counts_them(make_cfg, tmp_path):
     summary = run(make_cfg(*NAN, "on_nonfinite=skip", "logger=csv"))
-    assert summary["status"] == "completed" and summary["time/env_steps"] == 4096
+    assert summary["status"] == "completed" and summary["progress/env_steps"] == 4096
     checkpoint = torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=True)
     assert all(torch.isfinite(t).all() for t in checkpoint["state_dict"].values())
     rows = (tmp_path / "csv" / "metrics.csv").read_text().splitlines()

@@ -25,7 +25,7 @@ def test_algo_trains_env_at_a_smoke_budget(make_cfg, algo, env):
     )
     summary = run(cfg)
     assert summary["status"] == "completed"
-    assert summary["time/env_steps"] >= cfg.total_env_steps
+    assert summary["progress/env_steps"] >= cfg.total_env_steps
     assert summary["eval/episode_length_mean"] >= 1
 
 

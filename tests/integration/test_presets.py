@@ -47,5 +47,5 @@ def test_preset_trains_a_smoke_budget_with_its_values(make_cfg, tmp_path, preset
         assert OmegaConf.select(cfg, f"algo.{key}") == value, key
     summary = run(cfg)
     assert summary["status"] == "completed"
-    assert summary["time/env_steps"] >= budget
+    assert summary["progress/env_steps"] >= budget
     assert summary["eval/episode_return_mean"] == summary["eval/episode_return_mean"]  # a number, not NaN

@@ -38,7 +38,7 @@ def test_ppo_dataset_yields_the_rollout_once_and_each_epoch_splits_it_into_shuff
     module, collector = build(cfg)
     collects = []
     dataset = RolloutDataset(
-        lambda: collects.append(1) or collector.collect(module.policy, 8), module.rollout_batches
+        lambda: collects.append(1) or module.prepare_batch(collector.collect(module.policy, 8))
     )
     batches = list(dataset)
     assert len(collects) == 1 and [len(b) for b in batches] == [16]
@@ -59,7 +59,7 @@ def test_ppo_dataset_yields_the_rollout_once_and_each_epoch_splits_it_into_shuff
 def test_single_batch_algorithms_yield_the_whole_rollout(make_cfg, algo):
     cfg = make_cfg(f"algo={algo}", "env.num_envs=3", "algo.num_steps=7")
     module, collector = build(cfg)
-    batches = list(RolloutDataset(lambda: collector.collect(module.policy, 7), module.rollout_batches))
+    batches = list(RolloutDataset(lambda: module.prepare_batch(collector.collect(module.policy, 7))))
     assert [len(b) for b in batches] == [21]
 
 
@@ -74,7 +74,7 @@ def test_one_rollout_per_lightning_epoch_and_budget_respected(make_cfg, tmp_path
     )
     summary = run(cfg)
     # 2 envs x 50 steps = 100 env steps per rollout: 10 rollouts (epochs), 2 x 5 gradient steps each.
-    assert summary["time/env_steps"] == 1000
+    assert summary["progress/env_steps"] == 1000
     steps = column(read_metrics(tmp_path), "step")
     assert sorted(set(steps)) == list(range(100, 1001, 100))
     ckpt = torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=False)
@@ -87,12 +87,12 @@ def test_one_rollout_per_lightning_epoch_and_budget_respected(make_cfg, tmp_path
     for key in (
         "eval/episode_return_mean",
         "eval/episode_return_std",
-        "time/env_steps",
+        "progress/env_steps",
         "time/wall_s",
         "time/sps",
     ):
         assert key in saved
-    assert saved["time/sps"] == pytest.approx(saved["time/env_steps"] / saved["time/wall_s"], rel=0.05)
+    assert saved["time/sps"] == pytest.approx(saved["progress/env_steps"] / saved["time/wall_s"], rel=0.05)
 
 
 @pytest.mark.parametrize("algo", ["reinforce", "ppo"])
@@ -101,7 +101,7 @@ def test_same_seed_same_metrics_different_seed_different_metrics(make_cfg, tmp_p
         cfg = make_cfg(f"algo={algo}", "debug=smoke", f"seed={seed}", output_dir=tmp_path / name)
         run(cfg)
         return [
-            {k: v for k, v in row.items() if not k.startswith("time/") or k == "time/env_steps"}
+            {k: v for k, v in row.items() if not k.startswith("time/") or k == "progress/env_steps"}
             for row in read_metrics(tmp_path / name)
         ]
 
@@ -113,7 +113,7 @@ def test_same_seed_same_metrics_different_seed_different_metrics(make_cfg, tmp_p
 
 def test_asynchronous_vector_env_trains(make_cfg):
     summary = run(make_cfg("algo=a2c", "debug=smoke", "env.vectorization=async", "logger=none"))
-    assert summary["time/env_steps"] == 2000
+    assert summary["progress/env_steps"] == 2000
 
 
 def test_ppo_target_kl_stops_the_rest_of_each_update(make_cfg, tmp_path):
@@ -124,7 +124,7 @@ def test_ppo_target_kl_stops_the_rest_of_each_update(make_cfg, tmp_path):
     )
     summary = run(cfg)
     ckpt = torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=False)
-    rollouts = summary["time/env_steps"] // (2 * 32)
+    rollouts = summary["progress/env_steps"] // (2 * 32)
     assert ckpt["optimizer_states"][0]["state"][0]["step"] == rollouts
     early = column(read_metrics(tmp_path), "diagnostics/early_stop")
     assert early and all(value == pytest.approx(0.5) for value in early)  # one applied, one stopped

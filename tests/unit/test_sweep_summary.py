@@ -21,7 +21,7 @@ def completed(mean):
         "status": "completed",
         "eval/episode_return_mean": mean,
         "eval/episode_return_std": 1.0,
-        "time/env_steps": 1000,
+        "progress/env_steps": 1000,
         "time/wall_s": 2.5,
     }
 

@@ -4,84 +4,73 @@ one gradient step per rollout on policy + value + entropy terms. Defaults follow
 alpha 0.99, eps 1e-5, lr 7e-4, 5 steps).
 """
 
-from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 
 import torch
 
-from pglab.algos.base import PolicyGradientModule, check_range
+from pglab.algos.base import PolicyGradientConfig, PolicyGradientModule
 from pglab.algos.losses import policy_gradient_loss, value_loss
-from pglab.errors import ConfigError
-from pglab.networks.actor_critic import ActorCritic
+from pglab.hyperparameters import hyperparameter, redefault
 from pglab.rollout.advantages import explained_variance, standardize
 from pglab.rollout.batch import Rollout, TrainingBatch
-from pglab.rollout.collector import RolloutCollector
 
-OPTIMIZERS = ("rmsprop", "adam")
+
+@dataclass
+class A2CConfig(PolicyGradientConfig):
+    lr: float = redefault(PolicyGradientConfig, "lr", 7e-4)
+    num_steps: int = hyperparameter(
+        5, "steps per env per rollout (n of the n-step return); one gradient step per rollout", low=1
+    )
+    gae_lambda: float = hyperparameter(
+        1.0, "GAE trace decay; 1.0 gives the n-step return minus V(s)", low=0.0, high=1.0
+    )
+    vf_coef: float = hyperparameter(0.5, "weight of the value loss", low=0.0)
+    max_grad_norm: float | None = redefault(PolicyGradientConfig, "max_grad_norm", 0.5)
+    normalize_advantage: bool = hyperparameter(False, "standardize advantages over the rollout")
+    optimizer: str = hyperparameter(
+        "rmsprop", "rmsprop (alpha 0.99, eps 1e-5, as SB3 and Baselines) or adam", choices=("rmsprop", "adam")
+    )
 
 
 class A2C(PolicyGradientModule):
-    """Args (beyond the base's):
-    num_steps: steps per env per rollout (n of the n-step return).
-    gae_lambda: GAE trace decay; 1.0 gives n-step returns minus V(s).
-    vf_coef: weight of the value loss.
-    normalize_advantage: standardize advantages over the rollout.
-    optimizer: "rmsprop" (as SB3/Baselines, alpha 0.99, eps 1e-5) or "adam".
-    """
+    Config = A2CConfig
 
-    def __init__(
-        self,
-        network: Callable[..., ActorCritic],
-        collector: RolloutCollector,
-        total_env_steps: int,
-        lr: float = 7e-4,
-        num_steps: int = 5,
-        gamma: float = 0.99,
-        gae_lambda: float = 1.0,
-        ent_coef: float = 0.0,
-        vf_coef: float = 0.5,
-        max_grad_norm: float | None = 0.5,
-        normalize_advantage: bool = False,
-        optimizer: str = "rmsprop",
-        anneal_lr: bool = False,
-    ):
-        super().__init__(network, collector, total_env_steps, lr, gamma, ent_coef, max_grad_norm, anneal_lr)
-        check_range("algo.num_steps", num_steps, 1, integer=True)
-        check_range("algo.gae_lambda", gae_lambda, 0.0, 1.0)
-        check_range("algo.vf_coef", vf_coef, 0.0)
-        if optimizer not in OPTIMIZERS:
-            raise ConfigError(
-                f"algo.optimizer={optimizer!r} is not supported; choose one of {list(OPTIMIZERS)}"
-            )
-        self.check_budget_covers_a_rollout(num_steps)
+    def __init__(self, network, collector, total_env_steps, **hyperparameters):
+        super().__init__(network, collector, total_env_steps, **hyperparameters)
+        self.check_budget_covers_a_rollout(self.config.num_steps)
 
     def configure_optimizers(self):
-        if self.hparams.optimizer == "rmsprop":
+        if self.config.optimizer == "rmsprop":
             return torch.optim.RMSprop(
-                self.policy.parameters(), lr=self.hparams.lr, alpha=0.99, eps=1e-5, foreach=True
+                self.policy.parameters(), lr=self.config.lr, alpha=0.99, eps=1e-5, foreach=True
             )
-        return torch.optim.Adam(self.policy.parameters(), lr=self.hparams.lr, eps=1e-5, fused=True)
+        return torch.optim.Adam(self.policy.parameters(), lr=self.config.lr, eps=1e-5, fused=True)
 
-    def rollout_batches(self, rollout: Rollout) -> Iterator[TrainingBatch]:
-        hp = self.hparams
+    def prepare_batch(self, rollout: Rollout) -> TrainingBatch:
+        hp = self.config
         advantages = self.gae(rollout)
         batch = TrainingBatch.from_rollout(rollout, advantages, advantages + rollout.values)
         if hp.normalize_advantage:
             batch.advantages = standardize(batch.advantages)
-        self.record(diagnostics__explained_variance=explained_variance(batch.old_values, batch.returns))
-        yield batch
+        self.metrics.add(
+            {"diagnostics/explained_variance": explained_variance(batch.old_values, batch.returns)}
+        )
+        return batch
 
     def training_step(self, batch: TrainingBatch, batch_idx: int) -> None:
-        hp = self.hparams
+        hp = self.config
         log_probs, entropy, values = self.policy.evaluate_actions(batch.obs, batch.actions)
         pg_loss = policy_gradient_loss(log_probs, batch.advantages)
         v_loss = value_loss(values, batch.returns)
         entropy = entropy.mean()
         loss = pg_loss + hp.vf_coef * v_loss - hp.ent_coef * entropy
         grad_norm = self.gradient_step(self.optimizers(), loss, self.policy.parameters())
-        self.record(
-            losses__policy=pg_loss,
-            losses__value=v_loss,
-            losses__entropy=entropy,
-            losses__total=loss,
-            diagnostics__grad_norm=grad_norm,
+        self.metrics.add(
+            {
+                "losses/policy": pg_loss,
+                "losses/value": v_loss,
+                "losses/entropy": entropy,
+                "losses/total": loss,
+                "diagnostics/grad_norm": grad_norm,
+            }
         )

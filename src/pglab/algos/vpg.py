@@ -1,71 +1,48 @@
-"""Vanilla Policy Gradient with a learned value baseline (article 002; OpenAI Spinning Up's VPG).
+"""Vanilla Policy Gradient with a learned value baseline (OpenAI Spinning Up's VPG).
 
-Per rollout: advantages from the reward-to-go minus V(s) (`advantage=rtg`) or GAE(lambda)
+Per rollout: advantages from the reward-to-go minus V(s) (`advantage=reward_to_go`) or GAE(lambda)
 (`advantage=gae`), one policy-gradient step on the actor, then `value_updates` regression steps of the
 separate critic on the reward-to-go, with its own optimizer and learning rate `vf_lr`.
 Returns are bootstrapped from V at time-limit truncations and at the rollout's end, as Spinning Up does.
 """
 
-from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 
 import torch
 
-from pglab.algos.base import PolicyGradientModule, check_range
+from pglab.algos.base import PolicyGradientConfig, PolicyGradientModule
 from pglab.algos.losses import policy_gradient_loss, value_loss
 from pglab.errors import ConfigError
-from pglab.networks.actor_critic import ActorCritic
-from pglab.rollout.advantages import (
-    discounted_returns,
-    explained_variance,
-    standardize,
-)
+from pglab.hyperparameters import hyperparameter
+from pglab.rollout.advantages import discounted_returns, explained_variance, standardize
 from pglab.rollout.batch import Rollout, TrainingBatch
-from pglab.rollout.collector import RolloutCollector
 
-ADVANTAGES = ("rtg", "gae")
+
+@dataclass
+class VPGConfig(PolicyGradientConfig):
+    lr: float = hyperparameter(3e-3, "policy (actor) learning rate, Adam", low=0.0, low_open=True)
+    num_steps: int = hyperparameter(256, "steps per env per rollout", low=1)
+    advantage: str = hyperparameter(
+        "gae", "reward_to_go (reward-to-go minus V(s)) or gae", choices=("reward_to_go", "gae")
+    )
+    gae_lambda: float = hyperparameter(0.97, "GAE trace decay (advantage=gae)", low=0.0, high=1.0)
+    vf_lr: float = hyperparameter(1e-3, "value network learning rate, Adam", low=0.0, low_open=True)
+    value_updates: int = hyperparameter(40, "critic gradient steps per rollout, full batch", low=1)
+    normalize_advantage: bool = hyperparameter(True, "standardize advantages over the rollout")
 
 
 class VPG(PolicyGradientModule):
-    """Args (beyond the base's; `lr` is the policy's learning rate):
-    num_steps: steps per env per rollout.
-    advantage: "rtg" (reward-to-go minus V(s)) or "gae".
-    gae_lambda: GAE trace decay (advantage=gae only).
-    vf_lr: learning rate of the value network.
-    value_updates: critic gradient steps per rollout (full batch).
-    normalize_advantage: standardize advantages over the rollout.
-    """
+    """`lr` is the policy's learning rate; the critic has its own optimizer and `vf_lr`."""
 
-    def __init__(
-        self,
-        network: Callable[..., ActorCritic],
-        collector: RolloutCollector,
-        total_env_steps: int,
-        lr: float = 3e-3,
-        num_steps: int = 256,
-        gamma: float = 0.99,
-        advantage: str = "gae",
-        gae_lambda: float = 0.97,
-        vf_lr: float = 1e-3,
-        value_updates: int = 40,
-        ent_coef: float = 0.0,
-        max_grad_norm: float | None = None,
-        normalize_advantage: bool = True,
-        anneal_lr: bool = False,
-    ):
-        super().__init__(network, collector, total_env_steps, lr, gamma, ent_coef, max_grad_norm, anneal_lr)
-        check_range("algo.num_steps", num_steps, 1, integer=True)
-        check_range("algo.gae_lambda", gae_lambda, 0.0, 1.0)
-        check_range("algo.vf_lr", vf_lr, 0.0, low_open=True)
-        check_range("algo.value_updates", value_updates, 1, integer=True)
-        if advantage not in ADVANTAGES:
-            raise ConfigError(
-                f"algo.advantage={advantage!r} is not supported; choose one of {list(ADVANTAGES)}"
-            )
+    Config = VPGConfig
+
+    def __init__(self, network, collector, total_env_steps, **hyperparameters):
+        super().__init__(network, collector, total_env_steps, **hyperparameters)
         if self.policy.shared_trunk:
             raise ConfigError(
                 "algo=vpg trains a separate value network with its own optimizer; set network.shared_trunk=false"
             )
-        self.check_budget_covers_a_rollout(num_steps)
+        self.check_budget_covers_a_rollout(self.config.num_steps)
 
     optimizer_lrs = ("lr", "vf_lr")
 
@@ -85,23 +62,25 @@ class VPG(PolicyGradientModule):
 
     def configure_optimizers(self):
         return [
-            torch.optim.Adam(self.policy.actor_parameters(), lr=self.hparams.lr, fused=True),
-            torch.optim.Adam(self.policy.critic_parameters(), lr=self.hparams.vf_lr, fused=True),
+            torch.optim.Adam(self.policy.actor_parameters(), lr=self.config.lr, fused=True),
+            torch.optim.Adam(self.policy.critic_parameters(), lr=self.config.vf_lr, fused=True),
         ]
 
-    def rollout_batches(self, rollout: Rollout) -> Iterator[TrainingBatch]:
-        hp = self.hparams
+    def prepare_batch(self, rollout: Rollout) -> TrainingBatch:
+        hp = self.config
         args = (rollout.rewards, rollout.next_values, rollout.terminated, rollout.truncated, hp.gamma)
         returns = discounted_returns(*args)
-        advantages = returns - rollout.values if hp.advantage == "rtg" else self.gae(rollout)
+        advantages = returns - rollout.values if hp.advantage == "reward_to_go" else self.gae(rollout)
         batch = TrainingBatch.from_rollout(rollout, advantages, returns)
         if hp.normalize_advantage:
             batch.advantages = standardize(batch.advantages)
-        self.record(diagnostics__explained_variance=explained_variance(batch.old_values, batch.returns))
-        yield batch
+        self.metrics.add(
+            {"diagnostics/explained_variance": explained_variance(batch.old_values, batch.returns)}
+        )
+        return batch
 
     def training_step(self, batch: TrainingBatch, batch_idx: int) -> None:
-        hp = self.hparams
+        hp = self.config
         policy_optimizer, value_optimizer = self.optimizers()
         dist = self.policy.distribution(batch.obs)
         log_probs = dist.log_prob(batch.actions)
@@ -116,11 +95,13 @@ class VPG(PolicyGradientModule):
         for _ in range(hp.value_updates):
             v_loss = value_loss(self.policy.value(batch.obs), batch.returns)
             self.gradient_step(value_optimizer, v_loss, self.policy.critic_parameters())
-        self.record(
-            losses__policy=pg_loss,
-            losses__value=v_loss,
-            losses__entropy=entropy,
-            losses__total=loss,
-            diagnostics__approx_kl=approx_kl,
-            diagnostics__grad_norm=grad_norm,
+        self.metrics.add(
+            {
+                "losses/policy": pg_loss,
+                "losses/value": v_loss,
+                "losses/entropy": entropy,
+                "losses/total": loss,
+                "diagnostics/approx_kl": approx_kl,
+                "diagnostics/grad_norm": grad_norm,
+            }
         )

@@ -19,9 +19,11 @@ from pathlib import Path
 import lightning as L
 from lightning.pytorch.callbacks import Checkpoint
 
-from pglab.algos.base import PolicyGradientModule, check_range
+from pglab.algos.base import PolicyGradientModule
 from pglab.atomic import atomic_path, storage_error
-from pglab.errors import ConfigError
+from pglab.callbacks.schedule import crossed_multiple
+from pglab.checks import check_range
+from pglab.errors import ConfigError, DivergenceError
 
 
 class EnvStepCheckpoint(Checkpoint):
@@ -61,7 +63,8 @@ class EnvStepCheckpoint(Checkpoint):
         except OSError as error:
             raise storage_error(self.dirpath, error) from error
         path = self.dirpath / name
-        with atomic_path(path, commit=trainer.is_global_zero) as tmp:
+        timer = trainer.lightning_module.metrics.timer("checkpoint")
+        with timer, atomic_path(path, commit=trainer.is_global_zero) as tmp:
             trainer.save_checkpoint(tmp, weights_only=False)  # every process takes part; process 0 writes
         for logger in trainer.loggers:  # W&B logs it as an artifact when its log_model is set
             if hasattr(logger, "log_checkpoint_file"):
@@ -71,7 +74,7 @@ class EnvStepCheckpoint(Checkpoint):
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: PolicyGradientModule) -> None:
         self._maybe_save_best(trainer, pl_module)
         steps = pl_module.collector.env_steps
-        if steps // self.every_env_steps > self._last_saved_step // self.every_env_steps:
+        if crossed_multiple(self._last_saved_step, steps, self.every_env_steps):
             self._last_saved_step = steps  # before the save, so the checkpoint holds it
             self.save(trainer, "last.ckpt")
 
@@ -81,15 +84,18 @@ class EnvStepCheckpoint(Checkpoint):
         self.save(trainer, "last.ckpt")
 
     def _maybe_save_best(self, trainer: L.Trainer, pl_module: PolicyGradientModule) -> None:
-        value = pl_module.latest_metrics.get(self.monitor)
+        value = pl_module.metrics.latest.get(self.monitor)
         if value is not None and not math.isnan(value) and self._improved(value):
             self.best = value
             self.save(trainer, "best.ckpt")
 
-    def last_good_checkpoint(self) -> tuple[Path, int] | None:
-        """`last.ckpt` and the env step it was saved at, if one was saved."""
+    def on_exception(
+        self, trainer: L.Trainer, pl_module: PolicyGradientModule, exception: BaseException
+    ) -> None:
+        """A divergence names the last good checkpoint, `last.ckpt` (kept as it was), if one was saved."""
         path = self.dirpath / "last.ckpt"
-        return (path, self._last_saved_step) if path.is_file() else None
+        if isinstance(exception, DivergenceError) and path.is_file():
+            exception.kept = (path, self._last_saved_step)
 
     def state_dict(self) -> dict:
         return {"best": self.best, "last_saved_step": self._last_saved_step}

@@ -9,7 +9,9 @@ import numpy as np
 from gymnasium.vector import VectorEnv
 from lightning.pytorch.loggers import WandbLogger
 
-from pglab.algos.base import PolicyGradientModule, check_range
+from pglab.algos.base import PolicyGradientModule
+from pglab.callbacks.schedule import crossed_multiple
+from pglab.checks import check_range
 from pglab.console import EVALUATIONS_LOGGER
 from pglab.envs.normalization import load_normalization_state, normalization_state
 from pglab.errors import ConfigError
@@ -89,8 +91,8 @@ class PeriodicEvaluation(L.Callback):
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: PolicyGradientModule) -> None:
         steps = pl_module.collector.env_steps
-        if steps // self.every_env_steps > max(self.last_eval_step, 0) // self.every_env_steps:
-            self.evaluate(pl_module, final=steps >= pl_module.hparams.total_env_steps)
+        if crossed_multiple(max(self.last_eval_step, 0), steps, self.every_env_steps):
+            self.evaluate(pl_module, final=steps >= pl_module.total_env_steps)
 
     def on_train_end(self, trainer: L.Trainer, pl_module: PolicyGradientModule) -> None:
         # An interrupted run stops promptly; its resumed run evaluates on schedule.
@@ -101,18 +103,21 @@ class PeriodicEvaluation(L.Callback):
         self.num_evaluations += 1
         steps = pl_module.collector.env_steps
         trainer = pl_module.trainer
-        if trainer.world_size > 1:  # data-parallel: process 0 evaluates, the others get its result
-            returns, lengths = self._play(pl_module, steps, final) if trainer.is_global_zero else (None, None)
-            returns, lengths = trainer.strategy.broadcast((returns, lengths), src=0)
-        else:
-            returns, lengths = self._play(pl_module, steps, final)
+        with pl_module.metrics.timer("eval"):
+            if trainer.world_size > 1:  # data-parallel: process 0 evaluates, the others get its result
+                returns, lengths = (
+                    self._play(pl_module, steps, final) if trainer.is_global_zero else (None, None)
+                )
+                returns, lengths = trainer.strategy.broadcast((returns, lengths), src=0)
+            else:
+                returns, lengths = self._play(pl_module, steps, final)
         self.last_eval_step = steps
         self.last_result = {
             "eval/episode_return_mean": float(np.mean(returns)),
             "eval/episode_return_std": float(np.std(returns)),
             "eval/episode_length_mean": float(np.mean(lengths)),
         }
-        pl_module.log_env_metrics(self.last_result)
+        pl_module.metrics.log(self.last_result, steps)
         evaluation_log.info(
             "Evaluation at %s env steps: return %.2f ± %.2f, length %.1f over %d episodes%s",
             f"{steps:,}",

@@ -65,7 +65,7 @@ class EnvStepProgressBar(ProgressBar):
             self._bar = None
 
     def _refresh(self, pl_module: PolicyGradientModule, steps: int) -> None:
-        metrics = pl_module.latest_metrics
+        metrics = pl_module.metrics.latest
         postfix = {}
         if not math.isnan(pl_module.collector.recent_return):
             postfix["return"] = f"{pl_module.collector.recent_return:.1f}"

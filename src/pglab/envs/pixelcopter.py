@@ -38,6 +38,8 @@ import gymnasium as gym
 import numpy as np
 import torch
 
+from pglab.rng import pack_random_state, unpack_random_state
+
 FPS = 30
 REWARD_POSITIVE = 1.0
 REWARD_LOSS = -5.0
@@ -229,19 +231,13 @@ class PixelCopterEnv(gym.Env):
                 [[s.x, s.y, s.width, s.height] for s in sprites], dtype=torch.float64
             ).reshape(-1, 4)
 
-        _, keys, pos, has_gauss, cached = self._rng.get_state()
         return {
             "player": boxes([self.player]),
             "momentum": float(self.momentum),
             "blocks": boxes(self.blocks),
             "terrain": boxes(self.terrain),
             "player_height": float(self.player_height),
-            "rng": {
-                "keys": torch.from_numpy(keys.astype(np.int64)),
-                "pos": int(pos),
-                "has_gauss": int(has_gauss),
-                "cached_gaussian": float(cached),
-            },
+            "rng": pack_random_state(self._rng),
         }
 
     def restore(self, state: dict) -> None:
@@ -252,17 +248,8 @@ class PixelCopterEnv(gym.Env):
         self.momentum = state["momentum"]
         self.blocks, self.terrain = sprites(state["blocks"]), sprites(state["terrain"])
         self.player_height = state["player_height"]
-        rng = state["rng"]
         self._rng = np.random.RandomState()
-        self._rng.set_state(
-            (
-                "MT19937",
-                rng["keys"].numpy().astype(np.uint32),
-                rng["pos"],
-                rng["has_gauss"],
-                rng["cached_gaussian"],
-            )
-        )
+        self._rng.set_state(unpack_random_state(state["rng"]))
 
     # --- rendering ------------------------------------------------------------------------------------------
 

@@ -1,6 +1,6 @@
 """Weights & Biases logging for pglab runs: Lightning's `WandbLogger` with five changes.
 
-1. Every metric is plotted against env steps: `time/env_steps` is logged with each row and declared the step
+1. Every metric is plotted against env steps: `progress/env_steps` is logged with each row and declared the step
    metric of every key (W&B's `define_metric`), instead of Lightning's `trainer/global_step`, which counts
    optimizer steps and is not comparable across algorithms.
 2. `mode=auto` runs offline on its own when no API key is configured (`WANDB_API_KEY`, or a `wandb login`
@@ -49,7 +49,7 @@ from pglab.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
-ENV_STEP_KEY = "time/env_steps"
+ENV_STEP_KEY = "progress/env_steps"
 MODES = ("auto", "online", "offline", "disabled")
 LOG_MODEL = (False, True, "all")
 DEFAULT_BASE_URL = "https://api.wandb.ai"
