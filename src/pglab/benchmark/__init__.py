@@ -1,0 +1,61 @@
+"""Benchmark pglab against Stable-Baselines3, a plain PyTorch PPO and the env's own ceiling, on this machine.
+
+    python scripts/benchmark.py                # the full benchmark: 3 interleaved repeats, 25-37 min on 2 cores
+    python scripts/benchmark.py --quick        # tiny budgets, one repeat: a smoke check of the harness (~2 min)
+    python scripts/benchmark.py --repeats 5    # more repeats for tighter min-max ranges
+
+Needs the `bench` extra: `pip install -c constraints.txt -e ".[dev,bench]"` (Stable-Baselines3).
+
+Everything runs in one session so that the ratios compare runs that shared the machine's state. Each measured
+run is its own child process (`python -m pglab.benchmark.child_process`, not meant to be called by hand),
+started fresh so that imports, memory and startup are measured as a user meets them. Repeat k uses seed
+`--seed + k` on every side; within a repeat each pglab run is followed by its Stable-Baselines3 counterpart
+(the order flips on odd repeats), so machine noise hits both. Reported: median and min-max over the repeats; a
+ratio is taken per repeat (the two runs ran back to back), then summarized.
+
+What is measured, all on CartPole-v1:
+
+1. Training steps/s of each pglab algorithm, with the presets `experiment=<algo>_cartpole` (budgets 100k for
+   PPO, 300k for the others), through the real entry point: `train.py` runs as `__main__` in the child with
+   `logger=none`, evaluating every 10k env steps on 20 episodes (the defaults). pglab times its own phases;
+   the child reads them from the run's `summary.json` and its last rollout's metrics: steps/s =
+   `progress/env_steps` / (`time/wall_s` - `time/eval_s`). (pglab's own `time/sps`, which includes
+   evaluations, is kept in the JSON as `reported_sps`.) The evaluations' returns and the training seconds at
+   each come from the rows that a small logger, `EvaluationClock`, added to the run by a config override,
+   keeps and writes at the end.
+2. The same PPO and A2C hyperparameters in Stable-Baselines3 (`DummyVecEnv`, device cpu, the same torch thread
+   count), mapped from the composed pglab config by `sb3_hyperparameters` (see its docstring for the mapping),
+   evaluated on the same schedule (same env steps, episodes, seeds) by a callback whose time is excluded the
+   same way. The SB3 child imports no pglab code beyond this package (pglab's evaluation seeds come in its
+   spec), so its memory and startup are SB3's own. Reported: steps/s, the ratio pglab / SB3, and the training
+   seconds and env steps to a stable solve (evaluation return >= 475 at that evaluation and every later one),
+   evaluation time excluded, for every pglab preset and for SB3's tuned RL Zoo CartPole PPO
+   (`RL_ZOO_PPO_CARTPOLE`).
+3. The ceiling: pglab's vector env (`make_vector_env`, the preset's `num_envs`) stepped with an untrained
+   policy built as `train.py` builds it, forward pass and sampling only, no learning: (a) a raw loop of
+   `policy.act` + `env.step` under `torch.no_grad()`, (b) the algorithm's own `collect_rollout()` (the
+   `RolloutCollector`) in a loop. Reported: training steps/s and collection steps/s as fractions of (a).
+4. Peak resident memory of every run (`ru_maxrss` of the waited child, from `os.wait4`, as `/usr/bin/time`
+   reads it; the parent imports neither torch nor Lightning, whose peak the children would inherit: see
+   `plan`), also of a plain single-file PyTorch PPO with pglab's PPO hyperparameters (`child_plain_ppo`,
+   CleanRL-style, no Lightning/Hydra), and the time from process start (the parent's clock just before it
+   starts the child) to the first env step: a one-shot wrapper around the step of the library's vector env
+   class (gymnasium's `SyncVectorEnv.step` for pglab and the plain PPO, SB3's `DummyVecEnv.step_async`).
+5. Where the training time goes, for pglab and SB3 alike: seconds in rollout collection, in advantage
+   computation and batching, in gradient updates, and the rest (the training loop, callbacks, logging,
+   checkpoints), reported in ms per 1,000 env steps. pglab: its own `time/collect_s`, `time/advantages_s` and
+   `time/update_s` from `summary.json` (the rest: `time/wall_s` - `time/eval_s` - those three). SB3, which
+   reports no such breakdown: timing wrappers (`timed_calls`) around its `collect_rollouts` (its GAE included,
+   evaluations inside it excluded) and `train`.
+
+Writes `docs/benchmarks.md` (machine, versions, tables), `docs/benchmarks.json` (every run's raw numbers) and
+`docs/figures/benchmark.png`; `--quick` writes to `outputs/benchmark-quick/` instead, so a smoke check never
+replaces the report. Run dirs and child logs go to `outputs/benchmark/<time>/`.
+
+Modules, in the order a benchmark uses them: `plan` (budgets, presets, the runs of a repeat), `sb3_config`
+(pglab's hyperparameters in SB3's terms), `child_process` (start a child, and the child's entry point), the
+children `child_pglab`, `child_sb3`, `child_plain_ppo`, `child_ceiling` (with `timing`, their clocks),
+`evaluation_clock` (the pglab run's logger), `summary` (solves, spreads, ratios), `report` (markdown and
+JSON), `figure` (the PNG) and `cli`. This package imports nothing heavy: a child imports only what its own run
+needs.
+"""

@@ -1,0 +1,57 @@
+"""The ceiling of pglab's training speed: its vector env stepped by an untrained policy, learning nothing."""
+
+import math
+import time
+from typing import Any
+
+import lightning as L
+import torch
+from hydra.utils import instantiate
+
+from pglab.benchmark.plan import compose_config
+from pglab.rollout.collector import RolloutCollector
+
+
+def child_ceiling(spec: dict[str, Any]) -> dict[str, Any]:
+    """For each preset, build env, collector and algorithm as `train.py` does (untrained policy) and time
+    (a) a raw `policy.act` + `env.step` loop and (b) the algorithm's `collect_rollout()` in a loop."""
+    ceilings = {}
+    for preset in spec["presets"]:
+        cfg = compose_config(preset, spec["overrides"])
+        L.seed_everything(cfg.seed, verbose=False)
+        torch.set_num_threads(cfg.torch_threads)
+        make_env = instantiate(cfg.env)
+        collector = RolloutCollector(make_env(), seed=cfg.seed)
+        module = instantiate(cfg.algo)(
+            network=instantiate(cfg.network), collector=collector, total_env_steps=cfg.total_env_steps
+        )
+        env = make_env()
+        ceilings[preset] = {
+            "raw_sps": raw_loop_sps(module.policy, env, cfg.seed, spec["steps"]),
+            "collector_sps": collector_sps(module, spec["steps"]),
+        }
+        env.close()
+        collector.close()
+    return {"presets": ceilings}
+
+
+def raw_loop_sps(policy, env, seed: int, steps: int) -> float:
+    """Env steps per second of the bare loop: policy forward and sampling under no_grad, `env.step`."""
+    obs, _ = env.reset(seed=seed)
+    iterations = math.ceil(steps / env.num_envs)
+    with torch.no_grad():
+        start = time.perf_counter()
+        for _ in range(iterations):
+            actions, _, _ = policy.act(torch.as_tensor(obs, dtype=torch.float32))
+            obs, *_ = env.step(actions.numpy())
+        elapsed = time.perf_counter() - start
+    return iterations * env.num_envs / elapsed
+
+
+def collector_sps(module, steps: int) -> float:
+    """Env steps per second of the algorithm's own rollout collection, after one warm-up rollout."""
+    module.collect_rollout()
+    first, start = module.collector.env_steps, time.perf_counter()
+    while module.collector.env_steps - first < steps:
+        module.collect_rollout()
+    return (module.collector.env_steps - first) / (time.perf_counter() - start)
