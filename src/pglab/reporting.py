@@ -30,14 +30,14 @@ SUMMARY_KEYS = (
 )
 
 
-def final_summary(metrics: Metrics) -> dict[str, Any]:
+def final_summary(metrics: Metrics, wall_s: float) -> dict[str, Any]:
     """`status: completed`, the latest value of each summary key, `eval/env_steps` (the env step of the latest
-    evaluation) and the seconds spent in each phase of training (`time/collect_s`, ..., final evaluation and
-    checkpoint included)."""
+    evaluation), and the time of the whole training, `wall_s`, with the seconds spent in each of its phases
+    (`time/collect_s`, ...), the final evaluation and checkpoint included in both."""
     latest = {key: metrics.latest[key] for key in SUMMARY_KEYS if key in metrics.latest}
     if metrics.evaluations:
         latest["eval/env_steps"] = metrics.evaluations[-1][STEP_KEY]
-    return {"status": "completed"} | latest | metrics.phase_metrics()
+    return {"status": "completed"} | latest | {"time/wall_s": wall_s} | metrics.phase_metrics()
 
 
 def write_summary(summary: dict, path: Path) -> None:

@@ -89,7 +89,7 @@ def train(
         raise
 
     algo_name = type(module).__name__
-    summary = final_summary(module.metrics)
+    summary = final_summary(module.metrics, module.wall_time())
     if module.stop_signal is not None:
         summary.update(status="interrupted", signal=module.stop_signal)
         log.warning(

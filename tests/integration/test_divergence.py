@@ -47,3 +47,26 @@ def test_skip_drops_the_nonfinite_updates_and_counts_them(make_cfg, tmp_path):
     skipped = [float(r.split(",")[column]) for r in rows[1:] if r.split(",")[column]]
     # PPO's default 20 epochs x 1 minibatch: every update from the 4th rollout on is skipped.
     assert skipped[:3] == [0.0, 0.0, 0.0] and skipped[-1] == 20 * (len(skipped) - 3)
+
+
+def test_an_update_that_bypasses_gradient_step_and_leaves_nonfinite_weights_stops_training(make_cfg):
+    # An algorithm that calls its optimizer itself is checked after its update: the weights must be finite.
+    from hydra.utils import instantiate
+
+    from pglab.rollout.collector import RolloutCollector
+
+    cfg = make_cfg("env.num_envs=2")
+    collector = RolloutCollector(instantiate(cfg.env)(), seed=0)
+    try:
+        module = instantiate(cfg.algo)(
+            network=instantiate(cfg.network), collector=collector, total_env_steps=1000
+        )
+        module.on_train_batch_end(None, None, 0)  # finite weights: nothing happens
+        with torch.no_grad():
+            next(module.policy.parameters())[0] = float("nan")
+        with pytest.raises(
+            DivergenceError, match=r"^non-finite weights \(nan\) in the update after 0 env steps"
+        ):
+            module.on_train_batch_end(None, None, 0)
+    finally:
+        collector.close()

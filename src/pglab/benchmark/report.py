@@ -12,7 +12,7 @@ from pglab.benchmark.plan import PRESETS
 from pglab.benchmark.summary import SOLVED_RETURN
 from pglab.benchmark.timing import BREAKDOWN
 
-#: the issue's targets (issue 6), printed next to the measured ratios
+#: the project's performance targets, printed next to the measured ratios
 TARGETS = {"ppo": "≥ 1.5", "a2c": "≥ 1.5", "solve": "≤ 0.5", "collection": "≥ 0.8", "memory": "≤ 1.2"}
 
 
@@ -76,7 +76,7 @@ def markdown(report: dict[str, Any]) -> str:
         f"| OS, Python | {info['os']}, Python {info['python']} |",
         "| versions | " + ", ".join(f"{k} {v}" for k, v in info["versions"].items()) + " |",
         "",
-        "## Headline (issue 6 targets in brackets)",
+        "## Headline (the project's performance targets in parentheses)",
         "",
         f"- PPO training steps/s, pglab / SB3 with the same hyperparameters: **{fmt(ratios['ppo'], 2)}** "
         f"(target {TARGETS['ppo']})",
