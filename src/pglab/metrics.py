@@ -108,6 +108,22 @@ class Metrics:
             "phase_seconds": dict(self.phase_seconds),
         }
 
+    def load_history(self, history: list[dict[str, float]]) -> None:
+        """The state of a checkpoint written before `Metrics` (its whole `history` of rows, counters then filed
+        under `time/`)."""
+        renamed = {
+            "time/env_steps": STEP_KEY,
+            "time/episodes": "progress/episodes",
+            "time/rollouts": "progress/rollouts",
+        }
+        for row in history:
+            row = {renamed.get(key, key): value for key, value in row.items()}
+            self.latest.update(row)
+            if EVAL_KEY in row:
+                self.evaluations.append(row)
+            if TRAINING_RETURN_KEY in row:
+                self._keep_curve_point(row[STEP_KEY], row[TRAINING_RETURN_KEY])
+
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         self.latest = dict(state.get("latest", {}))
         self.evaluations = list(state.get("evaluations", []))

@@ -37,7 +37,10 @@ def unknown_key_message(args: list[str], config_dir: Path = CONF, config_name: s
     if not checked:  # group choices only: nothing to compose for (Hydra names a bad option itself)
         return None
     choices = [
-        o.input_line for o in parsed if o.key_or_group.split("/")[0] in groups and "." not in o.key_or_group
+        o.input_line
+        for o in parsed
+        if (o.key_or_group.split("/")[0] in groups and "." not in o.key_or_group)
+        or o.key_or_group == "hydra.searchpath"  # an algorithm (or any option) from another config folder
     ]
     GlobalHydra.instance().clear()
     try:
@@ -65,7 +68,8 @@ def unknown_key_message(args: list[str], config_dir: Path = CONF, config_name: s
 
 def resume_group_choices(args: list[str], config_dir: Path = CONF) -> list[str]:
     """With `resume=DIR` in `args`: the group choices DIR's run was launched with (`algo=vpg`,
-    `experiment=ppo_hopper`, ...) that `args` does not repeat.
+    `experiment=ppo_hopper`, ...) and its `hydra.searchpath` (where an option such as an algorithm outside pglab
+    comes from) that `args` does not repeat.
 
     train.py puts them on the command line before Hydra composes, so that a `key=value` override valid for that
     run (`algo.value_updates=5` for VPG) composes, instead of failing against the default `algo=ppo`.
@@ -76,8 +80,15 @@ def resume_group_choices(args: list[str], config_dir: Path = CONF) -> list[str]:
         return []
     groups = {p.name for p in config_dir.iterdir() if p.is_dir()}
     given = {a.split("=", 1)[0].lstrip("+~") for a in args if "=" in a}
+    lines = list(OmegaConf.load(launched))
+    hydra_record = launched.with_name("hydra.yaml")  # Hydra keeps its own overrides apart from the task's
+    if hydra_record.is_file():
+        hydra_overrides = OmegaConf.select(OmegaConf.load(hydra_record), "hydra.overrides.hydra", default=[])
+        lines += [line for line in hydra_overrides or [] if line.startswith("hydra.searchpath=")]
     return [
         line
-        for line in OmegaConf.load(launched)
-        if "=" in line and (name := line.split("=", 1)[0].lstrip("+")) in groups and name not in given
+        for line in lines
+        if "=" in line
+        and ((name := line.split("=", 1)[0].lstrip("+")) in groups or name == "hydra.searchpath")
+        and name not in given
     ]

@@ -158,6 +158,12 @@ def with_whole_numbers(cfg: DictConfig) -> DictConfig:
                     continue  # Hydra's own keys (_target_, _partial_, ...)
                 if name not in parameters:
                     if not open_ended:
+                        config = getattr(get_object(node._target_), "Config", None)
+                        if dataclasses.is_dataclass(config):  # an algorithm: the keys a user can set
+                            keys = ", ".join(sorted(f.name for f in dataclasses.fields(config)))
+                            raise ConfigError(
+                                f"{path}.{name} is not a hyperparameter of {node._target_}; its hyperparameters: {keys}"
+                            )
                         raise ConfigError(
                             f"{path}.{name} is not an argument of {node._target_}; its arguments: "
                             f"{', '.join(sorted(p for p in parameters if p != 'self'))}"

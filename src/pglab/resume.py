@@ -5,6 +5,7 @@ so a crafted file cannot run code. A pglab checkpoint also carries its run's res
 (`pglab_config`), which is compared with the run that wants to load it.
 """
 
+import logging
 import re
 from pathlib import Path
 from typing import Any
@@ -44,6 +45,8 @@ GROUPS = (
     "hparams_search",
     "debug",
 )
+
+log = logging.getLogger(__name__)
 
 
 def load_checkpoint(path: str | Path, key: str = "ckpt_path", training_state: bool = True) -> dict[str, Any]:
@@ -123,6 +126,29 @@ def check_compatible(checkpoint: dict[str, Any], cfg: DictConfig, key: str = "ck
         )
 
 
+#: keys and values renamed since a run may have been saved: (old key, new key, {old value: new value})
+RENAMED = (
+    ("algo.standardize_returns", "algo.normalize_advantage", {}),  # REINFORCE
+    ("algo.advantage", "algo.advantage", {"rtg": "reward_to_go"}),  # VPG
+)
+
+
+def with_current_names(saved: DictConfig) -> DictConfig:
+    """`saved` with the keys and values of `RENAMED` under their current names (a run saved before a rename
+    resumes with the same settings)."""
+    for old, new, values in RENAMED:
+        value = OmegaConf.select(saved, old, default="__missing__")
+        if value == "__missing__":
+            continue
+        with open_dict(saved):
+            if old != new:
+                parent, _, leaf = old.rpartition(".")
+                del OmegaConf.select(saved, parent)[leaf]
+            OmegaConf.update(saved, new, values.get(value, value), force_add=True)
+        log.info("resume: %s=%s of the saved config is now %s=%s", old, value, new, values.get(value, value))
+    return saved
+
+
 def resume_config(cfg: DictConfig, overrides: list[str]) -> DictConfig:
     """The config of `resume=<run dir>`: the run's own config with the command line's `key=value` overrides
     applied, `ckpt_path` set to the run's `checkpoints/last.ckpt`, writing into the run dir where it is now.
@@ -142,6 +168,7 @@ def resume_config(cfg: DictConfig, overrides: list[str]) -> DictConfig:
         saved = OmegaConf.load(launch)
     else:
         saved = moved(resolved, str(resolved.paths.output_dir), str(run_dir))
+    saved = with_current_names(saved)
     original_path = run_dir / ".hydra" / "overrides.yaml"
     original = set(OmegaConf.load(original_path)) if original_path.is_file() else set()
     earlier = list(resolved.get("resume_overrides") or [])

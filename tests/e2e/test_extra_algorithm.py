@@ -57,3 +57,23 @@ def test_nothing_outside_its_folder_names_it():
         path.startswith("tests/fixtures/extra_algorithm/") or path == "tests/e2e/test_extra_algorithm.py"
         for path in tracked
     ), tracked
+
+
+def test_it_resumes_without_repeating_its_search_path_and_names_an_unknown_key(tmp_path):
+    run_dir = tmp_path / "run"
+    first = train(
+        SEARCHPATH, "algo=reinforce_baseline", "total_env_steps=2000", QUIET, f"hydra.run.dir={run_dir}"
+    )
+    assert first.returncode == 0, first.stderr[-3000:]
+    resumed = train(f"resume={run_dir}", "total_env_steps=4000", QUIET)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert json.loads((run_dir / "summary.json").read_text())["progress/env_steps"] >= 4000
+    result = train(
+        SEARCHPATH, "algo=reinforce_baseline", "algo.baseline_lrr=1", f"hydra.run.dir={tmp_path / 'x'}"
+    )
+    assert result.returncode == 2
+    assert (
+        "[pglab][ERROR] - algo.baseline_lrr is not a key of algo; its keys: _partial_, _target_,"
+        in result.stderr
+    )
+    assert "baseline_lr," in result.stderr

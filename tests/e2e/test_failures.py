@@ -78,7 +78,11 @@ CONFIG_ERRORS = [
     (["callbacks.checkpoint.mode=best"], "callbacks.checkpoint.mode='best' is not supported", False),
     (["ckpt_path=missing/last.ckpt"], "ckpt_path=missing/last.ckpt does not exist", False),
     (["env=gym"], "env.id must be set: it has no default (e.g. env=gym env.id=CartPole-v1)", False),
-    (["+algo.foo=1"], "algo.foo is not an argument of pglab.algos.ppo.PPO; its arguments: anneal_lr,", False),
+    (
+        ["+algo.foo=1"],
+        "algo.foo is not a hyperparameter of pglab.algos.ppo.PPO; its hyperparameters: anneal_lr, clip_coef,",
+        False,
+    ),
     (
         ["+callbacks.evaluation.foo=1"],
         "callbacks.evaluation.foo is not an argument of pglab.callbacks.PeriodicEvaluation",

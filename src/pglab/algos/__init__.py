@@ -2,8 +2,7 @@
 pure loss functions they use.
 
 `register_configs()` stores every algorithm's hyperparameter defaults in Hydra's ConfigStore (as
-`<module>_defaults`, which `conf/algo/<module>.yaml` inherits); train.py and evaluate.py call it before Hydra
-composes. A new algorithm is a module here with a `PolicyGradientModule` subclass (and its `Config`) plus its YAML
+`<module>_defaults`, which `conf/algo/<module>.yaml` inherits); train.py calls it before Hydra composes. A new algorithm is a module here with a `PolicyGradientModule` subclass (and its `Config`) plus its YAML
 option; one outside pglab registers itself with `pglab.hyperparameters.register_algorithm` (see
 `tests/fixtures/extra_algorithm/`).
 """

@@ -5,7 +5,8 @@ An algorithm is a subclass of `PolicyGradientModule` in its own file, with its Y
 - `prepare_batch(rollout)`: returns and advantages of a rollout, once, as the update's `TrainingBatch`;
 - `training_step(batch, batch_idx)`: the update, its gradient steps through `gradient_step`;
 - optionally `collect_rollout()` (REINFORCE collects whole episodes), `configure_optimizers()` (with
-  `optimizer_lrs`) and `needs_critic`.
+  `optimizer_lrs`) and `needs_critic`. The default `collect_rollout` reads `Config.num_steps` and `gae` reads
+  `Config.gae_lambda`: an algorithm that uses them declares them.
 
 Env state, the env-step counter and episode statistics live in the `RolloutCollector`; the module only reads
 them. The metrics live in a `Metrics` object (`self.metrics`) shared with the callbacks.
@@ -306,7 +307,10 @@ class PolicyGradientModule(L.LightningModule):
                 group["lr"] = float(getattr(self.config, name))
         self.skipped_updates = int(checkpoint.get("skipped_updates", 0))
         self.collector.load_state_dict(checkpoint.get("collector", {}))
-        self.metrics.load_state_dict(checkpoint.get("metrics", {}))
+        if "metrics" in checkpoint:
+            self.metrics.load_state_dict(checkpoint["metrics"])
+        else:  # written before Metrics: the whole history of rows
+            self.metrics.load_history(checkpoint.get("history", []))
         self._wall_s_before = float(checkpoint.get("wall_s", 0.0))
         if "rng" in checkpoint and self.collector.rank == 0:  # the other processes keep their own streams
             set_rng_states(checkpoint["rng"])

@@ -46,10 +46,11 @@ def pglab_result(summary: dict[str, Any], rows: list[dict[str, float]]) -> dict[
     """A completed run's numbers from its `summary.json` and its logged rows: env steps, training seconds
     (evaluation excluded), pglab's own steps/s, the evaluations and where the training time went.
 
-    The training seconds are `time/wall_s - time/eval_s` of the last rollout's row, both read at one instant:
-    the summary's `time/wall_s` is that row's, but its `time/eval_s` also counts an evaluation that runs after
-    it, at the end of training (when the budget is no multiple of the evaluation interval). Collection,
-    advantages and updates all happen before that row, so the summary's totals of those are the row's.
+    The training seconds are `time/wall_s - time/eval_s` of the last rollout's row, both read at one instant: the
+    summary's `time/wall_s` and `time/eval_s` also count what runs after that row (a final evaluation when the
+    budget is no multiple of the evaluation interval, the final checkpoint, teardown). Collection, advantages and
+    updates all happen before that row, so the summary's totals of those are the row's. Checkpoint writes stay
+    in the training seconds, and so in "the rest".
     """
     last_rollout = [row for row in rows if "time/wall_s" in row][-1]
     train_s = last_rollout["time/wall_s"] - last_rollout["time/eval_s"]

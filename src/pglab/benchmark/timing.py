@@ -12,7 +12,7 @@ BREAKDOWN = {
     "collect_s": "rollout collection",
     "advantages_s": "advantages, batching",
     "update_s": "gradient updates",
-    "other_s": "the rest: loop, callbacks, logging",
+    "other_s": "the rest: loop, callbacks, logging, checkpoints",
 }
 
 
