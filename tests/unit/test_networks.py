@@ -132,3 +132,26 @@ def test_unsupported_spaces_raise_config_error():
         ActorCritic(BOX_OBS, gym.spaces.Discrete(2), activation="sigmoidish")
     with pytest.raises(ConfigError, match="not supported"):
         ActorCritic(BOX_OBS, gym.spaces.MultiBinary(3))
+
+
+@pytest.mark.parametrize("num_actions", [2, 3, 6])
+def test_the_categorical_head_draws_exactly_the_actions_of_categorical_sample(num_actions):
+    # Same seed, same draws: the head's Gumbel-max sample is torch.multinomial's one-sample path (argmax p / E,
+    # E ~ Exponential(1)), so a seeded run acts as with Categorical(logits=...).sample().
+    from torch.distributions import Categorical
+
+    from pglab.networks.distributions import CategoricalHead
+
+    head = CategoricalHead(8, num_actions)
+    with torch.no_grad():
+        head.logits.weight.normal_(0.0, 2.0)  # far from uniform, as a trained policy is
+        for seed in range(20):
+            features = torch.randn(512, 8, generator=torch.Generator().manual_seed(1000 + seed))
+            torch.manual_seed(seed)
+            actions, log_probs = head.sample(features)
+            after_head = torch.get_rng_state()
+            torch.manual_seed(seed)
+            reference = Categorical(logits=head.logits(features)).sample()
+            assert torch.equal(actions, reference)
+            assert torch.equal(torch.get_rng_state(), after_head)  # the same number of draws
+            assert torch.equal(log_probs, Categorical(logits=head.logits(features)).log_prob(actions))
