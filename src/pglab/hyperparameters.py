@@ -120,16 +120,24 @@ def check_values(config_class: type, values: dict[str, Any], prefix: str = "algo
     declared = specs(config_class)
     for name in values:
         if name not in declared:
-            raise ConfigError(
-                f"{prefix}.{name} is not a hyperparameter of {config_class.__name__}; its hyperparameters: "
-                f"{', '.join(sorted(declared))}"
-            )
+            raise unknown_hyperparameter(config_class, name, prefix)
     checked = {
         name: spec.allowed.check(f"{prefix}.{name}", values[name])
         for name, spec in declared.items()
         if name in values
     }
     return config_class(**checked)
+
+
+def unknown_hyperparameter(
+    config_class: type, name: str, prefix: str = "algo", owner: str | None = None
+) -> ConfigError:
+    """The error for `<prefix>.<name>`, a key `config_class` does not declare: it lists the declared keys. `owner`
+    names whose hyperparameters they are (default: the config class)."""
+    keys = ", ".join(sorted(field.name for field in dataclasses.fields(config_class)))
+    return ConfigError(
+        f"{prefix}.{name} is not a hyperparameter of {owner or config_class.__name__}; its hyperparameters: {keys}"
+    )
 
 
 def describe(config_class: type, values: dict[str, Any] | None = None, prefix: str = "algo") -> str:

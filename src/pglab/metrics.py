@@ -79,13 +79,16 @@ class Metrics:
     def log(self, values: Mapping[str, float], env_steps: int) -> None:
         """Send `values` (plus `progress/env_steps`) to every logger at step `env_steps`, and keep them."""
         row = {**values, STEP_KEY: float(env_steps)}
+        self._keep(row)
+        for logger in self.loggers:
+            logger.log_metrics(row, step=env_steps)
+
+    def _keep(self, row: dict[str, float]) -> None:
         self.latest.update(row)
         if EVAL_KEY in row:
             self.evaluations.append(row)
         if TRAINING_RETURN_KEY in row:
             self._keep_curve_point(row[STEP_KEY], row[TRAINING_RETURN_KEY])
-        for logger in self.loggers:
-            logger.log_metrics(row, step=env_steps)
 
     def _keep_curve_point(self, env_steps: float, value: float) -> None:
         self._curve_skipped += 1
@@ -117,12 +120,7 @@ class Metrics:
             "time/rollouts": "progress/rollouts",
         }
         for row in history:
-            row = {renamed.get(key, key): value for key, value in row.items()}
-            self.latest.update(row)
-            if EVAL_KEY in row:
-                self.evaluations.append(row)
-            if TRAINING_RETURN_KEY in row:
-                self._keep_curve_point(row[STEP_KEY], row[TRAINING_RETURN_KEY])
+            self._keep({renamed.get(key, key): value for key, value in row.items()})
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         self.latest = dict(state.get("latest", {}))

@@ -25,6 +25,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from pglab.checks import check_choice, check_range, is_whole_number
 from pglab.console import quiet_libraries
 from pglab.errors import ConfigError, find_error
+from pglab.hyperparameters import unknown_hyperparameter
 from pglab.resume import check_compatible, load_checkpoint, resume_config
 
 #: seeds go to numpy's legacy generator and Lightning's `seed_everything`, which take [0, 2**32 - 1]
@@ -160,10 +161,7 @@ def with_whole_numbers(cfg: DictConfig) -> DictConfig:
                     if not open_ended:
                         config = getattr(get_object(node._target_), "Config", None)
                         if dataclasses.is_dataclass(config):  # an algorithm: the keys a user can set
-                            keys = ", ".join(sorted(f.name for f in dataclasses.fields(config)))
-                            raise ConfigError(
-                                f"{path}.{name} is not a hyperparameter of {node._target_}; its hyperparameters: {keys}"
-                            )
+                            raise unknown_hyperparameter(config, name, path, owner=node._target_)
                         raise ConfigError(
                             f"{path}.{name} is not an argument of {node._target_}; its arguments: "
                             f"{', '.join(sorted(p for p in parameters if p != 'self'))}"

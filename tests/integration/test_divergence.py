@@ -50,7 +50,7 @@ def test_skip_drops_the_nonfinite_updates_and_counts_them(make_cfg, tmp_path):
 
 
 def test_an_update_that_bypasses_gradient_step_and_leaves_nonfinite_weights_stops_training(make_cfg):
-    # An algorithm that calls its optimizer itself is checked after its update: the weights must be finite.
+    # An algorithm that calls its optimizer itself is checked after that step: the weights must be finite.
     from hydra.utils import instantiate
 
     from pglab.rollout.collector import RolloutCollector
@@ -61,12 +61,15 @@ def test_an_update_that_bypasses_gradient_step_and_leaves_nonfinite_weights_stop
         module = instantiate(cfg.algo)(
             network=instantiate(cfg.network), collector=collector, total_env_steps=1000
         )
-        module.on_train_batch_end(None, None, 0)  # finite weights: nothing happens
-        with torch.no_grad():
-            next(module.policy.parameters())[0] = float("nan")
+        optimizer = module.configure_optimizers()
+        module.watch_optimizers([optimizer])
+        weight = next(module.policy.parameters())
+        weight.grad = torch.ones_like(weight)
+        optimizer.step()  # finite gradients, finite weights: nothing happens
+        weight.grad[0] = float("nan")
         with pytest.raises(
             DivergenceError, match=r"^non-finite weights \(nan\) in the update after 0 env steps"
         ):
-            module.on_train_batch_end(None, None, 0)
+            optimizer.step()
     finally:
         collector.close()

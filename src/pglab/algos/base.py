@@ -97,6 +97,7 @@ class PolicyGradientModule(L.LightningModule):
         self.progress_before_rollout = 0.0
         self._rollout_metrics: dict[str, float] = {}
         self._update_start = 0.0
+        self._gradients_checked = False  # set by gradient_step for the optimizer step it takes
         self._train_start_time = 0.0
         self._train_start_steps = 0
         self._wall_s_before = 0.0
@@ -163,14 +164,8 @@ class PolicyGradientModule(L.LightningModule):
         self._update_start = time.perf_counter()
 
     def on_train_batch_end(self, outputs: Any, batch: TrainingBatch, batch_idx: int) -> None:
-        """After step 4: the update's time; and a check that it left the weights finite (also for an update that
-        did not go through `gradient_step`)."""
+        """After step 4: the update's time."""
         self.metrics.phase_seconds["update"] += time.perf_counter() - self._update_start
-        if (
-            self.on_nonfinite == "stop"
-            and not torch.stack([p.isfinite().all() for p in self.policy.parameters()]).all()
-        ):
-            raise self.divergence("weights", math.nan)
 
     def on_train_epoch_end(self) -> None:
         """Steps 6-7: log the rollout's metrics against env steps; decide whether to stop."""
@@ -259,8 +254,25 @@ class PolicyGradientModule(L.LightningModule):
         # The bare torch optimizer: Lightning's wrapper (closure, profiler, step bookkeeping) cost 12% of PPO's
         # CartPole time. Lightning's global_step therefore stays 0; the optimizers' own state counts the steps.
         # Under DDP the gradients are already all-reduced by manual_backward.
+        self._gradients_checked = True
         getattr(optimizer, "optimizer", optimizer).step()
         return grad_norm
+
+    def watch_optimizers(self, optimizers: list[torch.optim.Optimizer]) -> None:
+        """After every step of `optimizers` that did not go through `gradient_step` (which checks the gradients
+        first), check that the weights are finite: a non-finite one stops training (`on_nonfinite: stop`)."""
+        for optimizer in optimizers:
+            optimizer.register_step_post_hook(self._after_optimizer_step)
+
+    def _after_optimizer_step(self, optimizer: torch.optim.Optimizer, args: Any, kwargs: Any) -> None:
+        if self._gradients_checked:
+            self._gradients_checked = False
+            return
+        if (
+            self.on_nonfinite == "stop"
+            and not torch.stack([p.isfinite().all() for p in self.parameters()]).all()
+        ):
+            raise self.divergence("weights", math.nan)
 
     def divergence(self, what: str, value: float) -> DivergenceError:
         """The error of a non-finite `what`; `EnvStepCheckpoint` adds which checkpoint is kept."""
@@ -281,6 +293,8 @@ class PolicyGradientModule(L.LightningModule):
         # Not on_train_start: Lightning prefetches the first batch (collecting the first rollout) before it.
         self._train_start_time = time.perf_counter()
         self._train_start_steps = self.collector.env_steps
+        optimizers = self.optimizers(use_pl_optimizer=False)
+        self.watch_optimizers(optimizers if isinstance(optimizers, list) else [optimizers])
 
     def on_train_start(self) -> None:
         if self.budget_exhausted():  # resumed from a run that used its budget

@@ -11,10 +11,7 @@ from typing import Any
 
 from pglab.benchmark.plan import EVALUATION_CLOCK_FILE, TRAIN_PY
 from pglab.benchmark.timing import record_first_call, time_breakdown
-
-#: pglab's cumulative seconds per phase in `summary.json` and in every rollout's metrics (the final
-#: evaluation and checkpoint included)
-PHASES = ("collect_s", "advantages_s", "update_s", "eval_s", "checkpoint_s")
+from pglab.metrics import PHASES  # pglab's cumulative seconds per phase: `time/<phase>_s` in summary.json
 
 
 def evaluations(rows: list[dict[str, float]]) -> list[dict[str, float]]:
@@ -54,7 +51,7 @@ def pglab_result(summary: dict[str, Any], rows: list[dict[str, float]]) -> dict[
     """
     last_rollout = [row for row in rows if "time/wall_s" in row][-1]
     train_s = last_rollout["time/wall_s"] - last_rollout["time/eval_s"]
-    phases = {phase: summary[f"time/{phase}"] for phase in PHASES}
+    phases = {f"{phase}_s": summary[f"time/{phase}_s"] for phase in PHASES}
     return {
         "env_steps": int(summary["progress/env_steps"]),
         "train_s": train_s,
