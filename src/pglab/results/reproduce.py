@@ -1,0 +1,204 @@
+"""`python scripts/reproduce.py NAME --seeds 0,1,2` trains NAME's configuration once per seed and writes its
+results record, `docs/results/NAME.json`; `--check` reruns the seeds of the record and compares.
+
+NAME is a preset (`conf/experiment/NAME.yaml`: the runs are `python train.py experiment=NAME seed=S`) or one of
+the guide's studies (`STUDIES`). `--set key=value` adds overrides (kept in the record, e.g. a shorter budget for
+a preset that needs a GPU at full length). The seeds run as separate `train.py` processes, `--jobs` at a time
+(default: one per CPU core, each with `torch_threads=1`); their run dirs stay under
+`outputs/reproduce/NAME/<time>/seed_<S>`.
+
+`--check` trains every seed of the record again, with the record's overrides, and compares each evaluation
+curve with the recorded one. CPU runs with fixed seeds are deterministic, so they must be identical: otherwise
+it prints the first difference of each seed and exits 1. The record is left as it was.
+"""
+
+import argparse
+import datetime
+import importlib.metadata
+import os
+import platform
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from pglab.atomic import atomic_path
+from pglab.results import record
+
+ROOT = Path(__file__).resolve().parents[3]
+RESULTS_DIR = ROOT / "docs" / "results"
+PRESETS_DIR = ROOT / "conf" / "experiment"
+#: the guide's experiments (docs/guide.md, Q25-Q30): REINFORCE on CartPole at 100k env steps, one override each
+GUIDE_BASE = ("algo=reinforce", "env=cartpole", "total_env_steps=100000")
+STUDIES = {
+    "guide_reinforce": (),
+    "guide_reinforce_lr_1e-3": ("algo.lr=1e-3",),
+    "guide_reinforce_lr_1e-1": ("algo.lr=1e-1",),
+    "guide_reinforce_gamma_0.9": ("algo.gamma=0.9",),
+    "guide_reinforce_gamma_1.0": ("algo.gamma=1.0",),
+    "guide_reinforce_raw": ("algo.normalize_advantage=false", "algo.baseline=none"),
+    "guide_reinforce_raw_mean_baseline": ("algo.normalize_advantage=false", "algo.baseline=mean"),
+    "guide_reinforce_ent_0.01": ("algo.ent_coef=0.01",),
+    "guide_reinforce_ent_0.05": ("algo.ent_coef=0.05",),
+}
+#: code that training does not run: changes to it leave a record's commit clean
+NOT_TRAINING = (":!src/pglab/benchmark", ":!src/pglab/results", ":!src/pglab/evaluate.py")
+PACKAGES = ("torch", "lightning", "gymnasium", "numpy", "hydra-core", "mujoco", "ale-py", "box2d")
+
+
+def names() -> list[str]:
+    """Every name a record can have: the presets, then the guide's studies."""
+    return sorted(p.stem for p in PRESETS_DIR.glob("*.yaml")) + list(STUDIES)
+
+
+def base_overrides(name: str) -> list[str]:
+    if name in STUDIES:
+        return [*GUIDE_BASE, *STUDIES[name]]
+    if (PRESETS_DIR / f"{name}.yaml").exists():
+        return [f"experiment={name}"]
+    raise SystemExit(f"unknown record name {name!r}; choose a preset or a study: {', '.join(names())}")
+
+
+def train_seed(overrides: list[str], seed: int, run_dir: Path) -> Path:
+    """Run `python train.py OVERRIDES seed=SEED` into `run_dir` (its console output goes to `run_dir.log`)."""
+    command = [
+        sys.executable,
+        str(ROOT / "train.py"),
+        *overrides,
+        f"seed={seed}",
+        "torch_threads=1",
+        f"hydra.run.dir={run_dir}",
+        "callbacks.progress.refresh_every_env_steps=1000000000",
+    ]
+    run_dir.parent.mkdir(parents=True, exist_ok=True)
+    with open(f"{run_dir}.log", "w") as log:
+        status = subprocess.run(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT).returncode
+    if status != 0:
+        raise RuntimeError(f"seed {seed} exited {status}; see {run_dir}.log")
+    return run_dir
+
+
+def train_seeds(name: str, overrides: list[str], seeds: list[int], jobs: int) -> dict[int, Path]:
+    """Train every seed, `jobs` at a time; their run dirs by seed."""
+    stamp = datetime.datetime.now().strftime("%Y-%m-%d_%H-%M-%S")
+    root = ROOT / "outputs" / "reproduce" / name / stamp
+    print(f"{name}: seeds {', '.join(map(str, seeds))} ({jobs} at a time); run dirs under {root}", flush=True)
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        futures = {s: pool.submit(train_seed, overrides, s, root / f"seed_{s}") for s in seeds}
+        return {s: future.result() for s, future in futures.items()}
+
+
+def provenance() -> dict[str, Any]:
+    """The commit (and whether the code that training runs differs from it), package versions, the machine."""
+
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+
+    import torch
+
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        platform.processor(),
+    )
+    return {
+        "commit": git("rev-parse", "HEAD"),
+        "dirty": bool(git("status", "--porcelain", "--", "src", "conf", "train.py", *NOT_TRAINING)),
+        "versions": {"python": platform.python_version()}
+        | {package: importlib.metadata.version(package) for package in PACKAGES},
+        "machine": {
+            "cpu": cpu,
+            "cores": os.cpu_count(),
+            "torch_cpu_capability": torch.backends.cpu.get_cpu_capability(),
+            "system": f"{platform.system()} {platform.machine()}",
+        },
+    }
+
+
+def write_record(name: str, seeds: list[int], extra: list[str], jobs: int) -> dict[str, Any]:
+    overrides = base_overrides(name) + extra
+    start = time.perf_counter()
+    run_dirs = train_seeds(name, overrides, seeds, jobs)
+    settings = record.run_settings(run_dirs[seeds[0]])
+    seed_flag = ",".join(map(str, seeds))
+    result = {
+        "preset": name,
+        "overrides": overrides,
+        "command": " ".join(
+            ["python scripts/reproduce.py", name, "--seeds", seed_flag, *(f"--set {o}" for o in extra)]
+        ),
+        **settings,
+        "seeds": {
+            str(s): record.seed_result(d, settings["threshold"], settings["score"])
+            for s, d in run_dirs.items()
+        },
+        **provenance(),
+        "jobs": jobs,
+        "date": datetime.date.today().isoformat(),
+    }
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    with atomic_path(RESULTS_DIR / f"{name}.json") as tmp:
+        tmp.write_text(record.dumps(result))
+    for seed, entry in result["seeds"].items():
+        final = entry["final"]
+        print(
+            f"  seed {seed}: final {final['mean']:.1f} ± {final['std']:.1f} at {final['env_steps']:,}; "
+            f"first >= {settings['threshold']:g} at {entry['first_at']}, stable from {entry['stable_from']}; "
+            f"{entry['wall_s']:.1f} s, {entry['sps']:,.0f} steps/s"
+        )
+    print(f"wrote {RESULTS_DIR / f'{name}.json'} in {time.perf_counter() - start:.0f} s")
+    return result
+
+
+def check_record(name: str, jobs: int, seeds: list[int] | None = None) -> bool:
+    """Rerun the record's seeds (or `seeds` of them) and compare the evaluation curves; True if all identical."""
+    recorded = record.load(RESULTS_DIR / f"{name}.json")
+    seeds = seeds or [int(s) for s in recorded["seeds"]]
+    run_dirs = train_seeds(name, recorded["overrides"], seeds, min(jobs, len(seeds)))
+    identical = True
+    for seed, run_dir in run_dirs.items():
+        rerun = record.seed_result(run_dir, recorded["threshold"], recorded["score"])
+        difference = record.first_difference(recorded["seeds"][str(seed)], rerun)
+        identical &= difference is None
+        print(f"  seed {seed}: {'identical' if difference is None else 'DIFFERS: ' + difference}")
+    return identical
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "names", nargs="*", metavar="NAME", help="presets or guide studies ('all': every one)"
+    )
+    parser.add_argument("--seeds", default="0,1,2", help="comma-separated seeds (default 0,1,2)")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="an extra override")
+    parser.add_argument("--jobs", type=int, default=os.cpu_count(), help="seeds trained at once")
+    parser.add_argument("--check", action="store_true", help="rerun the record's seeds and compare")
+    parser.add_argument(
+        "--docs", action="store_true", help="rewrite the docs' measured blocks from the records"
+    )
+    args = parser.parse_args(argv)
+    if args.docs and not args.names:
+        from pglab.results import docs
+
+        for path in docs.write_all():
+            print(f"rewrote {path}")
+        return 0
+    chosen = names() if args.names == ["all"] else args.names
+    if not chosen:
+        parser.error("name a preset or study, 'all', or --docs")
+    for name in chosen:
+        base_overrides(name)  # an unknown name fails before anything runs
+    if args.check:
+        results = [check_record(name, max(1, args.jobs)) for name in chosen]
+        return 0 if all(results) else 1
+    seeds = [int(s) for s in args.seeds.split(",")]
+    for name in chosen:
+        write_record(name, seeds, args.set, max(1, min(args.jobs, len(seeds))))
+    return 0
