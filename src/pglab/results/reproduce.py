@@ -29,6 +29,7 @@ from pglab.results import record
 
 ROOT = Path(__file__).resolve().parents[3]
 RESULTS_DIR = ROOT / "docs" / "results"
+RUNS_DIR = ROOT / "outputs" / "reproduce"
 PRESETS_DIR = ROOT / "conf" / "experiment"
 #: the guide's experiments (docs/guide.md, Q25-Q30): REINFORCE on CartPole at 100k env steps, one override each
 GUIDE_BASE = ("algo=reinforce", "env=cartpole", "total_env_steps=100000")
@@ -80,10 +81,12 @@ def train_seed(overrides: list[str], seed: int, run_dir: Path) -> Path:
     return run_dir
 
 
-def train_seeds(name: str, overrides: list[str], seeds: list[int], jobs: int) -> dict[int, Path]:
-    """Train every seed, `jobs` at a time; their run dirs by seed."""
+def train_seeds(
+    name: str, overrides: list[str], seeds: list[int], jobs: int, runs_dir: Path = RUNS_DIR
+) -> dict[int, Path]:
+    """Train every seed, `jobs` at a time, into `runs_dir/NAME/<time>/seed_<S>`; their run dirs by seed."""
     stamp = datetime.datetime.now().strftime("%Y-%m-%d_%H-%M-%S")
-    root = ROOT / "outputs" / "reproduce" / name / stamp
+    root = runs_dir / name / stamp
     print(f"{name}: seeds {', '.join(map(str, seeds))} ({jobs} at a time); run dirs under {root}", flush=True)
     with ThreadPoolExecutor(max_workers=jobs) as pool:
         futures = {s: pool.submit(train_seed, overrides, s, root / f"seed_{s}") for s in seeds}
@@ -120,10 +123,18 @@ def provenance() -> dict[str, Any]:
     }
 
 
-def write_record(name: str, seeds: list[int], extra: list[str], jobs: int) -> dict[str, Any]:
+def write_record(
+    name: str,
+    seeds: list[int],
+    extra: list[str],
+    jobs: int,
+    results_dir: Path = RESULTS_DIR,
+    runs_dir: Path = RUNS_DIR,
+) -> dict[str, Any]:
+    """Train NAME's configuration (plus the `extra` overrides) at each seed and write its record."""
     overrides = base_overrides(name) + extra
     start = time.perf_counter()
-    run_dirs = train_seeds(name, overrides, seeds, jobs)
+    run_dirs = train_seeds(name, overrides, seeds, jobs, runs_dir)
     settings = record.run_settings(run_dirs[seeds[0]])
     seed_flag = ",".join(map(str, seeds))
     result = {
@@ -141,8 +152,8 @@ def write_record(name: str, seeds: list[int], extra: list[str], jobs: int) -> di
         "jobs": jobs,
         "date": datetime.date.today().isoformat(),
     }
-    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-    with atomic_path(RESULTS_DIR / f"{name}.json") as tmp:
+    results_dir.mkdir(parents=True, exist_ok=True)
+    with atomic_path(results_dir / f"{name}.json") as tmp:
         tmp.write_text(record.dumps(result))
     for seed, entry in result["seeds"].items():
         final = entry["final"]
@@ -151,15 +162,18 @@ def write_record(name: str, seeds: list[int], extra: list[str], jobs: int) -> di
             f"first >= {settings['threshold']:g} at {entry['first_at']}, stable from {entry['stable_from']}; "
             f"{entry['wall_s']:.1f} s, {entry['sps']:,.0f} steps/s"
         )
-    print(f"wrote {RESULTS_DIR / f'{name}.json'} in {time.perf_counter() - start:.0f} s")
+    print(f"wrote {results_dir / f'{name}.json'} in {time.perf_counter() - start:.0f} s")
     return result
 
 
-def check_record(name: str, jobs: int, seeds: list[int] | None = None) -> bool:
-    """Rerun the record's seeds (or `seeds` of them) and compare the evaluation curves; True if all identical."""
-    recorded = record.load(RESULTS_DIR / f"{name}.json")
-    seeds = seeds or [int(s) for s in recorded["seeds"]]
-    run_dirs = train_seeds(name, recorded["overrides"], seeds, min(jobs, len(seeds)))
+def check_record(name: str, jobs: int, results_dir: Path = RESULTS_DIR, runs_dir: Path = RUNS_DIR) -> bool:
+    """Rerun every seed of NAME's record and compare the evaluation curves; True if all are identical."""
+    path = results_dir / f"{name}.json"
+    if not path.exists():
+        raise SystemExit(f"{path} does not exist: write it first with python scripts/reproduce.py {name}")
+    recorded = record.load(path)
+    seeds = [int(s) for s in recorded["seeds"]]
+    run_dirs = train_seeds(name, recorded["overrides"], seeds, min(jobs, len(seeds)), runs_dir)
     identical = True
     for seed, run_dir in run_dirs.items():
         rerun = record.seed_result(run_dir, recorded["threshold"], recorded["score"])
@@ -183,11 +197,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--docs", action="store_true", help="rewrite the docs' measured blocks from the records"
     )
+    parser.add_argument("--results", type=Path, default=RESULTS_DIR, help="where records are (docs/results)")
+    parser.add_argument("--runs", type=Path, default=RUNS_DIR, help="where run dirs go (outputs/reproduce)")
     args = parser.parse_args(argv)
     if args.docs and not args.names:
         from pglab.results import docs
 
-        for path in docs.write_all():
+        for path in docs.write_all(args.results):
             print(f"rewrote {path}")
         return 0
     chosen = names() if args.names == ["all"] else args.names
@@ -196,9 +212,9 @@ def main(argv: list[str] | None = None) -> int:
     for name in chosen:
         base_overrides(name)  # an unknown name fails before anything runs
     if args.check:
-        results = [check_record(name, max(1, args.jobs)) for name in chosen]
+        results = [check_record(name, max(1, args.jobs), args.results, args.runs) for name in chosen]
         return 0 if all(results) else 1
     seeds = [int(s) for s in args.seeds.split(",")]
     for name in chosen:
-        write_record(name, seeds, args.set, max(1, min(args.jobs, len(seeds))))
+        write_record(name, seeds, args.set, max(1, min(args.jobs, len(seeds))), args.results, args.runs)
     return 0
