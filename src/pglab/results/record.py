@@ -17,7 +17,8 @@
 - `first_at` is the env step of the first evaluation whose score reaches `threshold`, `stable_from` the env step
   from which every later evaluation's does (null: never; the final evaluation is below);
 - `wall_s` is the run's whole training, evaluations and checkpoints included (`time/wall_s`), measured while
-  `jobs` runs shared the machine.
+  `jobs` runs of the record shared the machine; `load_average` is the machine's 1-, 5- and 15-minute load
+  average when the run ended (on 2 cores, above 2 means other work competed for them).
 """
 
 import csv
@@ -119,6 +120,9 @@ def seed_result(run_dir: Path, threshold: float, score: str) -> dict[str, Any]:
             if key.startswith("time/") and key.endswith("_s") and key != "time/wall_s"
         },
         "last": last,
+        "load_average": json.loads(loads.read_text())
+        if (loads := run_dir / "load_average.json").exists()
+        else None,
     }
 
 

@@ -15,6 +15,7 @@ it prints the first difference of each seed and exits 1. The record is left as i
 import argparse
 import datetime
 import importlib.metadata
+import json
 import os
 import platform
 import subprocess
@@ -63,7 +64,9 @@ def base_overrides(name: str) -> list[str]:
 
 
 def train_seed(overrides: list[str], seed: int, run_dir: Path) -> Path:
-    """Run `python train.py OVERRIDES seed=SEED` into `run_dir` (its console output goes to `run_dir.log`)."""
+    """Run `python train.py OVERRIDES seed=SEED` into `run_dir` (its console output goes to `run_dir.log`), and
+    note the machine's load averages when it ended (`load_average.json`: 1, 5 and 15 minutes), which tell how
+    much else ran beside it."""
     command = [
         sys.executable,
         str(ROOT / "train.py"),
@@ -78,6 +81,7 @@ def train_seed(overrides: list[str], seed: int, run_dir: Path) -> Path:
         status = subprocess.run(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT).returncode
     if status != 0:
         raise RuntimeError(f"seed {seed} exited {status}; see {run_dir}.log")
+    (run_dir / "load_average.json").write_text(json.dumps(os.getloadavg()))
     return run_dir
 
 
