@@ -1,8 +1,10 @@
 """Benchmark pglab against Stable-Baselines3, a plain PyTorch PPO and the env's own ceiling, on this machine.
 
-    python scripts/benchmark.py                # the full benchmark: 3 interleaved repeats, 25-37 min on 2 cores
-    python scripts/benchmark.py --quick        # tiny budgets, one repeat: a smoke check of the harness (~2 min)
+    python scripts/benchmark.py                # the full benchmark: thread calibration, 3 interleaved repeats,
+                                               #   27-42 min on 2 cores
+    python scripts/benchmark.py --quick        # tiny budgets, one repeat: a smoke check of the harness (~3 min)
     python scripts/benchmark.py --repeats 5    # more repeats for tighter min-max ranges
+    python scripts/benchmark.py --threads 1    # every framework with 1 torch thread, no calibration
 
 What is measured and how: `python scripts/benchmark.py --help`, or the docstring of `pglab.benchmark`
 (src/pglab/benchmark/__init__.py).

@@ -1,6 +1,7 @@
-"""`pglab.benchmark`'s pure parts: the plan of a repeat, the pglab -> Stable-Baselines3 mapping, the clocks, the
-numbers read from a pglab run's summary and logged rows, the stable-solve rule and the summaries (the benchmark
-itself is run by hand; it measures speed, which tests never assert)."""
+"""`pglab.benchmark`'s pure parts: the thread calibration and the plan of a repeat, the pglab -> Stable-Baselines3
+mapping, the clocks, the numbers read from a pglab run's summary and logged rows, the stable-solve rule, the
+summaries (the thread picks, the like-for-like collection ratio, the headline solve ratio) and the command line
+with fake children (the benchmark itself is run by hand; it measures speed, which tests never assert)."""
 
 import importlib.util
 import json
@@ -10,9 +11,11 @@ import sys
 import pytest
 from hydra.core.global_hydra import GlobalHydra
 
-from pglab.benchmark import child_pglab, plan, sb3_config, summary, timing
+from pglab.benchmark import child_pglab, cli, plan, sb3_config, summary, timing
 from pglab.benchmark.child_process import CHILDREN
 from pglab.benchmark.report import markdown
+
+ONE_THREAD = dict.fromkeys(plan.FRAMEWORKS, 1)
 
 
 def compose(preset: str, *overrides: str):
@@ -23,12 +26,18 @@ def compose(preset: str, *overrides: str):
         GlobalHydra.instance().clear()
 
 
-def test_a_repeat_pairs_each_pglab_run_with_its_counterpart_and_flips_the_pairs_on_odd_repeats(tmp_path):
+def planned_in_this_process(function, *args):
     GlobalHydra.instance().clear()
     try:
-        even, odd = (plan.plan_repeat(k, seed=k, budget=plan.QUICK, work_dir=tmp_path) for k in (0, 1))
+        return function(*args)
     finally:
         GlobalHydra.instance().clear()
+
+
+def test_a_repeat_pairs_each_pglab_run_with_its_counterpart_and_flips_the_pairs_on_odd_repeats(tmp_path):
+    even, odd = (
+        planned_in_this_process(plan.plan_repeat, k, k, plan.QUICK, tmp_path, ONE_THREAD) for k in (0, 1)
+    )
     assert [run.name for run in even] == [
         "pglab/ppo_cartpole",
         "sb3/ppo_cartpole",
@@ -45,6 +54,7 @@ def test_a_repeat_pairs_each_pglab_run_with_its_counterpart_and_flips_the_pairs_
     assert pglab_ppo["overrides"] == [
         "experiment=ppo_cartpole",
         "seed=0",
+        "torch_threads=1",
         "callbacks.evaluation.every_env_steps=2048",
         "callbacks.evaluation.episodes=4",
         "total_env_steps=4096",
@@ -63,23 +73,81 @@ def test_a_repeat_pairs_each_pglab_run_with_its_counterpart_and_flips_the_pairs_
         assert importlib.util.find_spec(f"pglab.benchmark.{module}") is not None
 
 
+def test_every_timed_run_trains_with_its_own_frameworks_thread_count(tmp_path):
+    threads = {"pglab": 2, "sb3": 1, "plain_ppo": 3}
+    runs = planned_in_this_process(plan.plan_repeat, 0, 0, plan.QUICK, tmp_path, threads)
+    by_kind = {"pglab": 2, "sb3": 1, "plain_ppo": 3, "ceiling": 2}  # the ceiling is pglab's env and policy
+    assert {run.name: run.threads for run in runs} == {run.name: by_kind[run.kind] for run in runs}
+    for run in runs:
+        if run.kind in ("sb3", "plain_ppo"):
+            assert run.spec["torch_threads"] == threads[run.kind], run.name
+        else:
+            overrides = run.spec["overrides"]
+            assert "torch_threads=2" in overrides and "torch_threads=1" not in overrides, run.name
+
+
+def test_the_calibration_runs_the_headline_ppo_of_every_framework_at_each_count_in_flipped_rounds(tmp_path):
+    budget = plan.FULL
+    runs = planned_in_this_process(plan.plan_calibration, 7, budget, [1, 2], tmp_path)
+    assert [(k, run.name) for k, run in runs] == [
+        (0, "calibration/pglab/t1"),
+        (0, "calibration/pglab/t2"),
+        (0, "calibration/sb3/t1"),
+        (0, "calibration/sb3/t2"),
+        (0, "calibration/plain_ppo/t1"),
+        (0, "calibration/plain_ppo/t2"),
+        (1, "calibration/pglab/t2"),
+        (1, "calibration/pglab/t1"),
+        (1, "calibration/sb3/t2"),
+        (1, "calibration/sb3/t1"),
+        (1, "calibration/plain_ppo/t2"),
+        (1, "calibration/plain_ppo/t1"),
+    ]
+    assert [run.threads for _, run in runs[:6]] == [1, 2] * 3
+    pglab_t2 = runs[1][1].spec["overrides"]
+    assert pglab_t2[:6] == [
+        "experiment=ppo_cartpole",
+        "seed=7",
+        "torch_threads=2",
+        "callbacks.evaluation.every_env_steps=8192",  # one evaluation, at the end
+        "callbacks.evaluation.episodes=1",
+        "total_env_steps=8192",
+    ]
+    assert "seed=8" in runs[6][1].spec["overrides"]  # round k: seed + k
+    sb3_t2, plain_t1 = runs[3][1].spec, runs[10 + 1][1].spec
+    assert (sb3_t2["algo"], sb3_t2["torch_threads"], sb3_t2["total_steps"], sb3_t2["seed"]) == (
+        "PPO",
+        2,
+        8192,
+        7,
+    )
+    assert (sb3_t2["eval_every"], sb3_t2["eval_episodes"]) == (8192, 1)
+    # SB3 gets the headline comparison's hyperparameters, its annealing shifted by one rollout of this budget
+    assert sb3_t2["kwargs"]["n_epochs"] == 20 and sb3_t2["kwargs"]["learning_rate"]["shift"] == 256 / 8192
+    assert (plain_t1["torch_threads"], plain_t1["total_steps"], plain_t1["seed"]) == (1, 8192, 8)
+
+
+def test_the_calibration_tries_the_powers_of_two_below_the_core_count_and_the_core_count():
+    assert plan.thread_candidates(1) == [1]
+    assert plan.thread_candidates(2) == [1, 2]
+    assert plan.thread_candidates(6) == [1, 2, 4, 6]
+    assert plan.thread_candidates(16) == [1, 2, 4, 8, 16]
+
+
 def test_the_runs_are_planned_in_another_process_and_come_back_as_they_were_planned(tmp_path, monkeypatch):
     def run_in_this_process(command, cwd, check):  # `python -m pglab.benchmark.plan SPEC PATH`, here
         assert command[1:3] == ["-m", "pglab.benchmark.plan"] and check
-        GlobalHydra.instance().clear()
-        try:
-            plan.main(command[3:])
-        finally:
-            GlobalHydra.instance().clear()
+        planned_in_this_process(plan.main, command[3:])
 
     monkeypatch.setattr(plan.subprocess, "run", run_in_this_process)
-    runs = plan.plan_runs(repeats=2, seed=5, budget=plan.QUICK, work_dir=tmp_path)
+    threads = {"pglab": 1, "sb3": 2, "plain_ppo": 1}
+    runs = plan.plan_runs(repeats=2, seed=5, budget=plan.QUICK, work_dir=tmp_path, threads=threads)
     assert [k for k, _ in runs] == [0] * 9 + [1] * 9
-    GlobalHydra.instance().clear()
-    try:
-        assert [run for k, run in runs if k == 1] == plan.plan_repeat(1, 6, plan.QUICK, tmp_path)
-    finally:
-        GlobalHydra.instance().clear()
+    expected = planned_in_this_process(plan.plan_repeat, 1, 6, plan.QUICK, tmp_path, threads)
+    assert [run for k, run in runs if k == 1] == expected
+    calibration = plan.plan_calibration_runs(seed=5, budget=plan.QUICK, candidates=[1, 2], work_dir=tmp_path)
+    assert calibration == planned_in_this_process(plan.plan_calibration, 5, plan.QUICK, [1, 2], tmp_path)
+    assert (tmp_path / "plan.json").exists() and (tmp_path / "calibration-plan.json").exists()
 
 
 def test_the_parent_imports_neither_torch_nor_lightning_nor_hydra():
@@ -154,16 +222,16 @@ def test_timed_calls_add_up_the_time_inside_methods_and_generators_only(monkeypa
                 clock[0] += seconds
                 yield seconds
 
-    totals = {}
+    totals = {"advantages_s": 0.5}
     timing.timed_calls(Work, "step", totals, "update_s")
     timing.timed_calls(Work, "items", totals, "collect_s")
     work = Work()
     assert work.step(0.5) == 0.5 and work.step(0.25) == 0.25
     for _ in work.items():
         clock[0] += 10.0  # the consumer's time
-    assert totals == {"update_s": 0.75, "collect_s": 3.0}
+    assert totals == {"advantages_s": 0.5, "update_s": 0.75, "collect_s": 3.0}
     breakdown = timing.time_breakdown(totals, train_s=25.0)
-    assert breakdown == {"collect_s": 3.0, "advantages_s": 0.0, "update_s": 0.75, "other_s": 21.25}
+    assert breakdown == {"collect_s": 3.0, "advantages_s": 0.5, "update_s": 0.75, "other_s": 20.75}
 
 
 def test_record_first_call_stores_the_seconds_since_process_start_once_and_restores_the_method(monkeypatch):
@@ -273,53 +341,112 @@ def test_stable_solve_is_the_first_evaluation_after_which_none_drops_below_475()
     )
 
 
-def fake_results(repeats: int) -> list[dict]:
-    """Results of every run of `repeats` repeats, as the children report them: pglab twice as fast as SB3 in
-    repeat 0 and three times in repeat 1; only pglab's REINFORCE solves, in 10 s (repeat 0) and 20 s."""
+#: the training seconds at the stable solve of the runs that solve, in repeat k: `SOLVE_S[name] * (1 + k)`
+SOLVE_S = {
+    "pglab/ppo_cartpole": 8.0,
+    "sb3/ppo_cartpole": 16.0,
+    "pglab/reinforce_cartpole": 5.0,
+    "sb3/rl_zoo_ppo": 20.0,
+}
+#: SB3's collection (its collect_rollouts less its GAE) in repeat 0 and 1, and its GAE: 3.0 and 4.5 s in all
+SB3_COLLECT_S, SB3_ADVANTAGES_S = (2.5, 4.0), 0.5
+TIMED_RUNS = (
+    *(f"pglab/{p}" for p in plan.PRESETS),
+    "sb3/ppo_cartpole",
+    "sb3/a2c_cartpole",
+    "sb3/rl_zoo_ppo",
+    "plain/ppo",
+)
+
+
+def fake_result(name: str, k: int) -> dict:
+    """A timed run's result in repeat k, as its child reports it: pglab twice as fast as SB3 in repeat 0 and
+    three times in repeat 1; the solves of `SOLVE_S`; pglab collects in 1.0 s and computes advantages in 0.5 s
+    of its 10, SB3 in `SB3_COLLECT_S[k]` + 0.5 s."""
+    if name == "ceiling":
+        ceiling = {"raw_sps": 200.0, "collection_sps": 180.0, "collection_advantages_sps": 160.0}
+        return {"name": name, "presets": dict.fromkeys(plan.PRESETS, ceiling), "peak_rss_mib": 300.0}
+    pglab = name.startswith("pglab/")
+    solve_s = SOLVE_S.get(name, 0.0) * (1 + k)
+    evals = [{"env_steps": 1000, "train_s": solve_s, "return_mean": 500.0 if name in SOLVE_S else 9.0}]
+    result = {
+        "name": name,
+        "env_steps": 1000,
+        "train_s": 10.0 if pglab else 10.0 * (2 + k),
+        "evals": evals if not name.startswith("plain/") else [],
+        "first_step_s": 2.0,
+        "peak_rss_mib": 400.0 if pglab else 320.0,
+    }
+    if pglab:
+        result["breakdown"] = {"collect_s": 1.0, "advantages_s": 0.5, "update_s": 2.0, "other_s": 0.5}
+    elif name.startswith("sb3/"):
+        collect_s = SB3_COLLECT_S[k]
+        result["breakdown"] = {
+            "collect_s": collect_s,
+            "advantages_s": SB3_ADVANTAGES_S,
+            "update_s": 2.0,
+            "other_s": 0.5,
+        }
+    return result
+
+
+def fake_results(repeats: int, threads: dict[str, int] = ONE_THREAD) -> list[dict]:
+    """Every timed run of `repeats` repeats, as the command line keeps them (`fake_result`)."""
     results = []
     for k in range(repeats):
-        for name in (
-            *(f"pglab/{p}" for p in plan.PRESETS),
-            "sb3/ppo_cartpole",
-            "sb3/a2c_cartpole",
-            "sb3/rl_zoo_ppo",
-            "plain/ppo",
-        ):
-            train_s = 10.0 if name.startswith("pglab/") else 10.0 * (2 + k)
-            solves = name == "pglab/reinforce_cartpole"
-            evals = [{"env_steps": 1000, "train_s": 10.0 * (1 + k), "return_mean": 500.0 if solves else 9.0}]
-            result = {
-                "name": name,
-                "env_steps": 1000,
-                "train_s": train_s,
-                "evals": evals if not name.startswith("plain/") else [],
-                "first_step_s": 2.0,
-                "peak_rss_mib": 400.0 if name.startswith("pglab/") else 320.0,
-            }
-            if not name.startswith("plain/"):
-                result["breakdown"] = {"collect_s": 1.0, "advantages_s": 0.5, "update_s": 2.0, "other_s": 0.5}
-            results.append(summary.with_training_metrics(result) | {"repeat": k, "seed": k})
-        ceiling = {p: {"raw_sps": 200.0, "collector_sps": 160.0} for p in plan.PRESETS}
-        results.append({"name": "ceiling", "presets": ceiling, "peak_rss_mib": 300.0, "repeat": k, "seed": k})
+        for name in (*TIMED_RUNS, "ceiling"):
+            kind = {"plain": "plain_ppo"}.get(name.split("/")[0], name.split("/")[0])
+            extra = {"repeat": k, "seed": k, "kind": kind, "threads": threads.get(kind, threads["pglab"])}
+            results.append(summary.with_training_metrics(fake_result(name, k)) | extra)
     return results
 
 
-def test_summaries_take_ratios_within_each_repeat_and_spreads_over_the_repeats():
-    results = fake_results(repeats=2)
-    summarized = summary.summarize(results)
-    assert summarized["ratios"]["ppo"] == {"median": 2.5, "min": 2.0, "max": 3.0, "n": 2}
-    assert summarized["ratios"]["memory"]["median"] == 1.25
-    assert summarized["best_preset"] == "reinforce_cartpole"
-    reinforce = summarized["runs"]["pglab/reinforce_cartpole"]
-    assert reinforce["solved"] == 2 and reinforce["solve_train_s"]["median"] == 15.0
-    assert summarized["ratios"]["solve"] is None  # RL Zoo's PPO never solved here
-    assert reinforce["breakdown"]["update_s"]["median"] == 2000.0  # ms per 1,000 env steps
-    assert summarized["runs"]["plain/ppo"]["breakdown"] == {}  # it reports none: no row in that table
-    ceiling = summarized["ceilings"]["ppo_cartpole"]
-    assert ceiling["collector_fraction"]["median"] == 0.8 and ceiling["training_fraction"]["median"] == 0.5
-    report = {
+def calibration_result(kind: str, threads: int, sps: float) -> dict:
+    return {"name": f"calibration/{kind}/t{threads}", "kind": kind, "threads": threads, "sps": sps}
+
+
+def test_the_calibration_picks_each_frameworks_fastest_median_and_the_fewer_threads_on_a_tie():
+    results = [
+        calibration_result("pglab", 1, 2000.0),
+        calibration_result("pglab", 2, 1500.0),
+        calibration_result("pglab", 2, 2600.0),  # pglab at 2: median 2,050 > 2,000 at 1
+        calibration_result("pglab", 2, 2100.0),
+        calibration_result("sb3", 1, 1000.0),
+        calibration_result("sb3", 2, 1400.0),
+        calibration_result("sb3", 1, 1200.0),  # sb3 at 1: median 1,100 < 1,400 at 2
+        calibration_result("plain_ppo", 2, 900.0),
+        calibration_result("plain_ppo", 1, 900.0),  # a tie: one thread
+    ]
+    picked = summary.calibrate(results)
+    assert picked["threads"] == {"pglab": 2, "sb3": 2, "plain_ppo": 1}
+    assert picked["sps"]["pglab"]["2"] == {"median": 2100.0, "min": 1500.0, "max": 2600.0, "n": 3}
+    assert picked["sps"]["sb3"]["1"]["median"] == 1100.0
+    assert list(picked["sps"]["plain_ppo"]) == ["1", "2"]  # by count, as the report's columns go
+
+
+def test_a_count_under_half_its_frameworks_best_runs_no_more_calibration_rounds():
+    results = [
+        calibration_result("pglab", 1, 2000.0),
+        calibration_result("pglab", 2, 999.0),  # under half of 2,000
+        calibration_result("sb3", 1, 1000.0),
+        calibration_result("sb3", 2, 500.0),  # exactly half: stays
+        calibration_result("plain_ppo", 1, 100.0),
+        calibration_result("plain_ppo", 2, 1000.0),
+    ]
+    assert summary.clearly_slower(results) == {("pglab", 2), ("plain_ppo", 1)}
+    assert summary.clearly_slower([]) == set()
+
+
+def fake_report(results: list[dict], threads: dict[str, int], calibration: dict | None) -> dict:
+    return {
         "date": "2026-01-01T00:00:00",
-        "settings": {"command": "python scripts/benchmark.py", "quick": True, "repeats": 2, "seed": 0}
+        "settings": {
+            "command": "python scripts/benchmark.py",
+            "quick": True,
+            "repeats": 2,
+            "seed": 0,
+            "thread_candidates": [1, 2],
+        }
         | vars(plan.QUICK),
         "machine": {
             "cpu": "cpu",
@@ -329,14 +456,196 @@ def test_summaries_take_ratios_within_each_repeat_and_spreads_over_the_repeats()
             "python": "3.11",
             "versions": {},
         },
-        "summary": summarized,
+        "threads": threads,
+        "calibration": calibration,
+        "summary": summary.summarize(results),
         "results": results,
     }
-    text = markdown(report)
+
+
+def test_summaries_take_ratios_within_each_repeat_and_spreads_over_the_repeats():
+    results = fake_results(repeats=2)
+    summarized = summary.summarize(results)
+    assert summarized["ratios"]["ppo"] == {"median": 2.5, "min": 2.0, "max": 3.0, "n": 2}
+    assert summarized["ratios"]["memory"]["median"] == 1.25
+    assert summarized["best_preset"] == "reinforce_cartpole"
+    reinforce = summarized["runs"]["pglab/reinforce_cartpole"]
+    assert reinforce["solved"] == 2 and reinforce["solve_train_s"]["median"] == 7.5
+    assert reinforce["breakdown"]["update_s"]["median"] == 2000.0  # ms per 1,000 env steps
+    assert summarized["runs"]["plain/ppo"]["breakdown"] == {}  # it reports none: no row in that table
+    assert summarized["runs"]["plain/ppo"]["collection_advantages"] is None
+    assert summarized["runs"]["sb3/ppo_cartpole"]["threads"] == 1
+    ceiling = summarized["ceilings"]["ppo_cartpole"]
+    assert ceiling["collection_sps"]["median"] == 180.0
+    # collection with its advantages against the raw loop: 160 / 200 (collection alone would be 0.9)
+    assert ceiling["collection_fraction"]["median"] == 0.8 and ceiling["training_fraction"]["median"] == 0.5
+
+
+def test_collection_is_compared_like_for_like_with_the_advantages_on_both_sides():
+    """pglab: 1.0 s collection + 0.5 s advantages; SB3: 2.5 (repeat 0) or 4.0 s (repeat 1) + 0.5 s. Per repeat,
+    3.0 / 1.5 and 4.5 / 1.5; collection alone would give 2.5 and 4.0."""
+    summarized = summary.summarize(fake_results(repeats=2))
+    ppo = summarized["ratios"]["collection"]["ppo"]
+    assert ppo == {"median": pytest.approx(2.5), "min": pytest.approx(2.0), "max": pytest.approx(3.0), "n": 2}
+    assert summarized["ratios"]["collection"]["a2c"] == ppo
+    pglab, sb3 = summarized["runs"]["pglab/ppo_cartpole"], summarized["runs"]["sb3/ppo_cartpole"]
+    assert pglab["collection_advantages"] == {"median": 1500.0, "min": 1500.0, "max": 1500.0, "n": 2}
+    assert sb3["collection_advantages"] == {"median": 3750.0, "min": 3000.0, "max": 4500.0, "n": 2}
+
+
+def test_the_headline_solve_ratio_is_pglab_ppo_against_sb3_ppo_and_the_best_preset_is_the_second_line():
+    """Medians over the repeats: pglab PPO 12 s, SB3 PPO 24 s; best preset REINFORCE 7.5 s, RL Zoo's PPO 30 s."""
+    summarized = summary.summarize(fake_results(repeats=2))
+    assert summarized["ratios"]["solve"] == 0.5
+    assert summarized["ratios"]["solve_best_preset"] == 0.25
+    one_repeat_unsolved = [
+        r if r["name"] != "sb3/ppo_cartpole" else r | {"solve": None} for r in fake_results(1)
+    ]
+    assert summary.summarize(one_repeat_unsolved)["ratios"]["solve"] is None  # SB3's PPO never solved there
+
+
+def test_the_report_states_each_frameworks_threads_the_calibration_and_both_solve_lines():
+    threads = {"pglab": 1, "sb3": 2, "plain_ppo": 1}
+    calibration = summary.calibrate(
+        [
+            calibration_result("pglab", 1, 2000.0),
+            calibration_result("pglab", 2, 1500.0),
+            calibration_result("sb3", 1, 1000.0),
+            calibration_result("sb3", 2, 1250.0),
+            calibration_result("plain_ppo", 1, 900.0),
+            calibration_result("plain_ppo", 2, 800.0),
+        ]
+    )
+    assert calibration["threads"] == threads
+    results = fake_results(repeats=2, threads=threads)
+    text = markdown(fake_report(results, threads, calibration))
     assert "**QUICK MODE**" in text
+    assert (
+        "| torch threads | pglab 1, Stable-Baselines3 2, plain PyTorch PPO 1 (each its fastest of 1, 2: see Torch "
+        "threads) |"
+    ) in text
+    assert "| framework | 1 thread | 2 threads | ran with |" in text
+    assert "| Stable-Baselines3 | 1,000 | 1,250 | **2** |" in text
     assert "pglab / SB3 with the same hyperparameters: **2.50 [2.00–3.00]**" in text
     assert (
-        "| pglab/ppo_cartpole | 1,000.0 [1,000.0–1,000.0] | 500.0 [500.0–500.0] | 2,000.0 [2,000.0–2,000.0] | "
-        "500.0 [500.0–500.0] | 4000.0 |"
+        "same algorithm and hyperparameters: pglab PPO (`ppo_cartpole`, 12.0 s [8.0 s–16.0 s], solved 2/2) / SB3 PPO "
+        "(24.0 s [16.0 s–32.0 s], solved 2/2), ratio of medians: **0.50** (target ≤ 0.5)"
+    ) in text
+    assert (
+        "best pglab preset (`reinforce_cartpole`, 7.5 s [5.0 s–10.0 s], solved 2/2) / SB3's RL Zoo PPO "
+        "(30.0 s [20.0 s–40.0 s], solved 2/2), ratio of medians: 0.25"
+    ) in text
+    assert "PPO **2.50 [2.00–3.00]**, A2C **2.50 [2.00–3.00]**" in text  # collection + advantages
+    assert "PPO rollout collection plus advantages / ceiling: **0.80 [0.80–0.80]**" in text
+    # where the time goes: threads, then collection + advantages, then its parts
+    assert (
+        "| pglab/ppo_cartpole | 1 | 1,500.0 [1,500.0–1,500.0] | 1,000.0 [1,000.0–1,000.0] | 500.0 [500.0–500.0] | "
+        "2,000.0 [2,000.0–2,000.0] | 500.0 [500.0–500.0] | 4000.0 |"
+    ) in text
+    assert (
+        "| sb3/ppo_cartpole | 2 | 3,750.0 [3,000.0–4,500.0] | 3,250.0 [2,500.0–4,000.0] | 500.0 [500.0–500.0] | "
     ) in text
     assert "| plain/ppo | 320 [320–320] | 1.00 | 2.00 [2.00–2.00] |" in text
+    uncalibrated = markdown(fake_report(results, ONE_THREAD, None))
+    assert (
+        "| torch threads | pglab 1, Stable-Baselines3 1, plain PyTorch PPO 1 (given by `--threads`) |"
+        in uncalibrated
+    )
+    assert (
+        "Every framework ran with 1 torch thread(s), as `--threads 1` asked: no calibration." in uncalibrated
+    )
+
+
+def test_the_ceiling_times_collection_and_advantages_apart_after_a_warm_up_rollout(monkeypatch):
+    """With a fake clock and module: each rollout takes 0.2 s to collect 100 env steps and 0.05 s to prepare."""
+    from pglab.benchmark import child_ceiling
+
+    clock = [0.0]
+    monkeypatch.setattr(child_ceiling.time, "perf_counter", lambda: clock[0])
+
+    class Module:
+        def __init__(self):
+            self.collector = type("Collector", (), {"env_steps": 0})()
+            self.metrics = type("Metrics", (), {"update_means": lambda self: {}})()
+            self.prepared = 0
+
+        def collect_rollout(self):
+            clock[0] += 0.2
+            self.collector.env_steps += 100
+            return "rollout"
+
+        def prepare_batch(self, rollout):
+            assert rollout == "rollout"
+            clock[0] += 0.05
+            self.prepared += 1
+
+    module = Module()
+    measured = child_ceiling.collection_sps(module, steps=1000)
+    assert measured == {
+        "collection_sps": pytest.approx(500.0),
+        "collection_advantages_sps": pytest.approx(400.0),
+    }
+    assert module.prepared == 11 and module.collector.env_steps == 1100  # 10 timed rollouts and the warm-up
+
+
+def test_the_command_line_calibrates_then_runs_every_framework_at_its_fastest_count(tmp_path, monkeypatch):
+    """With fake children: pglab and the plain PPO run faster on 1 thread, SB3 on 2; pglab's 2-thread count
+    falls under half its best in round 0 and runs no round 1. The timed runs get those counts, and the report
+    (markdown, JSON, figure) is written where --out-dir says."""
+    calibration_sps = {("pglab", 1): 2000.0, ("pglab", 2): 900.0, ("sb3", 1): 1000.0, ("sb3", 2): 1200.0}
+    calibration_sps |= {("plain_ppo", 1): 1100.0, ("plain_ppo", 2): 1000.0}
+    started = []
+
+    def fake_run_child(run, log_path):
+        started.append(run.name)
+        if run.name.startswith("calibration/"):
+            sps = calibration_sps[run.kind, run.threads]
+            return {
+                "name": run.name,
+                "env_steps": 1000,
+                "train_s": 1000 / sps,
+                "evals": [],
+                "first_step_s": 1.0,
+                "peak_rss_mib": 300.0,
+            }
+        return fake_result(run.name, k=0) | {"peak_rss_mib": 300.0 if run.kind == "ceiling" else 400.0}
+
+    planned_threads = {}
+
+    def fake_plan_runs(repeats, seed, budget, work_dir, threads):
+        planned_threads.update(threads)
+        return [
+            (0, run) for run in planned_in_this_process(plan.plan_repeat, 0, seed, budget, work_dir, threads)
+        ]
+
+    def fake_plan_calibration_runs(seed, budget, candidates, work_dir):
+        budget = plan.Budget(**(vars(budget) | {"calibration_rounds": 2}))
+        return planned_in_this_process(plan.plan_calibration, seed, budget, candidates, work_dir)
+
+    monkeypatch.setattr(cli, "run_child", fake_run_child)
+    monkeypatch.setattr(cli, "plan_runs", fake_plan_runs)
+    monkeypatch.setattr(cli, "plan_calibration_runs", fake_plan_calibration_runs)
+    out_dir = tmp_path / "out"
+    argv = ["--quick", "--threads", "2", "1", "--out-dir", str(out_dir), "--work-dir", str(tmp_path / "work")]
+    args = cli.parse_args(argv)
+    assert args.threads == [1, 2]
+    cli.benchmark(args, plan.QUICK, "python scripts/benchmark.py " + " ".join(argv))
+    assert planned_threads == {"pglab": 1, "sb3": 2, "plain_ppo": 1}
+    assert started.count("calibration/pglab/t2") == 1 and started.count("calibration/pglab/t1") == 2
+    assert started.count("calibration/sb3/t2") == 2 and len(started) == 11 + 9
+    report = json.loads((out_dir / "benchmarks.json").read_text())
+    assert report["threads"] == {"pglab": 1, "sb3": 2, "plain_ppo": 1}
+    assert (
+        report["calibration"]["sps"]["pglab"]["2"]["n"] == 1 and len(report["calibration"]["results"]) == 11
+    )
+    assert {r["name"]: r["threads"] for r in report["results"]}["sb3/a2c_cartpole"] == 2
+    assert "| pglab | 2,000 [2,000–2,000] | 900 | **1** |" in (out_dir / "benchmarks.md").read_text()
+    assert (out_dir / "figures" / "benchmark.png").stat().st_size > 0
+
+
+def test_the_thread_candidates_on_the_command_line_are_sorted_once_each_and_positive(capsys):
+    assert cli.parse_args(["--threads", "2", "1", "2"]).threads == [1, 2]
+    assert cli.parse_args([]).threads == plan.thread_candidates(cli.usable_cores())
+    with pytest.raises(SystemExit):
+        cli.parse_args(["--threads", "0", "1"])
+    assert "every count must be at least 1" in capsys.readouterr().err

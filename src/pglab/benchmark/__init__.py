@@ -1,8 +1,10 @@
 """Benchmark pglab against Stable-Baselines3, a plain PyTorch PPO and the env's own ceiling, on this machine.
 
-    python scripts/benchmark.py                # the full benchmark: 3 interleaved repeats, 25-37 min on 2 cores
-    python scripts/benchmark.py --quick        # tiny budgets, one repeat: a smoke check of the harness (~2 min)
+    python scripts/benchmark.py                # the full benchmark: thread calibration, 3 interleaved repeats,
+                                               #   27-42 min on 2 cores
+    python scripts/benchmark.py --quick        # tiny budgets, one repeat: a smoke check of the harness (~3 min)
     python scripts/benchmark.py --repeats 5    # more repeats for tighter min-max ranges
+    python scripts/benchmark.py --threads 1    # every framework with 1 torch thread, no calibration
 
 Needs the `bench` extra: `pip install -c constraints.txt -e ".[dev,bench]"` (Stable-Baselines3).
 
@@ -12,6 +14,15 @@ started fresh so that imports, memory and startup are measured as a user meets t
 `--seed + k` on every side; within a repeat each pglab run is followed by its Stable-Baselines3 counterpart
 (the order flips on odd repeats), so machine noise hits both. Reported: median and min-max over the repeats; a
 ratio is taken per repeat (the two runs ran back to back), then summarized.
+
+Thread settings: before the timed runs, a short calibration trains the headline PPO (`experiment=ppo_cartpole`,
+SB3 with the same hyperparameters, the plain PyTorch PPO with pglab's) for 8,192 env steps at each candidate
+torch thread count (`--threads`; default 1, 2, 4, ... below the usable cores and their count: 1 and 2 on 2
+cores), twice, the order of the counts reversed the second time; a count under half its framework's best
+steps/s after the first round skips the second (on a busy machine an extra thread can run 50x slower). Each
+framework then trains every timed run at the count with its highest median steps/s: pglab through its
+config key `torch_threads`, SB3 and the plain PPO through `torch.set_num_threads`; the ceiling takes
+pglab's. The report states each framework's count and the calibration's steps/s.
 
 What is measured, all on CartPole-v1:
 
@@ -23,18 +34,21 @@ What is measured, all on CartPole-v1:
    evaluations, is kept in the JSON as `reported_sps`.) The evaluations' returns and the training seconds at
    each come from the rows that a small logger, `EvaluationClock`, added to the run by a config override,
    keeps and writes at the end.
-2. The same PPO and A2C hyperparameters in Stable-Baselines3 (`DummyVecEnv`, device cpu, the same torch thread
-   count), mapped from the composed pglab config by `sb3_hyperparameters` (see its docstring for the mapping),
+2. The same PPO and A2C hyperparameters in Stable-Baselines3 (`DummyVecEnv`, device cpu, SB3's own calibrated
+   torch thread count), mapped from the composed pglab config by `sb3_hyperparameters` (see its docstring),
    evaluated on the same schedule (same env steps, episodes, seeds) by a callback whose time is excluded the
    same way. The SB3 child imports no pglab code beyond this package (pglab's evaluation seeds come in its
    spec), so its memory and startup are SB3's own. Reported: steps/s, the ratio pglab / SB3, and the training
    seconds and env steps to a stable solve (evaluation return >= 475 at that evaluation and every later one),
    evaluation time excluded, for every pglab preset and for SB3's tuned RL Zoo CartPole PPO
-   (`RL_ZOO_PPO_CARTPOLE`).
+   (`RL_ZOO_PPO_CARTPOLE`). The headline solve ratio is same algorithm, same hyperparameters: pglab's
+   `ppo_cartpole` (RL Zoo's CartPole PPO hyperparameters) / SB3's PPO with them, a ratio of median seconds;
+   the second line is the best pglab preset (solved in the most repeats, then the fastest) / RL Zoo's PPO.
 3. The ceiling: pglab's vector env (`make_vector_env`, the preset's `num_envs`) stepped with an untrained
    policy built as `train.py` builds it, forward pass and sampling only, no learning: (a) a raw loop of
    `policy.act` + `env.step` under `torch.no_grad()`, (b) the algorithm's own `collect_rollout()` (the
-   `RolloutCollector`) in a loop. Reported: training steps/s and collection steps/s as fractions of (a).
+   `RolloutCollector`) and `prepare_batch()` (advantages and batching) in a loop. Reported: training steps/s
+   and collection-plus-advantages steps/s (collection alone beside it) as fractions of (a).
 4. Peak resident memory of every run (`ru_maxrss` of the waited child, from `os.wait4`, as `/usr/bin/time`
    reads it; the parent imports neither torch nor Lightning, whose peak the children would inherit: see
    `plan`), also of a plain single-file PyTorch PPO with pglab's PPO hyperparameters (`child_plain_ppo`,
@@ -42,20 +56,24 @@ What is measured, all on CartPole-v1:
    starts the child) to the first env step: a one-shot wrapper around the step of the library's vector env
    class (gymnasium's `SyncVectorEnv.step` for pglab and the plain PPO, SB3's `DummyVecEnv.step_async`).
 5. Where the training time goes, for pglab and SB3 alike: seconds in rollout collection, in advantage
-   computation and batching, in gradient updates, and the rest (the training loop, callbacks, logging,
-   checkpoints), reported in ms per 1,000 env steps. pglab: its own `time/collect_s`, `time/advantages_s` and
-   `time/update_s` from `summary.json` (the rest: `time/wall_s` - `time/eval_s` - those three). SB3, which
-   reports no such breakdown: timing wrappers (`timed_calls`) around its `collect_rollouts` (its GAE included,
-   evaluations inside it excluded) and `train`.
+   computation, in gradient updates, and the rest (the training loop, callbacks, logging, checkpoints),
+   reported in ms per 1,000 env steps. pglab: its own `time/collect_s`, `time/advantages_s` (with batching)
+   and `time/update_s` from `summary.json` (the rest: `time/wall_s` - `time/eval_s` - those three). SB3, which
+   reports no such breakdown: timing wrappers (`timed_calls`) around its `collect_rollouts` (evaluations
+   inside it excluded), the `RolloutBuffer.compute_returns_and_advantage` (GAE) that `collect_rollouts` ends
+   with, and `train`. Collection compares like for like as collection + advantages on both sides (SB3's
+   `collect_rollouts` as a whole): the table's first column and the headline ratio of collection throughput,
+   pglab / SB3, taken per repeat.
 
 Writes `docs/benchmarks.md` (machine, versions, tables), `docs/benchmarks.json` (every run's raw numbers) and
 `docs/figures/benchmark.png`; `--quick` writes to `outputs/benchmark-quick/` instead, so a smoke check never
 replaces the report. Run dirs and child logs go to `outputs/benchmark/<time>/`.
 
-Modules, in the order a benchmark uses them: `plan` (budgets, presets, the runs of a repeat), `sb3_config`
+Modules, in the order a benchmark uses them: `plan` (budgets, presets, the calibration runs and the runs of a
+repeat), `sb3_config`
 (pglab's hyperparameters in SB3's terms), `child_process` (start a child, and the child's entry point), the
 children `child_pglab`, `child_sb3`, `child_plain_ppo`, `child_ceiling` (with `timing`, their clocks),
-`evaluation_clock` (the pglab run's logger), `summary` (solves, spreads, ratios), `report` (markdown and
+`evaluation_clock` (the pglab run's logger), `summary` (thread picks, solves, spreads, ratios), `report` (markdown and
 JSON), `figure` (the PNG) and `cli`. This package imports nothing heavy: a child imports only what its own run
 needs.
 """

@@ -1,4 +1,5 @@
-"""The ceiling of pglab's training speed: its vector env stepped by an untrained policy, learning nothing."""
+"""The ceiling of pglab's training speed: its vector env stepped by an untrained policy, learning nothing, and
+pglab's own collection (with its advantages, as the benchmark compares collection) against it."""
 
 import math
 import time
@@ -13,8 +14,9 @@ from pglab.rollout.collector import RolloutCollector
 
 
 def child_ceiling(spec: dict[str, Any]) -> dict[str, Any]:
-    """For each preset, build env, collector and algorithm as `train.py` does (untrained policy) and time
-    (a) a raw `policy.act` + `env.step` loop and (b) the algorithm's `collect_rollout()` in a loop."""
+    """For each preset, build env, collector and algorithm as `train.py` does (untrained policy, the run's
+    `torch_threads`) and time (a) a raw `policy.act` + `env.step` loop and (b) the algorithm's
+    `collect_rollout()` and `prepare_batch()` (its advantages and batching) in a loop."""
     ceilings = {}
     for preset in spec["presets"]:
         cfg = compose_config(preset, spec["overrides"])
@@ -28,7 +30,7 @@ def child_ceiling(spec: dict[str, Any]) -> dict[str, Any]:
         env = make_env()
         ceilings[preset] = {
             "raw_sps": raw_loop_sps(module.policy, env, cfg.seed, spec["steps"]),
-            "collector_sps": collector_sps(module, spec["steps"]),
+            **collection_sps(module, spec["steps"]),
         }
         env.close()
         collector.close()
@@ -48,10 +50,24 @@ def raw_loop_sps(policy, env, seed: int, steps: int) -> float:
     return iterations * env.num_envs / elapsed
 
 
-def collector_sps(module, steps: int) -> float:
-    """Env steps per second of the algorithm's own rollout collection, after one warm-up rollout."""
-    module.collect_rollout()
-    first, start = module.collector.env_steps, time.perf_counter()
+def collection_sps(module, steps: int) -> dict[str, float]:
+    """Env steps per second of the algorithm's own rollout collection ("collection_sps") and of collection plus
+    its advantages and batching ("collection_advantages_sps", as `next_batch` in training), after one warm-up
+    rollout."""
+    module.prepare_batch(module.collect_rollout())
+    first, collect_s, advantages_s = module.collector.env_steps, 0.0, 0.0
     while module.collector.env_steps - first < steps:
-        module.collect_rollout()
-    return (module.collector.env_steps - first) / (time.perf_counter() - start)
+        start = time.perf_counter()
+        rollout = module.collect_rollout()
+        collected = time.perf_counter()
+        module.prepare_batch(rollout)
+        collect_s, advantages_s = (
+            collect_s + collected - start,
+            advantages_s + time.perf_counter() - collected,
+        )
+        module.metrics.update_means()  # what prepare_batch added (explained variance), as each update's end does
+    env_steps = module.collector.env_steps - first
+    return {
+        "collection_sps": env_steps / collect_s,
+        "collection_advantages_sps": env_steps / (collect_s + advantages_s),
+    }

@@ -1,7 +1,10 @@
 """A Stable-Baselines3 PPO or A2C run with pglab's hyperparameters (or RL Zoo's), evaluated on pglab's schedule.
 
-SB3 reports no breakdown of its training time, so its own methods are wrapped (`timed_calls`): `collect_rollouts`
-(its GAE included, the evaluations inside it subtracted) and `train`. Only the SB3 child imports this module.
+SB3 reports no breakdown of its training time, so its own methods are wrapped (`timed_calls`): `collect_rollouts`,
+the `RolloutBuffer.compute_returns_and_advantage` (its GAE) that `collect_rollouts` calls at the end, and `train`.
+The breakdown's collection is `collect_rollouts` less its GAE and less the evaluations run inside it; its
+advantages are the GAE, so that collection + advantages is `collect_rollouts`, like for like with pglab's
+`time/collect_s` + `time/advantages_s`. Only the SB3 child imports this module.
 """
 
 import math
@@ -11,6 +14,7 @@ from typing import Any
 import numpy as np
 import torch
 from stable_baselines3 import A2C, PPO
+from stable_baselines3.common.buffers import RolloutBuffer
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.evaluation import evaluate_policy
@@ -86,14 +90,16 @@ def child_sb3(spec: dict[str, Any]) -> dict[str, Any]:
     env = make_vec_env("CartPole-v1", n_envs=spec["num_envs"], seed=spec["seed"], vec_env_cls=DummyVecEnv)
     algorithm = {"PPO": PPO, "A2C": A2C}[spec["algo"]]
     totals: dict[str, float] = {}
-    timed_calls(algorithm, "collect_rollouts", totals, "collect_s")  # with the evaluations: subtracted below
+    # collect_rollouts with its GAE and the evaluations: both subtracted below
+    timed_calls(algorithm, "collect_rollouts", totals, "collect_s")
+    timed_calls(RolloutBuffer, "compute_returns_and_advantage", totals, "advantages_s")
     timed_calls(algorithm, "train", totals, "update_s")
     model = algorithm("MlpPolicy", env, seed=spec["seed"], device="cpu", verbose=0, **kwargs)
     callback = TimedEvaluation(spec["eval_every"], spec["eval_episodes"], spec["eval_seed"])
     callback.start = time.perf_counter()
     model.learn(total_timesteps=spec["total_steps"], callback=callback)
     # Evaluations run from the callback's `_on_rollout_start`, inside `collect_rollouts`, but the final one.
-    totals["collect_s"] -= sum(e["eval_s"] for e in callback.evals if not e["final"])
+    totals["collect_s"] -= totals["advantages_s"] + sum(e["eval_s"] for e in callback.evals if not e["final"])
     return {
         "env_steps": model.num_timesteps,
         "train_s": callback.train_s,

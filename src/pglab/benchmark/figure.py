@@ -1,9 +1,11 @@
-"""The benchmark's figure: throughput, training seconds to a stable solve and peak memory, as bar charts."""
+"""The benchmark's figure: throughput, collection plus advantages (like for like), training seconds to a stable
+solve and peak memory, as bar charts."""
 
 from pathlib import Path
 from typing import Any
 
-from pglab.benchmark.plan import PRESETS
+from pglab.benchmark.plan import FRAMEWORKS, PRESETS
+from pglab.benchmark.summary import HEADLINE_SOLVE, SAME_HYPERPARAMETERS
 
 COLORS = {"pglab": "C0", "SB3": "C1", "plain": "C2", "ceiling": "0.75"}  # bar colors by label prefix
 
@@ -14,7 +16,9 @@ def display_name(name: str) -> str:
 
 
 def plot(report: dict[str, Any], path: Path) -> None:
-    """Three bar charts with min–max error bars: throughput, training seconds to a stable solve, peak memory."""
+    """Four bar charts with min–max error bars: throughput, collection plus advantages per 1,000 env steps
+    (pglab and SB3, same hyperparameters), training seconds to a stable solve (the headline pair, pglab PPO and
+    SB3 PPO with the same hyperparameters, first), peak memory."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -37,7 +41,7 @@ def plot(report: dict[str, Any], path: Path) -> None:
         ax.set_ylabel(ylabel)
         ax.grid(axis="y", alpha=0.3)
 
-    fig, axes = plt.subplots(1, 3, figsize=(14, 5), dpi=100)
+    fig, axes = plt.subplots(1, 4, figsize=(18, 5), dpi=100)
     throughput = []
     for preset in PRESETS:
         algo = preset.split("_")[0]
@@ -50,19 +54,32 @@ def plot(report: dict[str, Any], path: Path) -> None:
         ("SB3 RL Zoo PPO", runs["sb3/rl_zoo_ppo"]["sps"]),
     ]
     bars(axes[0], throughput, "training env steps/s (evaluation excluded)", "env steps / s")
+    collection = [
+        (f"{display_name(name).split()[0]} {algo}", runs[name]["collection_advantages"])
+        for algo, pair in SAME_HYPERPARAMETERS.items()
+        for name in pair
+    ]
     bars(
         axes[1],
-        [(display_name(n), r["solve_train_s"]) for n, r in runs.items() if n != "plain/ppo"],
-        "training seconds to a stable solve (solved runs)",
+        collection,
+        "rollout collection + advantages, same hyperparameters\n(SB3's collect_rollouts includes its GAE)",
+        "ms per 1,000 env steps",
+    )
+    solved = [*HEADLINE_SOLVE, *(n for n in runs if n not in HEADLINE_SOLVE and n != "plain/ppo")]
+    bars(
+        axes[2],
+        [(display_name(n), runs[n]["solve_train_s"]) for n in solved],
+        "training seconds to a stable solve (solved runs)\nheadline: the first two, PPO, same hyperparameters",
         "s",
     )
     bars(
-        axes[2],
+        axes[3],
         [(display_name(n), r["peak_rss_mib"]) for n, r in runs.items()],
         "peak resident memory",
         "MiB",
     )
-    title = "pglab vs Stable-Baselines3 on CartPole-v1, median and min–max"
+    threads = ", ".join(f"{label} {report['threads'][kind]}" for kind, label in FRAMEWORKS.items())
+    title = f"pglab vs Stable-Baselines3 on CartPole-v1, median and min–max; torch threads: {threads}"
     fig.suptitle(title + (" (QUICK MODE: smoke values)" if report["settings"]["quick"] else ""))
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -1,15 +1,22 @@
-"""What one benchmark runs: the budgets of a mode, the presets, and the child runs of each repeat.
+"""What one benchmark runs: the budgets of a mode, the presets, the torch-thread calibration and the child runs
+of each repeat.
+
+Every framework trains at its own fastest torch thread count on this machine: a short calibration
+(`plan_calibration`: the PPO of the headline comparison, `Budget.calibration_steps` env steps, at each
+candidate count, `Budget.calibration_rounds` rounds with the order of the counts flipped on odd rounds) runs
+first, `summary.calibrate` picks the fastest count per framework, and `plan_runs` gives every timed run its
+framework's count.
 
 Planning composes pglab's configs, which imports its algorithms (torch, Lightning: ~400 MiB), so the parent
-plans in a process of its own (`plan_runs`, which runs this module): the parent must stay small, because Linux
-carries a process's peak resident memory across `exec`, so every child it starts would report at least the
-parent's peak as its own `ru_maxrss`.
+plans in a process of its own (`python -m pglab.benchmark.plan`, this module's `main`): the parent must stay
+small, because Linux carries a process's peak resident memory across `exec`, so every child it starts would
+report at least the parent's peak as its own `ru_maxrss`.
 """
 
 import json
 import subprocess
 import sys
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +26,11 @@ from pglab.benchmark.sb3_config import RL_ZOO_PPO_CARTPOLE, SB3_ALGOS, sb3_hyper
 ROOT = Path(__file__).resolve().parents[3]
 TRAIN_PY = ROOT / "train.py"
 PRESETS = ("ppo_cartpole", "a2c_cartpole", "vpg_cartpole", "reinforce_cartpole")
+#: the frameworks that train, by the `Run.kind` of their runs, with their report names; each gets its own
+#: torch thread count (the ceiling, pglab's env and policy, runs with pglab's)
+FRAMEWORKS = {"pglab": "pglab", "sb3": "Stable-Baselines3", "plain_ppo": "plain PyTorch PPO"}
+#: the preset whose PPO every framework trains in the thread calibration (the headline comparison's)
+CALIBRATION_PRESET = "ppo_cartpole"
 #: the logger that every pglab run gets besides `logger=none`, and the file in its run dir it writes
 EVALUATION_CLOCK = "pglab.benchmark.evaluation_clock.EvaluationClock"
 EVALUATION_CLOCK_FILE = "evaluation_clock.json"
@@ -32,25 +44,55 @@ class Budget:
     eval_every: evaluation interval in env steps, both frameworks.
     eval_episodes: episodes per evaluation, both frameworks.
     ceiling_steps: env steps timed by each ceiling loop.
+    calibration_steps: env steps of each thread-calibration run (one evaluation of one episode, at the end).
+    calibration_rounds: runs per framework and thread count in the calibration (at most: a count clearly slower
+        than its framework's best runs no more rounds, `summary.clearly_slower`); their median steps/s counts.
     """
 
     train_steps: int | None
     eval_every: int
     eval_episodes: int
     ceiling_steps: int
+    calibration_steps: int
+    calibration_rounds: int
 
 
-FULL = Budget(train_steps=None, eval_every=10_000, eval_episodes=20, ceiling_steps=50_000)
-QUICK = Budget(train_steps=4_096, eval_every=2_048, eval_episodes=4, ceiling_steps=4_096)
+FULL = Budget(
+    train_steps=None,
+    eval_every=10_000,
+    eval_episodes=20,
+    ceiling_steps=50_000,
+    calibration_steps=8_192,  # 32 PPO rollouts of 8 envs x 32 steps: ~4 s of training per run here
+    calibration_rounds=2,
+)
+QUICK = Budget(
+    train_steps=4_096,
+    eval_every=2_048,
+    eval_episodes=4,
+    ceiling_steps=4_096,
+    calibration_steps=2_048,
+    calibration_rounds=1,
+)
 
 
 @dataclass
 class Run:
-    """One child process: `kind` selects the child (`child_process.CHILDREN`), `spec` is its JSON input."""
+    """One child process: `kind` selects the child (`child_process.CHILDREN`), `spec` is its JSON input,
+    `threads` the torch thread count it trains with."""
 
     name: str
     kind: str
     spec: dict[str, Any]
+    threads: int
+
+
+def thread_candidates(cores: int) -> list[int]:
+    """The torch thread counts the calibration tries on `cores` cores: the powers of two below it, and it
+    (1 and 2 on 2 cores; 1, 2, 4, 6 on 6)."""
+    candidates = [1]
+    while candidates[-1] * 2 < cores:
+        candidates.append(candidates[-1] * 2)
+    return candidates + [cores] if cores > 1 else candidates
 
 
 def compose_config(preset: str, overrides: list[str]):
@@ -66,16 +108,31 @@ def compose_config(preset: str, overrides: list[str]):
         return compose(config_name="train", overrides=[f"experiment={preset}", *overrides])
 
 
-def pglab_overrides(seed: int, budget: Budget) -> list[str]:
+def pglab_overrides(seed: int, budget: Budget, threads: int) -> list[str]:
     """The key=value overrides every pglab run of a repeat shares (besides the preset and its run dir)."""
     overrides = [
         f"seed={seed}",
+        f"torch_threads={threads}",
         f"callbacks.evaluation.every_env_steps={budget.eval_every}",
         f"callbacks.evaluation.episodes={budget.eval_episodes}",
     ]
     if budget.train_steps is not None:
         overrides.append(f"total_env_steps={budget.train_steps}")
     return overrides
+
+
+def pglab_run(name: str, preset: str, overrides: list[str], run_dir: Path, threads: int) -> Run:
+    """`python train.py experiment=<preset> <overrides>` in `run_dir`, without loggers but `EvaluationClock`
+    (`threads`: the `torch_threads=` among `overrides`)."""
+    command_line = [
+        f"experiment={preset}",
+        *overrides,
+        "logger=none",
+        f"+logger.evaluation_clock._target_={EVALUATION_CLOCK}",
+        f"+logger.evaluation_clock.path={run_dir / EVALUATION_CLOCK_FILE}",
+        f"hydra.run.dir={run_dir}",
+    ]
+    return Run(name, "pglab", {"overrides": command_line, "run_dir": str(run_dir)}, threads)
 
 
 def sb3_run(
@@ -85,49 +142,83 @@ def sb3_run(
     num_envs: int,
     total_steps: int,
     seed: int,
-    torch_threads: int,
+    threads: int,
     budget: Budget,
 ) -> Run:
-    """A Stable-Baselines3 run of `algo` ("PPO" or "A2C") with `kwargs`, evaluated on the budget's schedule with
-    pglab's evaluation seeds."""
+    """A Stable-Baselines3 run of `algo` ("PPO" or "A2C") with `kwargs` and `threads` torch threads, evaluated
+    on the budget's schedule with pglab's evaluation seeds."""
     # Imported here, not in the SB3 child: it brings Lightning, ~175 MiB that the SB3 run's memory would count.
     from pglab.callbacks.evaluation import EVAL_SEED_OFFSET
 
-    return Run(
-        name,
-        "sb3",
-        {
-            "algo": algo,
-            "kwargs": kwargs,
-            "num_envs": num_envs,
-            "total_steps": total_steps,
-            "seed": seed,
-            "torch_threads": torch_threads,
-            "eval_every": budget.eval_every,
-            "eval_episodes": budget.eval_episodes,
-            "eval_seed": seed + EVAL_SEED_OFFSET,
-        },
-    )
+    spec = {
+        "algo": algo,
+        "kwargs": kwargs,
+        "num_envs": num_envs,
+        "total_steps": total_steps,
+        "seed": seed,
+        "torch_threads": threads,
+        "eval_every": budget.eval_every,
+        "eval_episodes": budget.eval_episodes,
+        "eval_seed": seed + EVAL_SEED_OFFSET,
+    }
+    return Run(name, "sb3", spec, threads)
 
 
-def plan_repeat(repeat: int, seed: int, budget: Budget, work_dir: Path) -> list[Run]:
-    """The runs of one repeat, each pglab run next to its SB3 counterpart (pairs flipped on odd repeats)."""
+def plain_ppo_run(name: str, cfg, seed: int, threads: int) -> Run:
+    """The single-file PyTorch PPO with the PPO hyperparameters of the composed pglab config `cfg`."""
     from omegaconf import OmegaConf
 
-    overrides = pglab_overrides(seed, budget)
+    spec = {
+        "algo": OmegaConf.to_container(cfg.algo),
+        "network": OmegaConf.to_container(cfg.network),
+        "env_id": cfg.env.id,
+        "num_envs": cfg.env.num_envs,
+        "total_steps": cfg.total_env_steps,
+        "seed": seed,
+        "torch_threads": threads,
+    }
+    return Run(name, "plain_ppo", spec, threads)
+
+
+def plan_calibration(
+    seed: int, budget: Budget, candidates: list[int], work_dir: Path
+) -> list[tuple[int, Run]]:
+    """The thread calibration, as (round, run) pairs: every framework trains `CALIBRATION_PRESET`'s PPO (SB3
+    with the same hyperparameters) for `budget.calibration_steps` env steps at each candidate thread count, in
+    `budget.calibration_rounds` rounds; round k uses seed `seed + k`, and the counts run in reverse order on
+    odd rounds, so that a drift of the machine's speed favours no count."""
+    steps = budget.calibration_steps
+    # a single evaluation, of one episode, at the end: excluded from the steps/s anyway, kept short
+    short = replace(budget, train_steps=steps, eval_every=steps, eval_episodes=1)
+    cfg = compose_config(CALIBRATION_PRESET, pglab_overrides(seed, short, candidates[0]))
+    sb3_kwargs, sb3_algo = sb3_hyperparameters(cfg), SB3_ALGOS[CALIBRATION_PRESET]
+    runs = []
+    for k in range(budget.calibration_rounds):
+        order = candidates[::-1] if k % 2 else candidates
+        for kind in FRAMEWORKS:
+            for t in order:
+                name = f"calibration/{kind}/t{t}"
+                if kind == "pglab":
+                    run_dir = work_dir / f"calibration-pglab-t{t}-r{k}"
+                    overrides = pglab_overrides(seed + k, short, t)
+                    run = pglab_run(name, CALIBRATION_PRESET, overrides, run_dir, t)
+                elif kind == "sb3":
+                    run = sb3_run(name, sb3_algo, sb3_kwargs, cfg.env.num_envs, steps, seed + k, t, short)
+                else:
+                    run = plain_ppo_run(name, cfg, seed + k, t)
+                runs.append((k, run))
+    return runs
+
+
+def plan_repeat(repeat: int, seed: int, budget: Budget, work_dir: Path, threads: dict[str, int]) -> list[Run]:
+    """The runs of one repeat, each pglab run next to its SB3 counterpart (pairs flipped on odd repeats), each
+    framework with its thread count `threads[kind]` (keys: `FRAMEWORKS`)."""
+    overrides = pglab_overrides(seed, budget, threads["pglab"])
     configs = {preset: compose_config(preset, overrides) for preset in PRESETS}
 
     def pglab(preset: str) -> Run:
         run_dir = work_dir / f"pglab-{preset}-r{repeat}"
-        command_line = [
-            f"experiment={preset}",
-            *overrides,
-            "logger=none",
-            f"+logger.evaluation_clock._target_={EVALUATION_CLOCK}",
-            f"+logger.evaluation_clock.path={run_dir / EVALUATION_CLOCK_FILE}",
-            f"hydra.run.dir={run_dir}",
-        ]
-        return Run(f"pglab/{preset}", "pglab", {"overrides": command_line, "run_dir": str(run_dir)})
+        return pglab_run(f"pglab/{preset}", preset, overrides, run_dir, threads["pglab"])
 
     def sb3_same(preset: str) -> Run:
         cfg = configs[preset]
@@ -138,21 +229,12 @@ def plan_repeat(repeat: int, seed: int, budget: Budget, work_dir: Path) -> list[
             cfg.env.num_envs,
             cfg.total_env_steps,
             seed,
-            cfg.torch_threads,
+            threads["sb3"],
             budget,
         )
 
-    ppo = configs["ppo_cartpole"]
     zoo = RL_ZOO_PPO_CARTPOLE
-    plain_spec = {
-        "algo": OmegaConf.to_container(ppo.algo),
-        "network": OmegaConf.to_container(ppo.network),
-        "env_id": ppo.env.id,
-        "num_envs": ppo.env.num_envs,
-        "total_steps": ppo.total_env_steps,
-        "seed": seed,
-        "torch_threads": ppo.torch_threads,
-    }
+    ceiling_spec = {"presets": list(PRESETS), "overrides": overrides, "steps": budget.ceiling_steps}
     pairs = [
         (pglab("ppo_cartpole"), sb3_same("ppo_cartpole")),
         (pglab("a2c_cartpole"), sb3_same("a2c_cartpole")),
@@ -164,43 +246,70 @@ def plan_repeat(repeat: int, seed: int, budget: Budget, work_dir: Path) -> list[
                 zoo["num_envs"],
                 budget.train_steps or zoo["total_steps"],
                 seed,
-                ppo.torch_threads,
+                threads["sb3"],
                 budget,
             ),
-            Run("plain/ppo", "plain_ppo", plain_spec),
+            plain_ppo_run("plain/ppo", configs["ppo_cartpole"], seed, threads["plain_ppo"]),
         ),
         (pglab("vpg_cartpole"), pglab("reinforce_cartpole")),
-        (
-            Run(
-                "ceiling",
-                "ceiling",
-                {"presets": list(PRESETS), "overrides": overrides, "steps": budget.ceiling_steps},
-            ),
-        ),
+        (Run("ceiling", "ceiling", ceiling_spec, threads["pglab"]),),
     ]
     return [run for pair in pairs for run in (pair[::-1] if repeat % 2 else pair)]
 
 
-def plan_runs(repeats: int, seed: int, budget: Budget, work_dir: Path) -> list[tuple[int, Run]]:
-    """Every repeat's runs (repeat k with seed `seed + k`), planned by `python -m pglab.benchmark.plan` (see the
-    module docstring for why in another process); the plan is kept as `work_dir/plan.json`."""
-    path = work_dir / "plan.json"
-    spec = {"repeats": repeats, "seed": seed, "budget": asdict(budget), "work_dir": str(work_dir)}
+def planned(spec: dict[str, Any], path: Path) -> list[tuple[int, Run]]:
+    """The runs that `python -m pglab.benchmark.plan SPEC PATH` plans (see the module docstring for why in
+    another process), kept in `path`, as (round or repeat, run) pairs."""
     command = [sys.executable, "-m", "pglab.benchmark.plan", json.dumps(spec), str(path)]
     subprocess.run(command, cwd=ROOT, check=True)
-    return [(repeat, Run(**run)) for repeat, run in json.loads(path.read_text())]
+    return [(k, Run(**run)) for k, run in json.loads(path.read_text())]
+
+
+def plan_calibration_runs(
+    seed: int, budget: Budget, candidates: list[int], work_dir: Path
+) -> list[tuple[int, Run]]:
+    """`plan_calibration`'s runs with their rounds, planned in another process; kept as
+    `work_dir/calibration-plan.json`."""
+    spec = {
+        "calibration": True,
+        "seed": seed,
+        "budget": asdict(budget),
+        "candidates": candidates,
+        "work_dir": str(work_dir),
+    }
+    return planned(spec, work_dir / "calibration-plan.json")
+
+
+def plan_runs(
+    repeats: int, seed: int, budget: Budget, work_dir: Path, threads: dict[str, int]
+) -> list[tuple[int, Run]]:
+    """Every repeat's runs (repeat k with seed `seed + k`), planned in another process; kept as
+    `work_dir/plan.json`."""
+    spec = {
+        "repeats": repeats,
+        "seed": seed,
+        "budget": asdict(budget),
+        "threads": threads,
+        "work_dir": str(work_dir),
+    }
+    return planned(spec, work_dir / "plan.json")
 
 
 def main(argv: list[str]) -> None:
-    """`python -m pglab.benchmark.plan SPEC PATH`: write the runs of `plan_runs`'s JSON spec to PATH."""
+    """`python -m pglab.benchmark.plan SPEC PATH`: write the runs that the JSON spec of `plan_runs` or
+    `plan_calibration_runs` asks for to PATH."""
     spec, path = json.loads(argv[0]), Path(argv[1])
     budget, work_dir = Budget(**spec["budget"]), Path(spec["work_dir"])
-    runs = [
-        (k, asdict(run))
-        for k in range(spec["repeats"])
-        for run in plan_repeat(k, spec["seed"] + k, budget, work_dir)
-    ]
-    path.write_text(json.dumps(runs, indent=1))
+    if spec.get("calibration"):
+        runs = plan_calibration(spec["seed"], budget, spec["candidates"], work_dir)
+        planned_runs = [(k, asdict(run)) for k, run in runs]
+    else:
+        planned_runs = [
+            (k, asdict(run))
+            for k in range(spec["repeats"])
+            for run in plan_repeat(k, spec["seed"] + k, budget, work_dir, spec["threads"])
+        ]
+    path.write_text(json.dumps(planned_runs, indent=1))
 
 
 if __name__ == "__main__":

@@ -9,11 +9,14 @@ import time
 START_TIME_ENV = "PGLAB_BENCH_START_TIME"
 #: the parts of the training time in `time_breakdown`, with their report headings
 BREAKDOWN = {
-    "collect_s": "rollout collection",
-    "advantages_s": "advantages, batching",
+    "collect_s": "collection alone",
+    "advantages_s": "advantages (pglab: and batching)",
     "update_s": "gradient updates",
     "other_s": "the rest: loop, callbacks, logging, checkpoints",
 }
+#: the parts that compare like for like across frameworks: SB3's `collect_rollouts` computes its GAE, so
+#: collection means collection plus advantages on both sides
+COLLECTION_PARTS = ("collect_s", "advantages_s")
 
 
 def record_first_call(cls: type, method: str) -> dict[str, float]:
@@ -60,10 +63,6 @@ def timed_calls(cls: type, method: str, totals: dict[str, float], key: str) -> N
 
 def time_breakdown(seconds: dict[str, float], train_s: float) -> dict[str, float]:
     """Seconds in collection, advantages, updates and the rest of `train_s` (evaluation already excluded);
-    `seconds` holds the first three (advantages may be missing: inside collection, as in SB3)."""
-    parts = {
-        "collect_s": seconds["collect_s"],
-        "advantages_s": seconds.get("advantages_s", 0.0),
-        "update_s": seconds["update_s"],
-    }
+    `seconds` holds the first three."""
+    parts = {key: seconds[key] for key in ("collect_s", "advantages_s", "update_s")}
     return parts | {"other_s": train_s - sum(parts.values())}
