@@ -98,14 +98,16 @@ def load(name: str, results_dir: Path) -> dict[str, Any]:
     return record.load(path)
 
 
+def listing(values: list[str]) -> str:
+    """`a, b, c`, or `a (each)` when they are all the same."""
+    return f"{values[0]} (each)" if len(values) > 1 and len(set(values)) == 1 else ", ".join(values)
+
+
 def provenance_line(results: list[dict[str, Any]]) -> str:
     """Where and when the records were measured (each distinct date, commit, CPU and parallelism once)."""
-    parts = sorted(
-        {
-            f"{r['date']} at commit {r['commit'][:7]}{' (uncommitted changes)' if r['dirty'] else ''}"
-            for r in results
-        }
-    )
+    dates = sorted({r["date"] for r in results})
+    commits = sorted({r["commit"][:7] + (" with uncommitted changes" if r["dirty"] else "") for r in results})
+    parts = [f"{', '.join(dates)} at commit{'s' if len(commits) > 1 else ''} {', '.join(commits)}"]
     machines = sorted({f"{r['machine']['cpu']}, {r['machine']['cores']} cores" for r in results})
     jobs = sorted({r["jobs"] for r in results})
     loads = [e["load_average"][1] for r in results for e in r["seeds"].values() if e.get("load_average")]
@@ -139,7 +141,7 @@ def preset_table(presets: dict[str, str], results_dir: Path) -> str:
                     r["env_id"],
                     ", ".join(seeds),
                     span([e["env_steps"] for e in entries]),
-                    "; ".join(final_return(e, r["score"]) for e in entries),
+                    listing([final_return(e, r["score"]) for e in entries]),
                     f"{r['threshold']:g} ({score} of {r['eval_episodes']})",
                     ", ".join(steps(e["first_at"]) for e in entries),
                     ", ".join(steps(e["stable_from"]) for e in entries),
@@ -168,6 +170,36 @@ def seed_table(name: str, results_dir: Path) -> str:
     return "\n".join([*lines, "", provenance_line([r])])
 
 
+def pong_cpu(results_dir: Path) -> str:
+    """What the `ppo_pong` record (a CPU run at a cut budget) shows: speed and the evaluation curve."""
+    r = load("ppo_pong", results_dir)
+    e = r["seeds"]["0"]
+    curve = ", ".join(f"{mean:.1f} at {step / 1000:,.0f}k" for step, mean, _ in e["eval"])
+    text = (
+        f"Seed 0 on the {r['machine']['cores']}-core machine: {e['env_steps']:,} env steps "
+        f"({4 * e['env_steps'] / 1e6:.1f}M frames) in {e['wall_s']:,.0f} s, {e['sps']:,.0f} env steps/s. "
+        f"Evaluation ({r['eval_episodes']} deterministic games): {curve}; the final {final_return(e, r['score'])}. "
+        f"Training episodes scored {e['last']['rollout/episode_return_mean']:.1f} on average in the last rollout "
+        f"that ended one (record: `docs/results/ppo_pong.json`)."
+    )
+    return "\n".join(textwrap.wrap(text, 110))
+
+
+def cartpole_algorithms(results_dir: Path) -> str:
+    """From which env step each algorithm's CartPole preset holds the threshold, per seed."""
+    parts = []
+    for name in ("ppo_cartpole", "a2c_cartpole", "vpg_cartpole", "reinforce_cartpole"):
+        r = load(name, results_dir)
+        seeds = [s for s in seeds_of(r) if int(s) < 3]
+        held = ", ".join(steps(r["seeds"][s]["stable_from"]) for s in seeds)
+        parts.append(f"`{name}` from {held}")
+    text = (
+        "Each line ends at its preset's budget. Every later evaluation stays ≥ 475 from these env steps on, "
+        f"seeds 0, 1, 2: {'; '.join(parts)}."
+    )
+    return "\n".join(textwrap.wrap(text, 110))
+
+
 # ---------------------------------------------------------------------------------------------- presets
 def measured_comment(name: str, results_dir: Path) -> str:
     """A preset's `MEASURED:` comment: every seed's final evaluation and crossings, the time per run."""
@@ -180,7 +212,7 @@ def measured_comment(name: str, results_dir: Path) -> str:
         f"MEASURED (docs/results/{name}.json, {r['date']}, commit {r['commit'][:7]}): "
         f"seed{'s' if len(seeds) > 1 else ''} {', '.join(seeds)} at {span([e['env_steps'] for e in entries])} "
         f"env steps: final eval ({r['eval_episodes']} {kind} episodes) "
-        f"{', '.join(final_return(e, r['score']).replace('−', '-') for e in entries)}; "
+        f"{listing([final_return(e, r['score']).replace('−', '-') for e in entries])}; "
         f"{score} >= {r['threshold']:g} first at {', '.join(steps(e['first_at']) for e in entries)} env steps, "
         f"at every later evaluation from {', '.join(steps(e['stable_from']) for e in entries)}; "
         f"{span([e['wall_s'] for e in entries])} s per run ({span([e['sps'] for e in entries])} steps/s, "
@@ -226,6 +258,8 @@ def renderers(results_dir: Path) -> dict[str, Callable[[], str]]:
         "presets-cartpole": lambda: preset_table(CARTPOLE_PRESETS, results_dir),
         "presets-other": lambda: preset_table(OTHER_PRESETS, results_dir),
         "ppo-cartpole-seeds": lambda: seed_table("ppo_cartpole", results_dir),
+        "pong-cpu": lambda: pong_cpu(results_dir),
+        "cartpole-algorithms": lambda: cartpole_algorithms(results_dir),
     }
     blocks |= {question: (lambda q=question: guide_block(q, results_dir)) for question in GUIDE}
     for path in sorted(PRESETS_DIR.glob("*.yaml")):
@@ -233,8 +267,14 @@ def renderers(results_dir: Path) -> dict[str, Callable[[], str]]:
     return blocks
 
 
-def rewrite(text: str, markers: tuple[str, str, str], blocks: dict[str, Callable[[], str]]) -> str:
-    """`text` with each marked block's body rewritten by its renderer; an unknown block name raises."""
+def rewrite(
+    text: str,
+    markers: tuple[str, str, str],
+    blocks: dict[str, Callable[[], str]],
+    missing: list[str] | None = None,
+) -> str:
+    """`text` with each marked block's body rewritten by its renderer; an unknown block name raises. A block whose
+    record is missing raises, or with a `missing` list is left as it is and its error appended."""
     begin, begin_end, end = markers
     pattern = re.compile(
         rf"^({re.escape(begin)}(\S+){re.escape(begin_end)})\n(?:.*?\n)??{re.escape(end)}$", re.M | re.S
@@ -244,7 +284,13 @@ def rewrite(text: str, markers: tuple[str, str, str], blocks: dict[str, Callable
         name = match.group(2)
         if name not in blocks:
             raise KeyError(f"unknown results block {name!r}; known: {', '.join(sorted(blocks))}")
-        return f"{match.group(1)}\n{blocks[name]()}\n{end}"
+        try:
+            return f"{match.group(1)}\n{blocks[name]()}\n{end}"
+        except FileNotFoundError as error:
+            if missing is None:
+                raise
+            missing.append(f"{name}: {error}")
+            return match.group(0)
 
     return pattern.sub(body, text)
 
@@ -256,10 +302,10 @@ def documents() -> list[tuple[Path, tuple[str, str, str]]]:
     ]
 
 
-def rendered(results_dir: Path = RESULTS_DIR) -> dict[Path, str]:
-    """Every document as the records would write it."""
+def rendered(results_dir: Path = RESULTS_DIR, missing: list[str] | None = None) -> dict[Path, str]:
+    """Every document as the records would write it (see `rewrite` for `missing`)."""
     blocks = renderers(results_dir)
-    return {path: rewrite(path.read_text(), markers, blocks) for path, markers in documents()}
+    return {path: rewrite(path.read_text(), markers, blocks, missing) for path, markers in documents()}
 
 
 def stale_files(results_dir: Path = RESULTS_DIR) -> list[Path]:
@@ -267,10 +313,11 @@ def stale_files(results_dir: Path = RESULTS_DIR) -> list[Path]:
     return [path for path, text in rendered(results_dir).items() if text != path.read_text()]
 
 
-def write_all(results_dir: Path = RESULTS_DIR) -> list[Path]:
-    """Rewrite the documents whose blocks changed; the paths rewritten."""
+def write_all(results_dir: Path = RESULTS_DIR, missing: list[str] | None = None) -> list[Path]:
+    """Rewrite the documents whose blocks changed; the paths rewritten. Blocks whose record is missing stay as
+    they are, each noted in `missing`."""
     changed = []
-    for path, text in rendered(results_dir).items():
+    for path, text in rendered(results_dir, [] if missing is None else missing).items():
         if text != path.read_text():
             path.write_text(text)
             changed.append(path)

@@ -207,9 +207,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.docs and not args.names:
         from pglab.results import docs
 
-        for path in docs.write_all(args.results):
+        missing: list[str] = []
+        for path in docs.write_all(args.results, missing):
             print(f"rewrote {path}")
-        return 0
+        for block in missing:
+            print(f"left as it was: {block}", file=sys.stderr)
+        return 1 if missing else 0
     chosen = names() if args.names == ["all"] else args.names
     if not chosen:
         parser.error("name a preset or study, 'all', or --docs")
