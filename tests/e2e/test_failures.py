@@ -153,7 +153,7 @@ def test_whole_number_floats_are_accepted_for_integer_keys(tmp_path):
         2,
         32,
     )
-    assert json.loads((run_dir / "summary.json").read_text())["progress/env_steps"] == 2048
+    assert json.loads((run_dir / "summary.json").read_text())["progress/env_steps"] == 1024
 
 
 def test_a_run_that_failed_before_its_first_update_is_no_dead_end(tmp_path):
@@ -245,10 +245,12 @@ def test_a_lock_left_by_a_killed_run_does_not_block_the_next_run(tmp_path):
 
 def test_env_pong_brings_the_cnn_and_trains(tmp_path):
     run_dir = tmp_path / "run"
-    # `python train.py env=pong` as a user types it; two evaluation episodes instead of 20 (a Pong game is 800-4000 steps), for time.
+    # `python train.py env=pong` as a user types it, for time with one rollout (8 envs x 128 steps) and two evaluation
+    # episodes instead of 20, cut at 250 agent steps (a Pong game is 800-4000).
     result = train(
         "env=pong",
-        "total_env_steps=2048",
+        "total_env_steps=1024",
+        "env.max_episode_steps=250",
         "callbacks.evaluation.episodes=2",
         *QUIET,
         f"hydra.run.dir={run_dir}",
@@ -257,7 +259,7 @@ def test_env_pong_brings_the_cnn_and_trains(tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     config = yaml.safe_load((run_dir / "config.yaml").read_text())
     assert config["network"]["trunk"] == "cnn" and config["env"]["id"] == "ALE/Pong-v5"
-    assert json.loads((run_dir / "summary.json").read_text())["progress/env_steps"] == 2048
+    assert json.loads((run_dir / "summary.json").read_text())["progress/env_steps"] == 1024
 
 
 NOISE = ("litlogger", "deprecated", "FLOPs", "XDG_RUNTIME_DIR", "GPU available", "TPU available", "Traceback")

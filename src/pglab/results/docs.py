@@ -21,6 +21,8 @@ from pglab.results import record
 from pglab.results.reproduce import PRESETS_DIR, RESULTS_DIR, ROOT
 
 MARKDOWN = ("<!-- results: ", " -->", "<!-- /results -->")
+#: the benchmark's results record (`scripts/benchmark.py` writes it with docs/benchmarks.md)
+BENCHMARKS = ROOT / "docs" / "benchmarks.json"
 YAML = ("# results: ", "", "# /results")
 
 #: the README's preset tables: each preset's row label, in table order
@@ -200,6 +202,22 @@ def cartpole_algorithms(results_dir: Path) -> str:
     return "\n".join(textwrap.wrap(text, 110))
 
 
+def benchmark_section(heading: str, benchmarks: Path) -> str:
+    """A section of the benchmark's report (`docs/benchmarks.md`, as `pglab.benchmark.report` writes it from
+    `docs/benchmarks.json`), without its heading: the README shows the headline and where the time goes."""
+    import json
+
+    from pglab.benchmark.report import markdown
+
+    if not benchmarks.exists():
+        raise FileNotFoundError(f"{benchmarks} is missing: write it with python scripts/benchmark.py")
+    report = json.loads(benchmarks.read_text())
+    sections = re.split(r"^## ", markdown(report), flags=re.M)
+    section = next(s for s in sections if s.startswith(heading))
+    body = section.split("\n", 1)[1].strip()
+    return f"{body}\n\nMeasured {report['date'][:10]} with `{report['settings']['command']}` ([docs/benchmarks.md](docs/benchmarks.md))."
+
+
 # ---------------------------------------------------------------------------------------------- presets
 def measured_comment(name: str, results_dir: Path) -> str:
     """A preset's `MEASURED:` comment: every seed's final evaluation and crossings, the time per run."""
@@ -260,6 +278,8 @@ def renderers(results_dir: Path) -> dict[str, Callable[[], str]]:
         "ppo-cartpole-seeds": lambda: seed_table("ppo_cartpole", results_dir),
         "pong-cpu": lambda: pong_cpu(results_dir),
         "cartpole-algorithms": lambda: cartpole_algorithms(results_dir),
+        "benchmark-headline": lambda: benchmark_section("Headline", BENCHMARKS),
+        "benchmark-time": lambda: benchmark_section("Where the training time goes", BENCHMARKS),
     }
     blocks |= {question: (lambda q=question: guide_block(q, results_dir)) for question in GUIDE}
     for path in sorted(PRESETS_DIR.glob("*.yaml")):
