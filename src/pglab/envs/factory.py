@@ -11,11 +11,13 @@ so they are computed from raw rewards whatever wrappers are added later.
 """
 
 import atexit
+import contextlib
 import difflib
 import functools
 import multiprocessing
 import os
 import signal
+import threading
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -130,7 +132,8 @@ def make_vector_env(
     if video_dir is not None:
         for i in range(min(int(video_episodes), int(num_envs))):
             env_fns[i] = functools.partial(make_recorded, make_one, str(video_dir), f"{video_prefix}-{i}")
-    env: VectorEnv = VECTORIZATION[vectorization](env_fns, autoreset_mode=AutoresetMode.SAME_STEP)
+    with signals_held() if vectorization == "async" else contextlib.nullcontext():
+        env: VectorEnv = VECTORIZATION[vectorization](env_fns, autoreset_mode=AutoresetMode.SAME_STEP)
     env = RecordEpisodeStatistics(env)
     if clip_reward and not evaluation:
         env = vector_wrappers.TransformReward(env, np.sign)
@@ -185,6 +188,25 @@ def kill_leftover_workers() -> None:
     for process in multiprocessing.active_children():
         if process.daemon and process.name.startswith("Worker<AsyncVectorEnv>"):
             process.kill()
+
+
+@contextlib.contextmanager
+def signals_held() -> Any:
+    """Hold SIGINT and SIGTERM back while the block runs (it forks the async workers), then deliver any that came.
+
+    A Ctrl-C that arrives while `os.fork` runs its at-fork handlers (logging's among them) raises
+    KeyboardInterrupt inside a handler, where Python prints "Exception ignored" and drops it: the run would go on
+    training. Held, the signal is delivered when the block ends, and the run stops as after any early Ctrl-C. The
+    workers inherit the held mask, and ignore both signals anyway (`in_worker`).
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 def in_worker(make_one: Callable[..., gym.Env], trainer_pid: int, **kwargs: Any) -> gym.Env:
