@@ -39,9 +39,9 @@ def test_every_preset_and_study_has_a_record_that_agrees_with_itself(name):
             "score": record.score_of(mean, std, result["score"]),
         }
         assert entry["env_steps"] == step, "the final evaluation is at the end of training"
-        # wall_s is rounded to 0.01 s, sps computed before the rounding
+        # wall_s is rounded to 0.01 s and sps to 0.1 step/s, sps computed before the rounding
         assert entry["sps"] == pytest.approx(
-            entry["env_steps"] / entry["wall_s"], rel=0.006 / entry["wall_s"]
+            entry["env_steps"] / entry["wall_s"], rel=0.006 / entry["wall_s"], abs=0.051
         )
 
 

@@ -97,12 +97,37 @@ def train_seeds(
         return {s: future.result() for s, future in futures.items()}
 
 
+def git(*args: str) -> str:
+    return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+
+
+def uncommitted_training_changes() -> list[str]:
+    """The files of what training runs (src/, train.py, conf/) that differ from the commit; a YAML file counts only
+    when its parsed content differs (a rewritten comment, such as a preset's MEASURED block, does not)."""
+    import yaml
+
+    changed = []
+    paths = ("src", "conf", "train.py", *NOT_TRAINING)
+    listed = (
+        git("diff", "--name-only", "HEAD", "--", *paths)
+        + "\n"
+        + git("ls-files", "-o", "--exclude-standard", "--", *paths)
+    )
+    for path in filter(None, listed.splitlines()):
+        if path.endswith(".yaml") and (ROOT / path).exists():
+            committed = subprocess.run(
+                ["git", "show", f"HEAD:{path}"], cwd=ROOT, capture_output=True, text=True
+            )
+            if committed.returncode == 0 and yaml.safe_load(committed.stdout) == yaml.safe_load(
+                (ROOT / path).read_text()
+            ):
+                continue
+        changed.append(path)
+    return changed
+
+
 def provenance() -> dict[str, Any]:
-    """The commit (and whether the code that training runs differs from it), package versions, the machine."""
-
-    def git(*args: str) -> str:
-        return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True).stdout.strip()
-
+    """The commit (and the files of what training runs that differ from it), package versions, the machine."""
     import torch
 
     cpu = next(
@@ -115,7 +140,8 @@ def provenance() -> dict[str, Any]:
     )
     return {
         "commit": git("rev-parse", "HEAD"),
-        "dirty": bool(git("status", "--porcelain", "--", "src", "conf", "train.py", *NOT_TRAINING)),
+        "dirty": bool(uncommitted := uncommitted_training_changes()),
+        "uncommitted": uncommitted,
         "versions": {"python": platform.python_version()}
         | {package: importlib.metadata.version(package) for package in PACKAGES},
         "machine": {
