@@ -153,7 +153,7 @@ def test_whole_number_floats_are_accepted_for_integer_keys(tmp_path):
         2,
         32,
     )
-    assert json.loads((run_dir / "summary.json").read_text())["progress/env_steps"] == 1024
+    assert json.loads((run_dir / "summary.json").read_text())["progress/env_steps"] == 2048
 
 
 def test_a_run_that_failed_before_its_first_update_is_no_dead_end(tmp_path):

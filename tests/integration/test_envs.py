@@ -73,13 +73,19 @@ os.register_at_fork(before=interrupting_fork)
 def test_a_ctrl_c_while_async_workers_fork_is_delivered_once_they_exist_not_lost():
     # Python drops a KeyboardInterrupt raised in an at-fork handler ("Exception ignored"): a Ctrl-C at that moment
     # used to be lost and the run trained on. The factory holds the signal back while it forks the workers.
+    previous = signal.signal(
+        signal.SIGINT, signal.default_int_handler
+    )  # Python's own, whatever the runner set
     ARMED.append(True)
     try:
         with pytest.raises(KeyboardInterrupt):
             env = make_vector_env("CartPole-v1", num_envs=2, vectorization="async")
             env.close()  # not reached: the held SIGINT is raised as the vector env is returned
         assert not ARMED, "the hook fired during the build"
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler, (
+            "the handler before the build is back"
+        )
     finally:
         ARMED.clear()
         kill_leftover_workers()
-    assert signal.SIGINT not in signal.pthread_sigmask(signal.SIG_BLOCK, set()), "SIGINT is not left blocked"
+        signal.signal(signal.SIGINT, previous)

@@ -196,17 +196,23 @@ def signals_held() -> Any:
 
     A Ctrl-C that arrives while `os.fork` runs its at-fork handlers (logging's among them) raises
     KeyboardInterrupt inside a handler, where Python prints "Exception ignored" and drops it: the run would go on
-    training. Held, the signal is delivered when the block ends, and the run stops as after any early Ctrl-C. The
-    workers inherit the held mask, and ignore both signals anyway (`in_worker`).
+    training. While the block runs, a handler only notes the signal (Python runs it in the main thread, whichever
+    thread the signal reached); when the block ends, the previous handlers are back and each noted signal is sent
+    again, so the run stops as after any early Ctrl-C. The workers ignore both signals (`in_worker`).
     """
-    if threading.current_thread() is not threading.main_thread():
+    held = [sig for sig in (signal.SIGINT, signal.SIGTERM) if signal.getsignal(sig) is not None]
+    if threading.current_thread() is not threading.main_thread() or not held:
         yield
         return
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+    arrived: list[int] = []
+    previous = {sig: signal.signal(sig, lambda signum, frame: arrived.append(signum)) for sig in held}
     try:
         yield
     finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        for signum in dict.fromkeys(arrived):
+            os.kill(os.getpid(), signum)
 
 
 def in_worker(make_one: Callable[..., gym.Env], trainer_pid: int, **kwargs: Any) -> gym.Env:
