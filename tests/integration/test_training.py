@@ -92,7 +92,9 @@ def test_one_rollout_per_lightning_epoch_and_budget_respected(make_cfg, tmp_path
         "time/sps",
     ):
         assert key in saved
-    assert saved["time/sps"] == pytest.approx(saved["progress/env_steps"] / saved["time/wall_s"], rel=0.05)
+    # time/sps is logged with the last rollout; time/wall_s also counts the final evaluation and checkpoint after it
+    # (how long those take relative to a 1,000-step run depends on the machine's load: no fixed ratio holds)
+    assert saved["time/sps"] >= saved["progress/env_steps"] / saved["time/wall_s"] > 0
 
 
 @pytest.mark.parametrize("algo", ["reinforce", "ppo"])
