@@ -7,6 +7,7 @@ from typing import Any
 
 from pglab.benchmark.plan import FRAMEWORKS, PRESETS
 from pglab.benchmark.timing import BREAKDOWN, COLLECTION_PARTS
+from pglab.results.record import crossings
 
 SOLVED_RETURN = 475.0  # CartPole-v1's reward threshold
 #: a thread count whose calibration steps/s falls below this fraction of its framework's best runs no more rounds
@@ -22,14 +23,18 @@ SAME_HYPERPARAMETERS = {"ppo": HEADLINE_SOLVE, "a2c": ("pglab/a2c_cartpole", "sb
 
 
 def stable_solve(evals: list[dict[str, float]]) -> dict[str, float] | None:
-    """The first evaluation from which every evaluation returns >= 475, or None (the last one is below)."""
-    solve = None
-    for evaluation in evals:
-        if evaluation["return_mean"] < SOLVED_RETURN:
-            solve = None
-        elif solve is None:
-            solve = {"env_steps": evaluation["env_steps"], "train_s": evaluation["train_s"]}
-    return solve
+    """The first evaluation from which every evaluation returns >= 475 (`pglab.results.record.crossings`, as the
+    results records count it), or None (the last one is below)."""
+    curve = [[e["env_steps"], e["return_mean"], 0.0] for e in evals]
+    _, stable_from = crossings(curve, SOLVED_RETURN, "mean")
+    return next(
+        (
+            {"env_steps": e["env_steps"], "train_s": e["train_s"]}
+            for e in evals
+            if e["env_steps"] == stable_from
+        ),
+        None,
+    )
 
 
 def with_training_metrics(result: dict[str, Any]) -> dict[str, Any]:

@@ -28,8 +28,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from omegaconf import OmegaConf
-
 #: thresholds for envs whose gymnasium spec has no `reward_threshold`, with where each comes from
 THRESHOLDS = {
     "Pendulum-v1": (
@@ -128,6 +126,10 @@ def seed_result(run_dir: Path, threshold: float, score: str) -> dict[str, Any]:
 
 def run_settings(run_dir: Path) -> dict[str, Any]:
     """What a record states about the configuration, from a run's resolved `config.yaml`."""
+    from omegaconf import (
+        OmegaConf,
+    )  # here: the benchmark's parent process reads records without the config stack
+
     cfg = OmegaConf.load(run_dir / "config.yaml")
     threshold, source = threshold_for(cfg.env.id)
     return {
