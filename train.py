@@ -7,27 +7,34 @@ jobs still run); 130 / 143 stopped by SIGINT / SIGTERM (after writing last.ckpt 
 continue with `resume=<run dir>`).
 """
 
+import os
+import signal
 import sys
 
-try:  # Ctrl-C while the imports run: exit 130 quietly, as later before training starts
-    import logging
-    import math
-    import signal
 
-    import hydra
-    from hydra.core.hydra_config import HydraConfig
-    from hydra.types import RunMode
-    from omegaconf import DictConfig
+def _exit_quietly(signum: int, frame: object) -> None:
+    os._exit(128 + signum)  # nothing is written before the imports end, so there is nothing to flush or save
 
-    import pglab.run_dir  # noqa: F401  (registers the resolvers of conf/hydra/default.yaml's run dir)
-    from pglab import sweep_summary
-    from pglab.algos import register_configs
-    from pglab.errors import ConfigError, DivergenceError, StorageError, find_error
-    from pglab.overrides import resume_group_choices, unknown_key_message
 
-    register_configs()  # the algorithms' hyperparameter defaults, which conf/algo/*.yaml inherit
-except KeyboardInterrupt:
-    sys.exit(130)
+# Ctrl-C while the imports run: exit 130 at once. (A KeyboardInterrupt raised inside an import can leave a module
+# half-initialized, e.g. numpy's lazy `numpy.dtypes`, and the next import then fails with another error.)
+signal.signal(signal.SIGINT, _exit_quietly)
+import logging
+import math
+
+import hydra
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
+from omegaconf import DictConfig
+
+import pglab.run_dir  # noqa: F401  (registers the resolvers of conf/hydra/default.yaml's run dir)
+from pglab import sweep_summary
+from pglab.algos import register_configs
+from pglab.errors import ConfigError, DivergenceError, StorageError, find_error
+from pglab.overrides import resume_group_choices, unknown_key_message
+
+register_configs()  # the algorithms' hyperparameter defaults, which conf/algo/*.yaml inherit
+signal.signal(signal.SIGINT, signal.default_int_handler)  # from here on, Ctrl-C is a KeyboardInterrupt again
 
 log = logging.getLogger("pglab")
 

@@ -1,0 +1,78 @@
+"""Counter-based random numbers for batched envs: a pure function of (seed, sub-env index, episode, draw).
+
+A batched env draws the start state of sub-env i's k-th episode from `uniform(seed, i, k, draws)`, not from a
+generator that all sub-envs share. So a sub-env's episodes are the same whatever the number of envs, the device
+(integer arithmetic is exact everywhere) or the order in which episodes end, and a checkpoint resumes exactly from
+the counters alone (no generator state). The mixing function is SplitMix64's finalizer (Steele, Lea and Flood,
+"Fast splittable pseudorandom number generators", 2014), as used to seed xoshiro and JAX's threefry keys; written
+here because torch has no counter-based generator that runs on tensors of keys.
+
+int64 tensors wrap on overflow (two's complement on every torch backend), which gives the unsigned 64-bit
+arithmetic the mixer needs; the right shifts are made logical by masking off the sign extension.
+"""
+
+import torch
+from torch import Tensor
+
+MASK64 = (1 << 64) - 1
+
+
+def _signed(value: int) -> int:
+    """The int64 that has the same 64 bits as the unsigned `value`."""
+    value &= MASK64
+    return value - (1 << 64) if value >= 1 << 63 else value
+
+
+GOLDEN = _signed(0x9E3779B97F4A7C15)  # 2^64 / golden ratio, SplitMix64's increment
+MIX1 = _signed(0xBF58476D1CE4E5B9)
+MIX2 = _signed(0x94D049BB133111EB)
+EPISODE_KEY = _signed(0xD1B54A32D192ED03)  # odd constants keep the (index, episode) pairs apart
+DRAW_KEY = _signed(0x8CB92BA72F3D8DD7)
+
+
+def _shift_right(z: Tensor, bits: int) -> Tensor:
+    """Logical right shift of int64 bit patterns."""
+    return (z >> bits) & ((1 << (64 - bits)) - 1)
+
+
+def mix64(z: Tensor) -> Tensor:
+    """SplitMix64's finalizer on int64 tensors (a bijection of 64-bit patterns with full avalanche)."""
+    z = (z ^ _shift_right(z, 30)) * MIX1
+    z = (z ^ _shift_right(z, 27)) * MIX2
+    return z ^ _shift_right(z, 31)
+
+
+def uniform(seed: int, index: Tensor, episode: Tensor, draws: int) -> Tensor:
+    """Uniform float64 numbers in [0, 1), 53 random bits each.
+
+    Args:
+        seed: the run's env seed (any Python int; taken modulo 2^64).
+        index: `(N,)` int64 sub-env indices.
+        episode: `(N,)` int64 episode numbers (0 for the first episode after `reset(seed=...)`).
+        draws: numbers per sub-env.
+
+    Returns:
+        `(N, draws)` float64 on `index`'s device; entry `[n, j]` depends only on `(seed, index[n], episode[n], j)`.
+    """
+    key = mix64(torch.full_like(index, _signed(seed)) + GOLDEN)
+    key = mix64(key ^ (index * GOLDEN))
+    key = mix64(key ^ (episode * EPISODE_KEY))
+    counters = torch.arange(1, draws + 1, dtype=torch.int64, device=index.device) * DRAW_KEY
+    bits = mix64(key[:, None] + counters)
+    return _shift_right(bits, 11).to(torch.float64) * 2.0**-53
+
+
+def uniform_reference(seed: int, index: int, episode: int, draw: int) -> float:
+    """`uniform` for one number, in plain Python integers (the slow reference the tests compare with)."""
+
+    def mix(z: int) -> int:
+        z &= MASK64
+        z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & MASK64
+        z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & MASK64
+        return z ^ (z >> 31)
+
+    key = mix(seed + 0x9E3779B97F4A7C15)
+    key = mix(key ^ ((index * 0x9E3779B97F4A7C15) & MASK64))
+    key = mix(key ^ ((episode * 0xD1B54A32D192ED03) & MASK64))
+    bits = mix(key + (draw + 1) * 0x8CB92BA72F3D8DD7)
+    return (bits >> 11) * 2.0**-53
