@@ -106,6 +106,8 @@ def check_components(cfg: DictConfig) -> None:
         env.get("vectorization", "sync"),
         env.get("max_episode_steps"),
         env.get("frame_stack", 1),
+        atari_preprocessing=env.get("atari_preprocessing", False),
+        clip_reward=env.get("clip_reward", False),
     )
     try:
         observation_space, action_space = env_spaces(instantiate(env))

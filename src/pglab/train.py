@@ -21,7 +21,7 @@ from pglab.console import quiet_libraries
 from pglab.errors import ConfigError, find_error
 from pglab.preflight import preflight
 from pglab.reporting import final_summary, plot_learning_curve, record_failure, summary_line, write_summary
-from pglab.rollout.collector import RolloutCollector
+from pglab.rollout.batched_collector import make_collector
 from pglab.run_dir import check_holds_no_run, clear_leftovers, process_rank, run_dir_lock
 
 log = logging.getLogger(__name__)
@@ -114,7 +114,7 @@ def build(
     """The env and its collector, the algorithm with its policy, the loggers, the callbacks and the trainer, in that
     order; each resource's release is pushed onto `resources` as soon as it exists."""
     log.info("Env: %s x %d (%s)", cfg.env.id, cfg.env.num_envs, cfg.env.vectorization)
-    collector = RolloutCollector(instantiate(cfg.env)(), seed=cfg.seed)
+    collector = make_collector(instantiate(cfg.env)(), seed=cfg.seed)
     resources.callback(collector.close)
 
     module = instantiate(cfg.algo)(

@@ -34,6 +34,24 @@ CASES = {
     ),
     # REINFORCE: whole episodes, the env RNG streams continue across the stop.
     "reinforce-cartpole": (["algo=reinforce", "env=cartpole", "algo.episodes_per_rollout=4"], 3000),
+    # The torch backend: the batched env's state tensors and episode counters continue, and so do its tensor
+    # normalization statistics; REINFORCE's episode numbering continues too.
+    "ppo-cartpole-torch": (["algo=ppo", "env=cartpole", "env.vectorization=torch", "env.num_envs=16"], 5120),
+    "a2c-pendulum-torch-normalized": (
+        [
+            "algo=a2c",
+            "env=pendulum",
+            "env.vectorization=torch",
+            "env.num_envs=4",
+            "env.normalize_obs=true",
+            "env.normalize_reward=true",
+        ],
+        1500,
+    ),
+    "reinforce-cartpole-torch": (
+        ["algo=reinforce", "env=cartpole", "env.vectorization=torch", "algo.episodes_per_rollout=4"],
+        3000,
+    ),
 }
 
 

@@ -35,6 +35,8 @@ from pglab.envs.normalization import NORMALIZED_CLIP, NormalizeObservation, free
 from pglab.errors import ConfigError
 
 VECTORIZATION = {"sync": SyncVectorEnv, "async": AsyncVectorEnv}
+#: all values of `env.vectorization`: gymnasium's two vector envs, and pglab's batched tensor envs
+VECTORIZATIONS = (*VECTORIZATION, "torch")
 
 
 def check_env_id(env_id: str) -> None:
@@ -55,24 +57,47 @@ def check_env_id(env_id: str) -> None:
 
 
 def check_env_args(
-    id: str, num_envs: int, vectorization: str, max_episode_steps: int | None, frame_stack: int
+    id: str,
+    num_envs: int,
+    vectorization: str,
+    max_episode_steps: int | None,
+    frame_stack: int,
+    **options: Any,
 ) -> None:
     """ConfigError naming the `env.` key of the first argument of `make_vector_env` that is not allowed."""
     check_env_id(id)
-    if vectorization not in VECTORIZATION:
+    if vectorization not in VECTORIZATIONS:
         raise ConfigError(
-            f"env.vectorization={vectorization!r} is not supported; choose one of {sorted(VECTORIZATION)}"
+            f"env.vectorization={vectorization!r} is not supported; choose one of {sorted(VECTORIZATIONS)}"
         )
+    if vectorization == "torch":
+        from pglab.envs.batched import BATCHED_ENVS
+
+        if id not in BATCHED_ENVS:
+            raise ConfigError(
+                f"env.vectorization=torch has no batched version of env.id={id!r}; it has {', '.join(BATCHED_ENVS)} "
+                "(use env.vectorization=sync or async for other envs)"
+            )
     check_range("env.num_envs", num_envs, 1, integer=True)
     check_range("env.max_episode_steps", max_episode_steps, 1, integer=True, allow_none=True)
     check_range("env.frame_stack", frame_stack, 1, integer=True)
+    if vectorization == "torch":
+        unsupported = [f"env.{key}" for key, value in options.items() if value]
+        if unsupported:
+            raise ConfigError(
+                f"{', '.join(unsupported)} cannot be used with env.vectorization=torch (its envs have state "
+                "observations and no Atari wrappers); use env.vectorization=sync"
+            )
 
 
 def env_spaces(make_env: Callable[..., VectorEnv]) -> tuple[gym.Space, gym.Space]:
     """The single observation and action spaces of the vector envs `make_env` (the `env` config group's partial
     `make_vector_env`) builds, read from one sub-env made in this process: the same wrappers, no worker
     processes, closed before returning. Lets a run check that its network fits before any env process starts."""
-    env = make_env(num_envs=1, vectorization="sync")
+    batched = (
+        getattr(make_env, "keywords", {}).get("vectorization") == "torch"
+    )  # cheap to build, checks kwargs
+    env = make_env(num_envs=1) if batched else make_env(num_envs=1, vectorization="sync")
     try:
         return env.single_observation_space, env.single_action_space
     finally:
@@ -104,8 +129,9 @@ def make_vector_env(
     Args:
         id: registered gymnasium id, e.g. "CartPole-v1".
         num_envs: number of sub-envs stepped together.
-        vectorization: "sync" (one process, lowest overhead for cheap envs) or "async" (one subprocess per
-            sub-env, for expensive envs).
+        vectorization: "sync" (one process, lowest overhead for cheap envs), "async" (one subprocess per
+            sub-env, for expensive envs), or "torch" (pglab's batched tensor envs, `pglab.envs.batched`: every
+            sub-env in one tensor program on the policy's device; classic control and PixelCopter).
         max_episode_steps: time limit override; None keeps the registered limit. With `atari_preprocessing` it
             counts agent steps (4 frames each); the registered ALE limit counts frames (108,000 in v5).
         kwargs: extra keyword arguments for `gymnasium.make`.
@@ -122,7 +148,29 @@ def make_vector_env(
             to `<video_dir>/<video_prefix>-<i>-episode-0.mp4` (gymnasium's `RecordVideo`; the other
             sub-envs do not render). Set by evaluation, not by the env config.
     """
-    check_env_args(id, num_envs, vectorization, max_episode_steps, frame_stack)
+    check_env_args(
+        id,
+        num_envs,
+        vectorization,
+        max_episode_steps,
+        frame_stack,
+        atari_preprocessing=atari_preprocessing,
+        clip_reward=clip_reward,
+    )
+    if vectorization == "torch":
+        return make_batched_vector_env(
+            id,
+            num_envs,
+            max_episode_steps,
+            dict(kwargs or {}),
+            normalize_obs,
+            normalize_reward,
+            gamma,
+            evaluation,
+            video_dir,
+            video_episodes,
+            video_prefix,
+        )
     make_one = functools.partial(
         make_env, id, max_episode_steps, dict(kwargs or {}), atari_preprocessing, int(frame_stack)
     )
@@ -142,6 +190,42 @@ def make_vector_env(
     if normalize_reward and not evaluation:
         env = vector_wrappers.NormalizeReward(env, gamma=gamma)
         env = vector_wrappers.ClipReward(env, -NORMALIZED_CLIP, NORMALIZED_CLIP)
+    if evaluation:
+        freeze_normalization(env)
+    return env
+
+
+def make_batched_vector_env(
+    id: str,
+    num_envs: int,
+    max_episode_steps: int | None,
+    kwargs: dict[str, Any],
+    normalize_obs: bool,
+    normalize_reward: bool,
+    gamma: float,
+    evaluation: bool,
+    video_dir: str | Path | None,
+    video_episodes: int,
+    video_prefix: str,
+) -> VectorEnv:
+    """`make_vector_env`'s torch backend: the batched env on the CPU (the collector moves it to the policy's device)
+    with the tensor versions of the same wrappers, in the same order (episode statistics are the batched env's own,
+    from raw rewards)."""
+    from pglab.envs.batched import make_batched_env
+    from pglab.envs.batched.wrappers import NormalizeObservationTensor, RecordEpisodeVideos, ScaleRewardTensor
+
+    try:
+        env: VectorEnv = make_batched_env(id, int(num_envs), max_episode_steps=max_episode_steps, **kwargs)
+    except TypeError as error:  # an option the batched env does not take
+        raise ConfigError(f"env.kwargs of {id} with env.vectorization=torch: {error}") from None
+    except ValueError as error:
+        raise ConfigError(str(error)) from None
+    if video_dir is not None and video_episodes > 0:
+        env = RecordEpisodeVideos(env, video_dir, video_episodes, video_prefix)
+    if normalize_obs:
+        env = NormalizeObservationTensor(env, clip=NORMALIZED_CLIP)
+    if normalize_reward and not evaluation:
+        env = ScaleRewardTensor(env, gamma=gamma, clip=NORMALIZED_CLIP)
     if evaluation:
         freeze_normalization(env)
     return env

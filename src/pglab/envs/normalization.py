@@ -23,6 +23,8 @@ from gymnasium.vector.utils import batch_space
 from gymnasium.wrappers import vector as vector_wrappers
 from gymnasium.wrappers.utils import RunningMeanStd
 
+from pglab.envs.batched.wrappers import NormalizeObservationTensor, ScaleRewardTensor, TensorRunningMeanStd
+
 NORMALIZED_CLIP = 10.0  # normalized observations and scaled rewards are clipped to +-this (SB3, CleanRL)
 
 
@@ -73,8 +75,13 @@ class NormalizeObservation(VectorWrapper):
         return obs, rewards, terminated, truncated, infos
 
 
-def find_wrapper(env: VectorEnv, kind: type) -> Any | None:
-    """The first wrapper of type `kind` in `env`'s wrapper chain, or None."""
+#: the observation normalizers and reward scalers of the numpy and the torch backends
+OBSERVATION_NORMALIZERS = (NormalizeObservation, NormalizeObservationTensor)
+REWARD_SCALERS = (vector_wrappers.NormalizeReward, ScaleRewardTensor)
+
+
+def find_wrapper(env: VectorEnv, kind: type | tuple[type, ...]) -> Any | None:
+    """The first wrapper of type `kind` (or of one of the types) in `env`'s wrapper chain, or None."""
     while True:
         if isinstance(env, kind):
             return env
@@ -83,7 +90,9 @@ def find_wrapper(env: VectorEnv, kind: type) -> Any | None:
         env = env.env
 
 
-def _rms_state(rms: RunningMeanStd) -> dict[str, Any]:
+def _rms_state(rms: RunningMeanStd | TensorRunningMeanStd) -> dict[str, Any]:
+    if isinstance(rms, TensorRunningMeanStd):
+        return {"mean": rms.mean.cpu().clone(), "var": rms.var.cpu().clone(), "count": float(rms.count)}
     return {
         "mean": torch.as_tensor(np.asarray(rms.mean, dtype=np.float64)),
         "var": torch.as_tensor(np.asarray(rms.var, dtype=np.float64)),
@@ -91,7 +100,12 @@ def _rms_state(rms: RunningMeanStd) -> dict[str, Any]:
     }
 
 
-def _load_rms(rms: RunningMeanStd, state: dict[str, Any]) -> None:
+def _load_rms(rms: RunningMeanStd | TensorRunningMeanStd, state: dict[str, Any]) -> None:
+    if isinstance(rms, TensorRunningMeanStd):
+        rms.mean = state["mean"].to(rms.mean.device, torch.float64).reshape(rms.mean.shape)
+        rms.var = state["var"].to(rms.var.device, torch.float64).reshape(rms.var.shape)
+        rms.count = float(state["count"])
+        return
     rms.mean = state["mean"].numpy().astype(np.float64).reshape(np.shape(rms.mean))
     rms.var = state["var"].numpy().astype(np.float64).reshape(np.shape(rms.var))
     rms.count = float(state["count"])
@@ -100,13 +114,15 @@ def _load_rms(rms: RunningMeanStd, state: dict[str, Any]) -> None:
 def normalization_state(env: VectorEnv) -> dict[str, Any]:
     """The running statistics of `env`'s normalization wrappers (empty without them)."""
     state = {}
-    if (obs_norm := find_wrapper(env, NormalizeObservation)) is not None:
+    if (obs_norm := find_wrapper(env, OBSERVATION_NORMALIZERS)) is not None:
         state["obs_rms"] = _rms_state(obs_norm.obs_rms)
-    if (reward_norm := find_wrapper(env, vector_wrappers.NormalizeReward)) is not None:
+    if (reward_norm := find_wrapper(env, REWARD_SCALERS)) is not None:
         state["return_rms"] = _rms_state(reward_norm.return_rms)
         # The discounted return accumulated so far in each sub-env's episode, which the next update adds to.
         state["accumulated_return"] = torch.as_tensor(
             np.array(reward_norm.accumulated_reward)
+            if not isinstance(reward_norm.accumulated_reward, torch.Tensor)
+            else reward_norm.accumulated_reward.cpu().clone()
         )  # its own dtype
     return state
 
@@ -117,8 +133,8 @@ def load_normalization_state(env: VectorEnv, state: dict[str, Any]) -> None:
     Raises ValueError when the state and the env's wrappers do not match (e.g. a checkpoint trained with
     `env.normalize_obs=true` loaded into an env without it).
     """
-    obs_norm = find_wrapper(env, NormalizeObservation)
-    reward_norm = find_wrapper(env, vector_wrappers.NormalizeReward)
+    obs_norm = find_wrapper(env, OBSERVATION_NORMALIZERS)
+    reward_norm = find_wrapper(env, REWARD_SCALERS)
     if ("obs_rms" in state) != (obs_norm is not None):
         raise ValueError(
             f"observation normalization: the checkpoint {'has' if 'obs_rms' in state else 'has no'} "
@@ -130,11 +146,16 @@ def load_normalization_state(env: VectorEnv, state: dict[str, Any]) -> None:
         _load_rms(reward_norm.return_rms, state["return_rms"])
         accumulated = state.get("accumulated_return")
         if accumulated is not None and accumulated.numel() == reward_norm.num_envs:
-            reward_norm.accumulated_reward = accumulated.numpy().astype(reward_norm.accumulated_reward.dtype)
+            previous = reward_norm.accumulated_reward
+            reward_norm.accumulated_reward = (
+                accumulated.to(previous.device, previous.dtype)
+                if isinstance(previous, torch.Tensor)
+                else accumulated.numpy().astype(previous.dtype)
+            )
 
 
 def freeze_normalization(env: VectorEnv) -> None:
     """Stop `env`'s normalization wrappers from updating their statistics (evaluation envs)."""
-    for kind in (NormalizeObservation, vector_wrappers.NormalizeReward):
+    for kind in (OBSERVATION_NORMALIZERS, REWARD_SCALERS):
         if (wrapper := find_wrapper(env, kind)) is not None:
             wrapper.update_running_mean = False

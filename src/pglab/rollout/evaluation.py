@@ -4,7 +4,9 @@ import numpy as np
 import torch
 from gymnasium.vector import VectorEnv
 
+from pglab.envs.batched import BatchedEnv
 from pglab.networks.actor_critic import ActorCritic
+from pglab.rollout.batched_collector import clip_actions
 from pglab.rollout.collector import env_actions
 
 
@@ -26,6 +28,8 @@ def evaluate_policy(
         `(returns, lengths)`, each of shape `(env.num_envs,)`.
     """
     device = next(policy.parameters()).device
+    if isinstance(env.unwrapped, BatchedEnv):
+        return _evaluate_batched(policy, env, seed, deterministic, device)
     space = env.single_action_space
     obs, _ = env.reset(seed=seed)
     n = env.num_envs
@@ -40,3 +44,23 @@ def evaluate_policy(
         lengths[running] += 1
         running &= ~(terminated | truncated)
     return returns, lengths
+
+
+def _evaluate_batched(
+    policy: ActorCritic, env: VectorEnv, seed: int, deterministic: bool, device: torch.device
+) -> tuple[np.ndarray, np.ndarray]:
+    """`evaluate_policy` on a batched env, on the policy's device (sub-env i's episode is `(seed, i, 0)`)."""
+    env.to(device)
+    space = env.single_action_space
+    obs, _ = env.reset(seed=seed)
+    n = env.num_envs
+    returns = torch.zeros(n, dtype=torch.float64, device=device)
+    lengths = torch.zeros(n, dtype=torch.int64, device=device)
+    running = torch.ones(n, dtype=torch.bool, device=device)
+    while bool(running.any()):
+        actions = policy.deterministic_action(obs) if deterministic else policy.distribution(obs).sample()
+        obs, rewards, terminated, truncated, _ = env.step(clip_actions(actions, space))
+        returns += torch.where(running, rewards, 0.0)
+        lengths += running
+        running &= ~(terminated | truncated)
+    return returns.cpu().numpy(), lengths.cpu().numpy()

@@ -179,7 +179,9 @@ class BatchedEnv(VectorEnv):
                 f"the saved env state has {state['episode'].shape[0]} sub-envs, this env {self.num_envs}"
             )
         self.seed = int(state["seed"])
-        self.state = None if state["state"] is None else {k: v.to(self.device) for k, v in state["state"].items()}
+        self.state = (
+            None if state["state"] is None else {k: v.to(self.device) for k, v in state["state"].items()}
+        )
         self.episode = state["episode"].to(self.device)
         self.elapsed = state["elapsed"].to(self.device)
         self.episode_return = state["episode_return"].to(self.device)

@@ -57,7 +57,9 @@ class CartPole(BatchedEnv):
             [x + TAU * x_dot, x_dot + TAU * xacc, theta + TAU * theta_dot, theta_dot + TAU * thetaacc], dim=1
         )
         x, theta = next_x[:, 0], next_x[:, 2]
-        terminated = (x < -X_THRESHOLD) | (x > X_THRESHOLD) | (theta < -THETA_THRESHOLD) | (theta > THETA_THRESHOLD)
+        terminated = (
+            (x < -X_THRESHOLD) | (x > X_THRESHOLD) | (theta < -THETA_THRESHOLD) | (theta > THETA_THRESHOLD)
+        )
         rewards = torch.ones_like(x)
         return {"x": next_x}, rewards, terminated
 

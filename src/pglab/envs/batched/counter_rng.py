@@ -42,7 +42,7 @@ def mix64(z: Tensor) -> Tensor:
     return z ^ _shift_right(z, 31)
 
 
-def uniform(seed: int, index: Tensor, episode: Tensor, draws: int) -> Tensor:
+def uniform(seed: int, index: Tensor, episode: Tensor, draws: int, first: int | Tensor = 0) -> Tensor:
     """Uniform float64 numbers in [0, 1), 53 random bits each.
 
     Args:
@@ -50,15 +50,22 @@ def uniform(seed: int, index: Tensor, episode: Tensor, draws: int) -> Tensor:
         index: `(N,)` int64 sub-env indices.
         episode: `(N,)` int64 episode numbers (0 for the first episode after `reset(seed=...)`).
         draws: numbers per sub-env.
+        first: the number of the first draw, an int or `(N,)` int64 (an env that draws during an episode, e.g.
+            PixelCopter's new cave blocks, counts its draws so far and passes the count here).
 
     Returns:
-        `(N, draws)` float64 on `index`'s device; entry `[n, j]` depends only on `(seed, index[n], episode[n], j)`.
+        `(N, draws)` float64 on `index`'s device; entry `[n, j]` is draw `first + j` of `(seed, index[n],
+        episode[n])` and depends on nothing else.
     """
     key = mix64(torch.full_like(index, _signed(seed)) + GOLDEN)
     key = mix64(key ^ (index * GOLDEN))
     key = mix64(key ^ (episode * EPISODE_KEY))
-    counters = torch.arange(1, draws + 1, dtype=torch.int64, device=index.device) * DRAW_KEY
-    bits = mix64(key[:, None] + counters)
+    counters = torch.arange(1, draws + 1, dtype=torch.int64, device=index.device)
+    if isinstance(first, Tensor):
+        counters = first[:, None] + counters
+    elif first:
+        counters = counters + first
+    bits = mix64(key[:, None] + counters * DRAW_KEY)
     return _shift_right(bits, 11).to(torch.float64) * 2.0**-53
 
 

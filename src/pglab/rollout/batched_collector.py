@@ -1,0 +1,237 @@
+"""The rollout collector of batched envs (`env.vectorization=torch`): the whole rollout stays on the policy's device.
+
+Same interface, counters and rollouts as `RolloutCollector`, whose bookkeeping it inherits; what differs is that
+the env's outputs are already tensors on the device (`pglab.envs.batched`): the storage is preallocated there, no
+step goes through numpy, and nothing in a fixed-length rollout waits for the device except once per rollout, when
+the episode statistics of the rollout are read (their number varies). On the CPU, where a host check costs nothing,
+V(final obs) is computed for the truncated sub-envs only; on an accelerator it is computed for every sub-env at
+every step and kept where a sub-env was truncated, which costs one more critic pass but no synchronization.
+"""
+
+from collections.abc import Callable
+from typing import Any
+
+import gymnasium as gym
+import torch
+from gymnasium.vector import VectorEnv
+from torch import Tensor
+
+from pglab.envs.batched import BatchedEnv
+from pglab.envs.normalization import load_normalization_state, normalization_state
+from pglab.networks.actor_critic import ActorCritic
+from pglab.rollout.batch import Rollout
+from pglab.rollout.collector import RolloutCollector
+
+#: how many steps REINFORCE's episode collection takes between checks that some sub-env is still collecting, on
+#: an accelerator (each check waits for the device); on the CPU it checks every step
+EPISODE_CHECK_EVERY = 16
+
+
+def clip_actions(actions: Tensor, space: gym.Space) -> Tensor:
+    """Policy actions as a batched env takes them: Box actions clipped to the bounds, Discrete ones unchanged."""
+    if isinstance(space, gym.spaces.Box):
+        low = torch.as_tensor(space.low, device=actions.device)
+        high = torch.as_tensor(space.high, device=actions.device)
+        return torch.maximum(torch.minimum(actions, high), low)
+    return actions
+
+
+class BatchedRolloutCollector(RolloutCollector):
+    """Collects experience from a batched env (possibly wrapped by `pglab.envs.batched.wrappers`), on the device of
+    the policy it is handed (the env moves there at the first rollout).
+
+    Args:
+        env: the batched env.
+        seed: seeds the first reset; sub-env i's episodes are then `(seed, i, 0), (seed, i, 1), ...`.
+        recent_episodes: how many recent episode returns `recent_return` averages over.
+    """
+
+    def __init__(self, env: VectorEnv, seed: int, recent_episodes: int = 20):
+        super().__init__(env, seed, recent_episodes)
+        self.base: BatchedEnv = env.unwrapped
+        self._obs: Tensor | None = None
+
+    def distribute(self, rank: int, world_size: int, sum_over_processes: Callable[[Tensor], Tensor]) -> None:
+        """As `RolloutCollector.distribute`; process `rank`'s sub-env i is global sub-env `rank * num_envs + i` of
+        the same seed, so every process has distinct episodes."""
+        super().distribute(rank, world_size, sum_over_processes)
+        self._first_reset_seed = self.seed
+        self.base.index = self.base.index + self.seed_offset
+
+    def _on_device(self, device: torch.device) -> None:
+        if self.base.device != device:
+            self.env.to(device)
+            if self._obs is not None:
+                self._obs = self._obs.to(device)
+
+    def state_dict(self) -> dict[str, Any]:
+        """Counters, normalization statistics and the batched env's exact state (`BatchedEnv.state_dict`)."""
+        started = self._obs is not None
+        return {
+            "env_steps": self.env_steps,
+            "episodes": self.episodes,
+            "recent_returns": list(self.recent_returns),
+            "normalization": normalization_state(self.env),
+            "env_state": self.base.state_dict() if started else None,
+            "obs": self._obs.cpu().clone() if started else None,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.env_steps = int(state.get("env_steps", 0))
+        self.episodes = int(state.get("episodes", 0))
+        self.recent_returns.extend(state.get("recent_returns", []))
+        load_normalization_state(self.env, state.get("normalization", {}))
+        env_state = state.get("env_state")
+        if self.rank == 0 and env_state is not None and "episode" in env_state:
+            self.base.load_state_dict(env_state)
+            self._obs = state["obs"].to(self.base.device)
+        else:  # a checkpoint of another backend, or another process of a data-parallel run: new episodes
+            self._obs = None
+            self._first_reset_seed = self.seed + self.env_steps
+
+    def _reset(self) -> None:
+        seed = self._first_reset_seed if self._obs is None else None
+        self._obs, _ = self.env.reset(seed=seed)
+
+    def _step(self, policy: ActorCritic, obs: Tensor):
+        """One step of every sub-env from `obs`; returns the policy's `(actions, log_probs, values)`, then
+        `final_values` (V(final obs) where truncated, else 0), the env's `next_obs, rewards, terminated,
+        truncated`, and the episode statistics `(returns, lengths, ended)`, all `(N, ...)` tensors."""
+        actions, log_probs, values = policy.act(obs)
+        next_obs, rewards, terminated, truncated, infos = self.env.step(
+            clip_actions(actions, self.action_space)
+        )
+        self.env_steps += self.num_envs
+        cut = truncated & ~terminated
+        if not policy.has_critic:
+            final_values = torch.zeros_like(values)
+        elif obs.device.type == "cpu":
+            final_values = torch.zeros_like(values)
+            if cut.any():
+                final_values[cut] = policy.value(infos["final_obs"][cut])
+        else:
+            final_values = torch.where(cut, policy.value(infos["final_obs"]), 0.0)
+        statistics = (infos["episode"]["r"], infos["episode"]["l"], infos["_episode"])
+        return actions, log_probs, values, final_values, next_obs, rewards, terminated, truncated, statistics
+
+    def _record(self, returns: Tensor, lengths: Tensor, ended: Tensor) -> tuple[Tensor, Tensor]:
+        """Count the episodes marked in `ended` (time-major, then sub-env order); returns their returns and lengths
+        on the CPU (this reads the device once)."""
+        returns, lengths = returns[ended].cpu().to(torch.float32), lengths[ended].cpu()
+        self.episodes += len(returns)
+        self.recent_returns.extend(returns.tolist())
+        return returns, lengths
+
+    @torch.no_grad()
+    def collect(self, policy: ActorCritic, num_steps: int) -> Rollout:
+        """Step all envs `num_steps` times, continuing the episodes in progress (see `RolloutCollector.collect`)."""
+        device = next(policy.parameters()).device
+        self._on_device(device)
+        if self._obs is None:
+            self._reset()
+        steps_before, episodes_before = self.env_steps, self.episodes
+        T, N = num_steps, self.num_envs
+        obs_buf = torch.empty((T, N, *self.observation_space.shape), dtype=torch.float32, device=device)
+        action_dtype = torch.int64 if self._discrete else torch.float32
+        actions = torch.empty((T, N, *self.action_space.shape), dtype=action_dtype, device=device)
+        log_probs, values, final_values, rewards = (torch.empty((T, N), device=device) for _ in range(4))
+        terminated, truncated, ended = (
+            torch.empty((T, N), dtype=torch.bool, device=device) for _ in range(3)
+        )
+        episode_returns = torch.empty((T, N), dtype=torch.float64, device=device)
+        episode_lengths = torch.empty((T, N), dtype=torch.int64, device=device)
+
+        obs = self._obs
+        for t in range(T):
+            obs_buf[t] = obs
+            (
+                actions[t],
+                log_probs[t],
+                values[t],
+                final_values[t],
+                obs,
+                rewards[t],
+                terminated[t],
+                truncated[t],
+                (episode_returns[t], episode_lengths[t], ended[t]),
+            ) = self._step(policy, obs_buf[t])
+        self._obs = obs
+        returns, lengths = self._record(episode_returns, episode_lengths, ended)
+        self._synchronize_counts(steps_before, episodes_before)
+        last_values = policy.value(obs)
+        next_values = self._next_values(values, last_values, final_values, terminated, truncated)
+        full = torch.ones((T, N), dtype=torch.bool, device=device)
+        return Rollout(
+            obs_buf,
+            actions,
+            log_probs,
+            values,
+            next_values,
+            rewards,
+            terminated,
+            truncated,
+            full,
+            returns,
+            lengths,
+        )
+
+    @torch.no_grad()
+    def collect_episodes(self, policy: ActorCritic, num_episodes: int) -> Rollout:
+        """Collect exactly `num_episodes` complete episodes, all started with this policy, with the rule of
+        `RolloutCollector.collect_episodes` (a sub-env whose episode ends starts another while fewer than
+        `num_episodes` have been started, in sub-env order, else goes idle), decided on the device."""
+        device = next(policy.parameters()).device
+        self._on_device(device)
+        self._reset()
+        steps_before, episodes_before = self.env_steps, self.episodes
+        N = self.num_envs
+        active = torch.arange(N, device=device) < num_episodes
+        started = torch.tensor(min(N, num_episodes), device=device)
+        check_every = 1 if device.type == "cpu" else EPISODE_CHECK_EVERY
+        steps: list[tuple] = []
+        counted_returns, counted_lengths, counted = [], [], []
+        obs = self._obs
+        while len(steps) % check_every or bool(active.any()):
+            mask = active
+            actions, log_probs, values, final, next_obs, rewards, terminated, truncated, statistics = (
+                self._step(policy, obs)
+            )
+            steps.append((obs, actions, log_probs, values, final, mask, rewards, terminated, truncated))
+            obs = next_obs
+            ended = statistics[2] & active
+            counted_returns.append(statistics[0])
+            counted_lengths.append(statistics[1])
+            counted.append(ended)
+            rank = torch.cumsum(ended.long(), 0)  # 1, 2, ... over the sub-envs whose counted episode ended
+            goes_on = ended & (rank <= num_episodes - started)
+            active = active & ~(ended & ~goes_on)
+            started = started + goes_on.sum()
+        self._obs = obs
+        returns, lengths = self._record(
+            torch.stack(counted_returns), torch.stack(counted_lengths), torch.stack(counted)
+        )
+        self._synchronize_counts(steps_before, episodes_before)
+        obs_buf, actions, log_probs, values, final_values, mask, rewards, terminated, truncated = (
+            torch.stack(column) for column in zip(*steps, strict=True)
+        )
+        next_values = self._next_values(values, values[-1], final_values, terminated, truncated)
+        return Rollout(
+            obs_buf,
+            actions,
+            log_probs,
+            values,
+            next_values,
+            rewards.to(torch.float32),
+            terminated,
+            truncated,
+            mask,
+            returns,
+            lengths,
+        )
+
+
+def make_collector(env: VectorEnv, seed: int) -> RolloutCollector:
+    """The collector for `env`: `BatchedRolloutCollector` for batched envs, `RolloutCollector` for gymnasium's."""
+    if isinstance(env.unwrapped, BatchedEnv):
+        return BatchedRolloutCollector(env, seed=seed)
+    return RolloutCollector(env, seed=seed)
