@@ -102,3 +102,16 @@ def test_the_same_episodes_on_every_device(device):
     other_obs, _ = other.reset(seed=5)
     assert torch.equal(cpu_obs, other_obs.cpu())
     assert other_obs.device.type == device
+
+
+def test_the_cpu_s_sparse_resets_and_the_accelerator_s_dense_resets_give_the_same_episodes():
+    actions = torch.randint(2, (400, 64), generator=torch.Generator().manual_seed(4))
+    sparse, dense = CartPole(64), CartPole(64)
+    dense.sparse_resets = False
+    sparse.reset(seed=8)
+    dense.reset(seed=8)
+    for t in range(400):
+        a, b = sparse.step(actions[t]), dense.step(actions[t])
+        assert all(torch.equal(x, y) for x, y in zip(a[:4], b[:4], strict=True))
+        assert torch.equal(a[4]["final_obs"], b[4]["final_obs"])
+    assert int(sparse.episode.sum()) > 500

@@ -9,7 +9,8 @@ import pytest
 import torch
 
 from pglab.envs.batched import make_batched_env
-from pglab.envs.batched.pendulum import Pendulum, _cos_sin, _libm_pow
+from pglab.envs.batched.libm import cos_sin, libm_pow
+from pglab.envs.batched.pendulum import Pendulum
 from tests.batched_checks import check_episode_statistics, check_one_step, check_trajectories
 
 
@@ -84,12 +85,12 @@ def test_the_libm_paths_differ_from_torchs_vectorized_functions_and_equal_numpy(
     rng = np.random.default_rng(0)
     x = rng.uniform(-90.0, 90.0, 20_000)
     t = torch.from_numpy(x)
-    cos, sin = _cos_sin(t)
+    cos, sin = cos_sin(t)
     assert np.array_equal(sin.numpy(), np.sin(x)) and np.array_equal(cos.numpy(), np.cos(x))
     squares = np.array([np.float64(v) ** 2 for v in x])
-    assert np.array_equal(_libm_pow(t, 2.0).numpy(), squares)
+    assert np.array_equal(libm_pow(t, 2.0).numpy(), squares)
     u = rng.uniform(-2.0, 2.0, 20_000).astype(np.float32)
-    assert np.array_equal(_libm_pow(torch.from_numpy(u), 2.0).numpy(), np.array([v**2 for v in u]))
+    assert np.array_equal(libm_pow(torch.from_numpy(u), 2.0).numpy(), np.array([v**2 for v in u]))
     assert not np.array_equal(torch.sin(t).numpy(), np.sin(x))  # about 0.2% differ by 1 ulp
     assert not np.array_equal((t * t).numpy(), squares)  # libm's pow(x, 2) is not x * x on about 0.1%
 

@@ -36,7 +36,7 @@ from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 from torch import Tensor
 
-from pglab.envs.batched.counter_rng import uniform
+from pglab.envs.batched.counter_rng import env_keys, uniform_from_keys
 
 State = dict[str, Tensor]  # each entry `(N, ...)`
 
@@ -69,6 +69,9 @@ class BatchedEnv(VectorEnv):
     ):
         self.num_envs = int(num_envs)
         self.device = torch.device(device)
+        #: draw start states for the ended sub-envs only (reads `done` on the host: the CPU's way); else for all
+        #: and keep them where an episode ended (no synchronization: an accelerator's way). Both give the same.
+        self.sparse_resets = self.device.type == "cpu"
         self.max_episode_steps = int(max_episode_steps or self.default_max_episode_steps)
         self.render_mode = render_mode
         self.render_index = int(render_index)
@@ -80,7 +83,7 @@ class BatchedEnv(VectorEnv):
         self.observation_space = batch_space(self.single_observation_space, self.num_envs)
         self.action_space = batch_space(self.single_action_space, self.num_envs)
         self._discrete = isinstance(self.single_action_space, gym.spaces.Discrete)
-        self.seed = 0
+        self._seed = 0
         self.index = torch.arange(self.num_envs, dtype=torch.int64, device=self.device)
         self.episode = torch.zeros(self.num_envs, dtype=torch.int64, device=self.device)
         self.elapsed = torch.zeros(self.num_envs, dtype=torch.int64, device=self.device)
@@ -90,7 +93,8 @@ class BatchedEnv(VectorEnv):
 
     # ---- what a subclass writes -------------------------------------------------------------------------------
     def initial_state(self, uniform: Tensor) -> State:
-        """Start states `(N, ...)` from `uniform` `(N, reset_draws)` float64 numbers in [0, 1)."""
+        """Start states `(K, ...)` from `uniform` `(K, reset_draws)` float64 numbers in [0, 1) (K sub-envs: all of
+        them, or on the CPU those whose episode just ended)."""
         raise NotImplementedError
 
     def dynamics(self, state: State, actions: Tensor) -> tuple[State, Tensor, Tensor]:
@@ -110,8 +114,37 @@ class BatchedEnv(VectorEnv):
         raise NotImplementedError
 
     # ---- the vector env ---------------------------------------------------------------------------------------
+    @property
+    def seed(self) -> int:
+        """The seed of the last `reset(seed=...)`: with the sub-env index and episode number, it keys every draw."""
+        return self._seed
+
+    @seed.setter
+    def seed(self, seed: int) -> None:
+        self._seed = int(seed)
+        self.keys = env_keys(self._seed, self._index)
+
+    @property
+    def index(self) -> Tensor:
+        """`(N,)` int64: the sub-envs' indices in the draws' keys (`arange(N)`; offset by the process rank in
+        data-parallel training, so that every process has distinct episodes)."""
+        return self._index
+
+    @index.setter
+    def index(self, index: Tensor) -> None:
+        self._index = index
+        self.keys = env_keys(self._seed, index)
+
+    def draw(
+        self, episode: Tensor, draws: int, first: int | Tensor = 0, rows: Tensor | None = None
+    ) -> Tensor:
+        """`counter_rng.uniform(seed, index, episode, draws, first)` of every sub-env, or of sub-envs `rows`
+        (then `episode` and a tensor `first` are theirs)."""
+        keys = self.keys if rows is None else self.keys[rows]
+        return uniform_from_keys(keys, episode, draws, first)
+
     def _draw_start(self, episode: Tensor) -> State:
-        return self.initial_state(uniform(self.seed, self.index, episode, self.reset_draws))
+        return self.initial_state(self.draw(episode, self.reset_draws))
 
     def reset(self, *, seed: int | None = None, options: dict | None = None) -> tuple[Tensor, dict]:
         """Start a new episode in every sub-env; `seed` restarts the episode numbering of all sub-envs (sub-env
@@ -143,16 +176,25 @@ class BatchedEnv(VectorEnv):
         done = terminated | truncated
         final_obs = self.observe(next_state)
         episode_return = self.episode_return + rewards
-        # Same-step autoreset without a host synchronization: every sub-env's next start state is drawn and kept
-        # where its episode ended (the draw is a few integer operations per sub-env).
         next_episode = self.episode + done
-        start = self._draw_start(next_episode)
-        self.state = {key: _where(done, start[key], value) for key, value in next_state.items()}
+        if self.sparse_resets:
+            # On the CPU reading `done` costs nothing: draw start states for the sub-envs that ended only.
+            ended = done.nonzero().squeeze(1)
+            self.state, obs = next_state, final_obs
+            if ended.numel():
+                start = self.initial_state(self.draw(next_episode[ended], self.reset_draws, rows=ended))
+                self.state = {key: value.index_put((ended,), start[key]) for key, value in next_state.items()}
+                obs = final_obs.index_put((ended,), self.observe(start))
+        else:
+            # Same-step autoreset without a host synchronization: every sub-env's next start state is drawn and
+            # kept where its episode ended (the draw is a few integer operations per sub-env).
+            start = self._draw_start(next_episode)
+            self.state = {key: _where(done, start[key], value) for key, value in next_state.items()}
+            obs = torch.where(_column(done, final_obs), self.observe(self.state), final_obs)
         self.episode = next_episode
         lengths = self.elapsed
         self.elapsed = torch.where(done, 0, self.elapsed)
         self.episode_return = torch.where(done, 0.0, episode_return)
-        obs = torch.where(_column(done, final_obs), self.observe(self.state), final_obs)
         infos = {
             "final_obs": final_obs,
             "_final_obs": done,
@@ -189,6 +231,7 @@ class BatchedEnv(VectorEnv):
     def to(self, device: str | torch.device) -> "BatchedEnv":
         """Move the state and counters to `device` (in place; the trajectories do not change)."""
         self.device = torch.device(device)
+        self.sparse_resets = self.device.type == "cpu"
         self.index = self.index.to(self.device)
         self.load_state_dict(self.state_dict())
         return self

@@ -10,6 +10,7 @@ import torch
 from torch import Tensor
 
 from pglab.envs.batched.base import BatchedEnv, State
+from pglab.envs.batched.libm import cos_sin
 
 GRAVITY = 9.8
 MASSCART = 1.0
@@ -46,7 +47,7 @@ class CartPole(BatchedEnv):
     def dynamics(self, state: State, actions: Tensor) -> tuple[State, Tensor, Tensor]:
         x, x_dot, theta, theta_dot = state["x"].unbind(1)
         force = torch.where(actions == 1, FORCE_MAG, -FORCE_MAG).to(torch.float64)
-        costheta, sintheta = torch.cos(theta), torch.sin(theta)
+        costheta, sintheta = cos_sin(theta)  # libm's, as numpy's (pglab.envs.batched.libm)
         # The operations in gymnasium's order, so that every float64 rounding is the same.
         temp = (force + POLEMASS_LENGTH * (theta_dot * theta_dot) * sintheta) / TOTAL_MASS
         thetaacc = (GRAVITY * sintheta - costheta * temp) / (

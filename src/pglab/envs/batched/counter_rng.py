@@ -42,6 +42,32 @@ def mix64(z: Tensor) -> Tensor:
     return z ^ _shift_right(z, 31)
 
 
+def _mix_int(z: int) -> int:
+    """`mix64` of one 64-bit pattern, in Python integers."""
+    z &= MASK64
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & MASK64
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & MASK64
+    return z ^ (z >> 31)
+
+
+def env_keys(seed: int, index: Tensor) -> Tensor:
+    """`(N,)` int64 keys of sub-envs `index` under `seed`: what `uniform` starts from (a batched env keeps them,
+    since they change only with the seed)."""
+    return mix64(index * GOLDEN ^ _signed(_mix_int(seed + 0x9E3779B97F4A7C15)))
+
+
+def uniform_from_keys(keys: Tensor, episode: Tensor, draws: int, first: int | Tensor = 0) -> Tensor:
+    """`uniform` from the sub-envs' `env_keys`."""
+    key = mix64(keys ^ (episode * EPISODE_KEY))
+    counters = torch.arange(1, draws + 1, dtype=torch.int64, device=keys.device)
+    if isinstance(first, Tensor):
+        counters = first[:, None] + counters
+    elif first:
+        counters = counters + first
+    bits = mix64(key[:, None] + counters * DRAW_KEY)
+    return _shift_right(bits, 11).to(torch.float64) * 2.0**-53
+
+
 def uniform(seed: int, index: Tensor, episode: Tensor, draws: int, first: int | Tensor = 0) -> Tensor:
     """Uniform float64 numbers in [0, 1), 53 random bits each.
 
@@ -57,16 +83,7 @@ def uniform(seed: int, index: Tensor, episode: Tensor, draws: int, first: int | 
         `(N, draws)` float64 on `index`'s device; entry `[n, j]` is draw `first + j` of `(seed, index[n],
         episode[n])` and depends on nothing else.
     """
-    key = mix64(torch.full_like(index, _signed(seed)) + GOLDEN)
-    key = mix64(key ^ (index * GOLDEN))
-    key = mix64(key ^ (episode * EPISODE_KEY))
-    counters = torch.arange(1, draws + 1, dtype=torch.int64, device=index.device)
-    if isinstance(first, Tensor):
-        counters = first[:, None] + counters
-    elif first:
-        counters = counters + first
-    bits = mix64(key[:, None] + counters * DRAW_KEY)
-    return _shift_right(bits, 11).to(torch.float64) * 2.0**-53
+    return uniform_from_keys(env_keys(seed, index), episode, draws, first)
 
 
 def uniform_reference(seed: int, index: int, episode: int, draw: int) -> float:

@@ -2,22 +2,10 @@
 state, float32 observations `[cos th, sin th, thdot]`, reward `-(angle_normalize(th)^2 + 0.1 thdot^2 + 0.001 u^2)`,
 never terminated, 200-step time limit.
 
-Bit-exact on the cpu. Gymnasium steps numpy scalars, so besides following its operations and dtypes (under numpy 2's
-promotion rules the torque terms are float32 and the rest float64), the transcendental functions must be the ones
-numpy calls, C's libm:
-
-- `np.sin` / `np.cos` of a float64 are libm's `sin` / `cos`. `torch.sin` / `torch.cos` of float64 are a vectorized
-  implementation that differs from libm by 1 ulp on about 0.2% of inputs (on every CPU capability, `default`
-  included); `torch.polar(1, th)` computes `cos(th) + i sin(th)` with libm's `cos` and `sin` element by element, so
-  `_cos_sin` takes them from there.
-- A numpy scalar's `x ** 2` is libm's `pow(x, 2.0)` (`powf` for float32), not `x * x`: the two differ on about 0.1%
-  of float64 inputs (glibc's `pow` is accurate to 0.52 ulp, so it can round a square within a hair of halfway
-  between two doubles the other way), and `torch.pow(x, 2)` is `x * x`. `torch.pow` with a tensor exponent calls
-  `std::pow` (libm) element by element where an operand is not contiguous, and a vectorized pow (which differs on
-  about 2% of inputs) where all are; `_libm_pow` passes a strided view, so it takes the libm path.
-
-On cuda the same code runs with CUDA's `sin`, `cos` and `pow`, which can differ from libm in the last bit, so there a
-trajectory is gymnasium's only up to those roundings.
+Bit-exact on the cpu: besides following gymnasium's operations and dtypes (under numpy 2's promotion rules the
+torque terms are float32 and the rest float64), the sines, cosines and squares are libm's, as numpy's scalar maths
+(`pglab.envs.batched.libm`). On cuda the same code runs with CUDA's `sin`, `cos` and `pow`, which can differ from
+libm in the last bit, so there a trajectory is gymnasium's only up to those roundings.
 """
 
 import math
@@ -28,6 +16,7 @@ import torch
 from torch import Tensor
 
 from pglab.envs.batched.base import BatchedEnv, State
+from pglab.envs.batched.libm import cos_sin, libm_pow
 
 MAX_SPEED = 8  # an int in gymnasium too (np.clip keeps the float64 state float64)
 MAX_TORQUE = 2.0
@@ -36,19 +25,6 @@ MASS = 1.0
 LENGTH = 1.0
 # reset: th uniform in [-DEFAULT_X, DEFAULT_X], thdot in [-DEFAULT_Y, DEFAULT_Y] (gymnasium's names)
 DEFAULT_X, DEFAULT_Y = math.pi, 1.0
-
-
-def _libm_pow(base: Tensor, exponent: float) -> Tensor:
-    """`base ** exponent` as C's `pow` (float64) or `powf` (float32) computes it, i.e. as a numpy scalar's `**` does:
-    a strided view of `base` makes ATen's pow loop call `std::pow` element by element (module docstring)."""
-    strided = torch.stack([base, base], dim=-1)[..., 0]
-    return torch.pow(strided, base.new_full((), exponent))
-
-
-def _cos_sin(theta: Tensor) -> tuple[Tensor, Tensor]:
-    """libm's `cos(theta)` and `sin(theta)` (float64), from `torch.polar` (module docstring)."""
-    unit = torch.polar(torch.ones_like(theta), theta)
-    return unit.real, unit.imag
 
 
 def angle_normalize(x: Tensor) -> Tensor:
@@ -100,9 +76,9 @@ class Pendulum(BatchedEnv):
         u = torch.clamp(actions.to(torch.float32), -MAX_TORQUE, MAX_TORQUE)[:, 0]
         # The operations in gymnasium's order and dtypes, so that every rounding is the same: the torque terms in
         # float32 (a float32 scalar times a Python float stays float32), added to the float64 terms after.
-        angle_cost = _libm_pow(angle_normalize(th), 2.0) + 0.1 * _libm_pow(thdot, 2.0)
-        costs = angle_cost + (0.001 * _libm_pow(u, 2.0)).to(torch.float64)
-        _, sin_th = _cos_sin(th)
+        angle_cost = libm_pow(angle_normalize(th), 2.0) + 0.1 * libm_pow(thdot, 2.0)
+        costs = angle_cost + (0.001 * libm_pow(u, 2.0)).to(torch.float64)
+        _, sin_th = cos_sin(th)
         torque = (self._torque_coefficient * u).to(torch.float64)
         newthdot = thdot + (self._gravity_coefficient * sin_th + torque) * DT
         newthdot = torch.clamp(newthdot, -MAX_SPEED, MAX_SPEED)
@@ -113,7 +89,7 @@ class Pendulum(BatchedEnv):
 
     def observe(self, state: State) -> Tensor:
         th, thdot = state["x"].unbind(1)
-        cos_th, sin_th = _cos_sin(th)
+        cos_th, sin_th = cos_sin(th)
         return torch.stack([cos_th, sin_th, thdot], dim=1).to(torch.float32)
 
     def load_into(self, env: gym.Env, state: State) -> None:
