@@ -171,6 +171,11 @@ class DumpProcessState(L.Callback):
                 "episodes": collector.episodes,
                 "seed_offset": collector.seed_offset,
                 "world_size": trainer.world_size,
+                # a batched env's sub-env indices (offset by the rank) and current observations
+                "env_index": getattr(collector.env.unwrapped, "index", None),
+                "obs": getattr(collector, "_obs", None)
+                if torch.is_tensor(getattr(collector, "_obs", None))
+                else None,
             },
             self.dirpath / f"rank-{trainer.global_rank}.pt",
         )
