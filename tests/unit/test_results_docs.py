@@ -51,7 +51,7 @@ def test_the_docs_are_what_the_records_write():
 
 
 def test_every_preset_has_its_measured_comment_and_a_readme_row():
-    assert set(docs.CARTPOLE_PRESETS) | set(docs.OTHER_PRESETS) == set(PRESETS)
+    assert set(docs.CARTPOLE_PRESETS) | set(docs.OTHER_PRESETS) | set(docs.TORCH_PRESETS) == set(PRESETS)
     readme = (ROOT / "README.md").read_text()
     for block in ("presets-cartpole", "presets-other", "ppo-cartpole-seeds"):
         assert f"<!-- results: {block} -->" in readme

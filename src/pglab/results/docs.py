@@ -46,6 +46,13 @@ OTHER_PRESETS = {
     "reinforce_pixelcopter_hf": "Hugging Face course",
     "ppo_pong": "CleanRL's Atari PPO",
 }
+#: the torch backend's presets (`env.vectorization=torch`)
+TORCH_PRESETS = {
+    "ppo_cartpole_torch": "",
+    "ppo_acrobot_torch": "",
+    "ppo_pendulum_torch": "",
+    "ppo_pixelcopter_torch": "",
+}
 #: the guide's questions: each block's studies, as (label, record name)
 GUIDE = {
     "guide-lr": [
@@ -275,6 +282,7 @@ def renderers(results_dir: Path) -> dict[str, Callable[[], str]]:
     blocks: dict[str, Callable[[], str]] = {
         "presets-cartpole": lambda: preset_table(CARTPOLE_PRESETS, results_dir),
         "presets-other": lambda: preset_table(OTHER_PRESETS, results_dir),
+        "presets-torch": lambda: preset_table(TORCH_PRESETS, results_dir),
         "ppo-cartpole-seeds": lambda: seed_table("ppo_cartpole", results_dir),
         "pong-cpu": lambda: pong_cpu(results_dir),
         "cartpole-algorithms": lambda: cartpole_algorithms(results_dir),
