@@ -10,6 +10,7 @@ A block is the text between a begin and an end marker; everything between them i
 none. Prose around a block (what a number means) is the writer's; a block holds only what a record says.
 """
 
+import json
 import re
 import statistics
 import textwrap
@@ -23,6 +24,7 @@ from pglab.results.reproduce import PRESETS_DIR, RESULTS_DIR, ROOT
 MARKDOWN = ("<!-- results: ", " -->", "<!-- /results -->")
 #: the benchmark's results record (`scripts/benchmark.py` writes it with docs/benchmarks.md)
 BENCHMARKS = ROOT / "docs" / "benchmarks.json"
+BACKENDS = ROOT / "docs" / "backends.json"  # scripts/backends.py
 YAML = ("# results: ", "", "# /results")
 
 #: the README's preset tables: each preset's row label, in table order
@@ -276,6 +278,15 @@ def guide_block(question: str, results_dir: Path) -> str:
     return "\n".join(textwrap.wrap(text, 110))
 
 
+def backends_table(path: Path) -> str:
+    """The README's backend comparison, from `scripts/backends.py`'s JSON."""
+    from pglab.benchmark.backends import markdown
+
+    if not path.exists():
+        raise FileNotFoundError(f"{path} is missing: run python scripts/backends.py")
+    return markdown(json.loads(path.read_text()))
+
+
 # ---------------------------------------------------------------------------------------------- blocks
 def renderers(results_dir: Path) -> dict[str, Callable[[], str]]:
     """Each block's name and what writes it."""
@@ -283,6 +294,7 @@ def renderers(results_dir: Path) -> dict[str, Callable[[], str]]:
         "presets-cartpole": lambda: preset_table(CARTPOLE_PRESETS, results_dir),
         "presets-other": lambda: preset_table(OTHER_PRESETS, results_dir),
         "presets-torch": lambda: preset_table(TORCH_PRESETS, results_dir),
+        "backends": lambda: backends_table(BACKENDS),
         "ppo-cartpole-seeds": lambda: seed_table("ppo_cartpole", results_dir),
         "pong-cpu": lambda: pong_cpu(results_dir),
         "cartpole-algorithms": lambda: cartpole_algorithms(results_dir),
