@@ -19,8 +19,8 @@ from pglab.train import run
 
 pytestmark = pytest.mark.slow
 
-#: the presets replayed (seed 0): every CartPole, Acrobot and Pendulum preset but the two longest
-#: (`reinforce_cartpole_hf`, `ppo_cartpole_cleanrl`), which `python scripts/reproduce.py NAME --check` replays
+#: the presets replayed (seed 0): every CartPole, Acrobot and Pendulum preset but the longest (`reinforce_cartpole_hf`,
+#: `ppo_cartpole_cleanrl`, `ppo_pendulum_torch`), which `python scripts/reproduce.py NAME --check` replays
 REPLAYED = [
     "ppo_cartpole",
     "a2c_cartpole",
@@ -28,6 +28,8 @@ REPLAYED = [
     "reinforce_cartpole",
     "ppo_acrobot",
     "ppo_pendulum",
+    "ppo_cartpole_torch",  # the torch backend: batched CartPole, the rollout on the device
+    "ppo_acrobot_torch",
 ]
 
 

@@ -20,6 +20,10 @@ def test_the_required_presets_exist():
         "reinforce_cartpole_hf",
         "ppo_pendulum",
         "ppo_acrobot",
+        "ppo_cartpole_torch",
+        "ppo_acrobot_torch",
+        "ppo_pendulum_torch",
+        "ppo_pixelcopter_torch",
     } <= set(PRESETS)
 
 

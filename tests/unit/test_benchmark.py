@@ -67,8 +67,9 @@ def test_a_repeat_pairs_each_pglab_run_with_its_counterpart_and_flips_the_pairs_
     assert odd[1].spec["overrides"][1] == "seed=1"
     # SB3 evaluates on pglab's eval seeds, handed over so that its child needs no pglab import
     assert even[1].spec["eval_seed"] == 1_000_000 and odd[0].spec["eval_seed"] == 1_000_001
-    # every kind of run has its child module (found, not imported: the SB3 one needs the bench extra)
-    assert {run.kind for run in even} == set(CHILDREN)
+    # every kind of run has its child module (found, not imported: the SB3 one needs the bench extra); the torch
+    # backend's section has the one kind more
+    assert {run.kind for run in even} == set(CHILDREN) - {"batched"}
     for module in CHILDREN.values():
         assert importlib.util.find_spec(f"pglab.benchmark.{module}") is not None
 
@@ -277,10 +278,13 @@ def test_each_evaluation_gets_the_training_seconds_of_its_rollout_without_evalua
         eval_row(4500, 500.0),  # final
     ]
     assert child_pglab.evaluations(rows) == [
-        {"env_steps": 2000, "train_s": 3.5, "return_mean": 120.0},
-        {"env_steps": 4000, "train_s": 6.5, "return_mean": 480.0},
-        {"env_steps": 4500, "train_s": 7.5, "return_mean": 500.0},
+        {"env_steps": 2000, "train_s": 3.5, "wall_s": 5.0, "return_mean": 120.0},
+        {"env_steps": 4000, "train_s": 6.5, "wall_s": 9.5, "return_mean": 480.0},
+        {"env_steps": 4500, "train_s": 7.5, "wall_s": 10.5, "return_mean": 500.0},
     ]
+    # the final evaluation's own seconds are in the run's total evaluation time only (3.75 s: 0.75 s of it)
+    assert child_pglab.evaluations(rows, final_eval_s=3.75)[2]["wall_s"] == 11.25
+    assert child_pglab.evaluations(rows, final_eval_s=3.75)[1]["wall_s"] == 9.5  # in its rollout row already
 
 
 def test_the_evaluation_clock_keeps_the_clock_and_evaluation_keys_of_every_row_and_writes_them_at_the_end(
@@ -300,7 +304,9 @@ def test_the_evaluation_clock_keeps_the_clock_and_evaluation_keys_of_every_row_a
         eval_row(2000, 120.0),
         {k: v for k, v in rollout_row(2000, 5.0, 1.5).items() if k != "losses/policy"},
     ]
-    assert child_pglab.evaluations(rows) == [{"env_steps": 2000, "train_s": 3.5, "return_mean": 120.0}]
+    assert child_pglab.evaluations(rows) == [
+        {"env_steps": 2000, "train_s": 3.5, "wall_s": 5.0, "return_mean": 120.0}
+    ]
 
 
 def test_a_pglab_run_is_measured_from_its_phase_times_without_an_evaluation_after_its_last_rollout():
@@ -321,12 +327,14 @@ def test_a_pglab_run_is_measured_from_its_phase_times_without_an_evaluation_afte
     rows += [rollout_row(4000, wall_s=9.0, eval_s=1.0), eval_row(4000, 500.0)]
     result = child_pglab.pglab_result(run_summary, rows)
     assert result["env_steps"] == 4000 and result["train_s"] == 8.0 and result["reported_sps"] == 444.4
+    assert result["wall_s"] == 9.0  # evaluations included
     # the rest: 8 training seconds less collection, advantages and updates (checkpoints are in it)
     assert result["breakdown"] == {"collect_s": 3.0, "advantages_s": 0.5, "update_s": 4.0, "other_s": 0.5}
     assert result["phases_s"]["checkpoint_s"] == 0.25
     assert result["evals"] == [
-        {"env_steps": 2000, "train_s": 4.0, "return_mean": 300.0},
-        {"env_steps": 4000, "train_s": 8.0, "return_mean": 500.0},
+        {"env_steps": 2000, "train_s": 4.0, "wall_s": 5.0, "return_mean": 300.0},
+        # the final evaluation, after its rollout's row: its second (2 - 1) is added to that row's 9
+        {"env_steps": 4000, "train_s": 8.0, "wall_s": 10.0, "return_mean": 500.0},
     ]
 
 
@@ -598,6 +606,8 @@ def test_the_command_line_calibrates_then_runs_every_framework_at_its_fastest_co
 
     def fake_run_child(run, log_path):
         started.append(run.name)
+        if run.name.startswith(("torch/", "gymnasium/", "single_thread/")):
+            return fake_torch_result(run.name, k=0) | {"peak_rss_mib": 400.0}
         if run.name.startswith("calibration/"):
             sps = calibration_sps[run.kind, run.threads]
             return {
@@ -622,9 +632,14 @@ def test_the_command_line_calibrates_then_runs_every_framework_at_its_fastest_co
         budget = plan.Budget(**(vars(budget) | {"calibration_rounds": 2}))
         return planned_in_this_process(plan.plan_calibration, seed, budget, candidates, work_dir)
 
+    def fake_plan_torch_backend_runs(seed, budget, work_dir, threads):
+        return planned_in_this_process(plan.plan_torch_backend, seed, budget, work_dir, threads)
+
     monkeypatch.setattr(cli, "run_child", fake_run_child)
     monkeypatch.setattr(cli, "plan_runs", fake_plan_runs)
     monkeypatch.setattr(cli, "plan_calibration_runs", fake_plan_calibration_runs)
+    monkeypatch.setattr(cli, "plan_torch_backend_runs", fake_plan_torch_backend_runs)
+    monkeypatch.setattr(plan, "TORCH_PRESETS", STAND_IN_PRESETS)
     out_dir = tmp_path / "out"
     argv = ["--quick", "--threads", "2", "1", "--out-dir", str(out_dir), "--work-dir", str(tmp_path / "work")]
     args = cli.parse_args(argv)
@@ -632,14 +647,24 @@ def test_the_command_line_calibrates_then_runs_every_framework_at_its_fastest_co
     cli.benchmark(args, plan.QUICK, "python scripts/benchmark.py " + " ".join(argv))
     assert planned_threads == {"pglab": 1, "sb3": 2, "plain_ppo": 1}
     assert started.count("calibration/pglab/t2") == 1 and started.count("calibration/pglab/t1") == 2
-    assert started.count("calibration/sb3/t2") == 2 and len(started) == 11 + 9
+    # the torch backend's section: one seed of its 7 runs, and the single-threaded pairs, since SB3 ran with 2 threads
+    torch_section = [name for name in started if name.startswith(("torch/", "gymnasium/", "single_thread/"))]
+    assert len(torch_section) == 7 + 4 and started[-len(torch_section) :] == torch_section
+    assert started.count("calibration/sb3/t2") == 2 and len(started) == 11 + 9 + 11
     report = json.loads((out_dir / "benchmarks.json").read_text())
     assert report["threads"] == {"pglab": 1, "sb3": 2, "plain_ppo": 1}
     assert (
         report["calibration"]["sps"]["pglab"]["2"]["n"] == 1 and len(report["calibration"]["results"]) == 11
     )
     assert {r["name"]: r["threads"] for r in report["results"]}["sb3/a2c_cartpole"] == 2
-    assert "| pglab | 2,000 [2,000–2,000] | 900 | **1** |" in (out_dir / "benchmarks.md").read_text()
+    text = (out_dir / "benchmarks.md").read_text()
+    assert "| pglab | 2,000 [2,000–2,000] | 900 | **1** |" in text
+    torch_backend = report["torch_backend"]
+    assert (
+        len(torch_backend["results"]) == 11
+        and torch_backend["summary"]["single_thread"]["source"] == "single_thread"
+    )
+    assert "## Torch env backend (`env.vectorization=torch`)" in text
     assert (out_dir / "figures" / "benchmark.png").stat().st_size > 0
 
 
@@ -649,3 +674,376 @@ def test_the_thread_candidates_on_the_command_line_are_sorted_once_each_and_posi
     with pytest.raises(SystemExit):
         cli.parse_args(["--threads", "0", "1"])
     assert "every count must be at least 1" in capsys.readouterr().err
+
+
+#: existing presets that stand in for the torch backend's in the planning tests (planning only composes them)
+STAND_IN_PRESETS = {"cartpole": "ppo_cartpole", "acrobot": "ppo_acrobot", "pendulum": "ppo_pendulum"}
+
+
+def test_the_torch_backend_runs_every_torch_measurement_per_seed_with_one_thread_and_pairs_the_gymnasium_presets(
+    tmp_path, monkeypatch
+):
+    monkeypatch.setattr(plan, "TORCH_PRESETS", STAND_IN_PRESETS)
+    budget = plan.Budget(**(vars(plan.FULL) | {"torch_seeds": 3, "pair_seeds": 2}))
+    threads = {"pglab": 2, "sb3": 1, "plain_ppo": 1}
+    runs = planned_in_this_process(plan.plan_torch_backend, 10, budget, tmp_path, threads)
+    per_seed = ["torch/env_collection", "torch/ppo_throughput", "torch/cartpole"]
+    pairs = ["torch/acrobot", "gymnasium/acrobot", "torch/pendulum", "gymnasium/pendulum"]
+    flipped = ["gymnasium/acrobot", "torch/acrobot", "gymnasium/pendulum", "torch/pendulum"]
+    single_thread = [
+        "single_thread/pglab/ppo_cartpole",
+        "single_thread/sb3/ppo_cartpole",
+        "single_thread/pglab/a2c_cartpole",
+        "single_thread/sb3/a2c_cartpole",
+    ]
+    assert [(k, run.name) for k, run in runs] == [
+        *((0, name) for name in per_seed + pairs),
+        *((1, name) for name in per_seed + flipped),
+        *((2, name) for name in per_seed),
+        *((0, name) for name in single_thread),
+        *((1, name) for name in [single_thread[i] for i in (1, 0, 3, 2)]),
+    ]
+    by_name = {(k, run.name): run for k, run in runs}
+    # every torch run and the single-threaded pairs: 1 thread; the gymnasium presets: pglab's calibrated count
+    assert {run.name: run.threads for _, run in runs if run.threads != 1} == {
+        "gymnasium/acrobot": 2,
+        "gymnasium/pendulum": 2,
+    }
+    assert "torch_threads=2" in by_name[0, "gymnasium/acrobot"].spec["overrides"]
+    solve = by_name[1, "torch/cartpole"].spec["overrides"]
+    assert solve[:5] == [
+        "experiment=ppo_cartpole",
+        "seed=11",
+        "torch_threads=1",
+        "callbacks.evaluation.every_env_steps=10000",
+        "callbacks.evaluation.episodes=20",
+    ]
+    assert not any(o.startswith("total_env_steps=") for o in solve)  # the preset's own budget
+    # throughput: the preset with 1,024 envs (its steps per env kept), one final evaluation
+    throughput = by_name[0, "torch/ppo_throughput"].spec["overrides"]
+    assert throughput[1:6] == [
+        "seed=10",
+        "torch_threads=1",
+        "callbacks.evaluation.every_env_steps=262144",
+        "callbacks.evaluation.episodes=1",
+        "total_env_steps=262144",
+    ]
+    assert throughput[6] == "env.num_envs=1024"
+    assert not any(o.startswith("algo.num_steps=") for o in throughput)
+    batched = by_name[2, "torch/env_collection"]
+    assert batched.kind == "batched" and batched.threads == 1
+    assert {
+        k: batched.spec[k]
+        for k in ("seed", "torch_threads", "env_only_envs", "env_steps", "collection_steps")
+    } == {
+        "seed": 12,
+        "torch_threads": 1,
+        "env_only_envs": 4096,
+        "env_steps": 4096 * 1024,
+        "collection_steps": 1024 * 1024,
+    }
+    assert batched.spec["preset"] == "ppo_cartpole"
+    assert batched.spec["overrides"][-2:] == ["env.num_envs=1024", "network.hidden_sizes=[64,64]"]
+    sb3 = by_name[0, "single_thread/sb3/a2c_cartpole"].spec
+    assert (sb3["algo"], sb3["torch_threads"], sb3["total_steps"], sb3["eval_every"]) == (
+        "A2C",
+        1,
+        32_768,
+        32_768,
+    )
+    assert "total_env_steps=32768" in by_name[1, "single_thread/pglab/ppo_cartpole"].spec["overrides"]
+    # with one thread for both pglab and SB3 the repeats' own pairs are single-threaded: no extra runs
+    single = planned_in_this_process(plan.plan_torch_backend, 10, plan.QUICK, tmp_path, ONE_THREAD)
+    assert [run.name for _, run in single] == per_seed + pairs
+    # quick mode's 4,096 env steps are raised to two rollouts of a preset where one rollout is more
+    budgets = {run.name: run.spec["overrides"] for _, run in single if run.kind == "pglab"}
+    assert "total_env_steps=4096" in budgets["torch/cartpole"]  # ppo_cartpole's rollouts: 256 env steps
+    assert "total_env_steps=8192" in budgets["gymnasium/pendulum"]  # ppo_pendulum's: 4 x 1,024
+
+
+def test_the_torch_presets_exist_and_use_the_torch_backend():
+    missing = [
+        p
+        for p in plan.TORCH_PRESETS.values()
+        if not (plan.ROOT / "conf" / "experiment" / f"{p}.yaml").exists()
+    ]
+    if missing:
+        pytest.skip(f"presets not written yet: {', '.join(missing)}")
+    for env, preset in plan.TORCH_PRESETS.items():
+        cfg = compose(preset)
+        assert cfg.env.vectorization == "torch", preset
+        if env in plan.GYMNASIUM_PRESETS:
+            assert cfg.env.id == compose(plan.GYMNASIUM_PRESETS[env]).env.id
+
+
+def test_the_batched_child_times_the_env_alone_and_collection_on_the_torch_backend():
+    """In this process, tiny: the numbers' shape, not their speed."""
+    from pglab.benchmark.child_batched import child_batched
+
+    overrides = [
+        "seed=3",
+        "torch_threads=1",
+        "env.vectorization=torch",
+        "env.num_envs=16",
+        "algo.num_steps=4",
+    ]
+    spec = {
+        "seed": 3,
+        "torch_threads": 1,
+        "device": "cpu",
+        "env_only_envs": 32,
+        "env_steps": 320,
+        "preset": "ppo_cartpole",
+        "overrides": [*overrides, "network.hidden_sizes=[64,64]"],
+        "collection_steps": 128,
+    }
+    GlobalHydra.instance().clear()
+    try:
+        result = child_batched(spec)
+    finally:
+        GlobalHydra.instance().clear()
+    assert result["device"] == "cpu"
+    assert {k: result["env_only"][k] for k in ("env_id", "num_envs")} == {
+        "env_id": "CartPole-v1",
+        "num_envs": 32,
+    }
+    collection = result["collection"]
+    assert {k: collection[k] for k in ("preset", "num_envs", "num_steps", "hidden_sizes")} == {
+        "preset": "ppo_cartpole",
+        "num_envs": 16,
+        "num_steps": 4,
+        "hidden_sizes": [64, 64],
+    }
+    assert all(collection[k] > 0 for k in ("raw_sps", "collection_sps", "collection_advantages_sps"))
+    assert result["env_only"]["sps"] > 0
+
+
+#: the torch backend's synthetic numbers over 5 seeds (seed k: index k)
+ENV_ONLY_SPS = (5.2e6, 5.0e6, 6.0e6, 4.9e6, 5.5e6)  # median 5.2M, worst 4.9M
+COLLECTION_SPS = (1.1e6, 0.9e6, 1.3e6, 1.2e6, 1.0e6)  # median 1.1M, worst 0.9M
+THROUGHPUT_SPS = (40e3, 45e3, 60e3, 50e3, 55e3)  # median 50k, worst 40k
+#: CartPole: wall seconds at the first evaluation >= 475 (seed 4 never solves), training seconds at the stable solve
+SOLVE_WALL_S, STABLE_TRAIN_S = (1.5, 1.8, 2.5, 1.0, None), (3.0, 4.0, 5.0, 6.0, None)
+#: one seed each: final return and wall seconds of (torch, gymnasium)
+PAIRS = {"acrobot": ((-85.0, 5.0), (-80.0, 25.0)), "pendulum": ((-250.0, 10.0), (-170.0, 60.0))}
+
+
+def fake_torch_result(name: str, k: int) -> dict:
+    """A torch-backend section run's result in seed index k, as the command line keeps it."""
+    kind = "batched" if name == "torch/env_collection" else "sb3" if "/sb3/" in name else "pglab"
+    threads = 2 if name.startswith("gymnasium/") else 1
+    result = {"name": name, "repeat": k, "seed": k, "kind": kind, "threads": threads, "peak_rss_mib": 400.0}
+    if kind == "batched":
+        collection = {
+            "preset": "ppo_cartpole_torch",
+            "env_id": "CartPole-v1",
+            "num_envs": 1024,
+            "num_steps": 2,
+            "hidden_sizes": [64, 64],
+            "raw_sps": 2 * COLLECTION_SPS[k],
+            "collection_sps": COLLECTION_SPS[k],
+            "collection_advantages_sps": 0.5 * COLLECTION_SPS[k],
+        }
+        env_only = {"env_id": "CartPole-v1", "num_envs": 4096, "sps": ENV_ONLY_SPS[k]}
+        return result | {"device": "cpu", "env_only": env_only, "collection": collection}
+    preset = {"torch/ppo_throughput": "ppo_cartpole_torch", "torch/cartpole": "ppo_cartpole_torch"}.get(name)
+    env = name.split("/")[-1]
+    if name.startswith("single_thread/"):
+        preset, env_steps, train_s = env, 32_768, 32_768 / (3000.0 if "/pglab/" in name else 1500.0 * (1 + k))
+        evals, wall_s = (
+            [{"env_steps": env_steps, "train_s": train_s, "wall_s": train_s, "return_mean": 9.0}],
+            train_s,
+        )
+    elif name == "torch/ppo_throughput":
+        env_steps = 200_000  # 200,000 / (200,000 / 50,000) is 50,000 exactly
+        train_s = wall_s = env_steps / THROUGHPUT_SPS[k]
+        evals = [{"env_steps": env_steps, "train_s": train_s, "wall_s": train_s + 0.1, "return_mean": 500.0}]
+    elif name == "torch/cartpole":
+        env_steps, train_s, wall_s = 100_000, 8.0, 9.0
+        solve, stable = SOLVE_WALL_S[k], STABLE_TRAIN_S[k]
+        curve = [(10_000, 480.0, 1.0, solve), (20_000, 470.0, 2.0, 2.9), (30_000, 500.0, stable, 5.5)]
+        if solve is None:
+            curve = [(10_000, 100.0, 1.0, 1.2), (30_000, 200.0, 3.0, 3.5)]
+        evals = [{"env_steps": s, "return_mean": r, "train_s": t, "wall_s": w} for s, r, t, w in curve]
+    else:
+        backend = 0 if name.startswith("torch/") else 1
+        preset = f"ppo_{env}_torch" if backend == 0 else f"ppo_{env}"
+        final_return, wall_s = PAIRS[env][backend]
+        env_steps, train_s = 200_000, wall_s - 1.0
+        evals = [{"env_steps": env_steps, "train_s": train_s, "wall_s": wall_s, "return_mean": final_return}]
+    overrides = [f"experiment={preset}", f"seed={k}", f"torch_threads={threads}"]
+    if name == "torch/ppo_throughput":
+        overrides += ["total_env_steps=200000", "env.num_envs=1024", "algo.num_steps=2"]
+    config = {"env.num_envs": 1024, "algo.num_steps": 2, "algo.num_minibatches": 2, "algo.update_epochs": 10}
+    result |= {
+        "env_steps": env_steps,
+        "train_s": train_s,
+        "wall_s": wall_s,
+        "evals": evals,
+        "first_step_s": 1.0,
+    }
+    result |= {"overrides": overrides, "config": config if name == "torch/ppo_throughput" else {}}
+    return summary.with_training_metrics(result)
+
+
+def fake_torch_results(single_thread_repeats: int = 0) -> list[dict]:
+    results = [
+        fake_torch_result(name, k)
+        for k in range(5)
+        for name in ("torch/env_collection", "torch/ppo_throughput", "torch/cartpole")
+    ]
+    results += [
+        fake_torch_result(f"{backend}/{env}", 0) for env in PAIRS for backend in ("torch", "gymnasium")
+    ]
+    results += [
+        fake_torch_result(f"single_thread/{side}/{preset}", k)
+        for k in range(single_thread_repeats)
+        for preset in ("ppo_cartpole", "a2c_cartpole")
+        for side in ("pglab", "sb3")
+    ]
+    return results
+
+
+def test_the_torch_backend_summary_takes_medians_and_worst_seeds_and_its_ratios_to_the_repeats():
+    main = summary.summarize(
+        fake_results(repeats=2)
+    )  # pglab ppo_cartpole: 100 steps/s; RL Zoo stable: 30 s median
+    torch_backend = summary.summarize_torch_backend(fake_torch_results(), main)
+    env_only = torch_backend["env_only"]["sps"]
+    assert (env_only["median"], env_only["worst"], env_only["n"], env_only["missing"]) == (5.2e6, 4.9e6, 5, 0)
+    collection = torch_backend["collection"]
+    assert (collection["collection_sps"]["median"], collection["collection_sps"]["worst"]) == (1.1e6, 0.9e6)
+    assert collection["raw_sps"]["median"] == 2.2e6 and collection["hidden_sizes"] == [64, 64]
+    throughput = torch_backend["ppo_throughput"]
+    assert throughput["sps"]["median"] == pytest.approx(50e3) and throughput["sps"]["worst"] == pytest.approx(
+        40e3
+    )
+    assert throughput["ratio"] == pytest.approx(500.0) and throughput["gymnasium_threads"] == 1
+    assert throughput["overrides"] == [
+        "experiment=ppo_cartpole_torch",
+        "torch_threads=1",
+        "total_env_steps=200000",
+        "env.num_envs=1024",
+        "algo.num_steps=2",
+    ]  # the seed left out
+    cartpole = torch_backend["cartpole"]
+    assert (cartpole["preset"], cartpole["solved"], cartpole["stable"]) == ("ppo_cartpole_torch", 4, 4)
+    # the unsolved seed counts as infinitely slow: median of 1.0, 1.5, 1.8, 2.5, inf; no worst
+    assert cartpole["solve_wall_s"] == {
+        "median": 1.8,
+        "worst": None,
+        "min": 1.0,
+        "max": 2.5,
+        "n": 5,
+        "missing": 1,
+    }
+    assert cartpole["solve_env_steps"]["median"] == 10_000
+    assert cartpole["stable_train_s"]["median"] == 5.0 and cartpole["stable_wall_s"]["median"] == 5.5
+    assert cartpole["stable_ratio"] == pytest.approx(5.0 / 30.0) and cartpole["rl_zoo_solved"] == [2, 2]
+    acrobot = torch_backend["pairs"]["acrobot"]
+    assert (
+        acrobot["torch"]["final_return"]["median"] == -85.0
+        and acrobot["gymnasium"]["preset"] == "ppo_acrobot"
+    )
+    assert acrobot["wall_ratio"] == 0.2 and acrobot["gymnasium"]["threads"] == 2
+    assert torch_backend["pairs"]["pendulum"]["wall_ratio"] == pytest.approx(10 / 60)
+    # the repeats ran pglab and SB3 with one thread each: their ratios are the single-threaded ones
+    single_thread = torch_backend["single_thread"]
+    assert single_thread["source"] == "repeats" and single_thread["ratios"]["ppo"] == main["ratios"]["ppo"]
+    assert {name: (t["value"], t["met"]) for name, t in torch_backend["targets"].items()} == {
+        "env_only_sps": (5.2e6, True),
+        "collection_sps": (1.1e6, True),
+        "ppo_sps": (pytest.approx(50e3), True),
+        "ppo_vs_gymnasium": (pytest.approx(500.0), True),
+        "solve_wall_s": (1.8, True),
+        "solve_wall_s_worst": (None, False),  # a seed never solved
+        "stable_vs_rl_zoo": (pytest.approx(5.0 / 30.0), True),
+        "acrobot_return": (-85.0, True),
+        "pendulum_return": (-250.0, False),
+        "single_thread_ppo": (2.5, True),
+        "single_thread_a2c": (2.5, True),
+    }
+
+
+def test_the_single_threaded_ratios_come_from_their_own_pairs_when_the_repeats_ran_with_more_threads():
+    """pglab 3,000 steps/s, SB3 1,500 in repeat 0 and 3,000 in repeat 1: ratios 2.0 and 1.0, per repeat."""
+    two_threads = {"pglab": 2, "sb3": 1, "plain_ppo": 1}
+    main = summary.summarize(fake_results(repeats=2, threads=two_threads))
+    assert summary.single_thread_ratios(fake_torch_results(), main) is None  # neither source
+    single_thread = summary.single_thread_ratios(fake_torch_results(single_thread_repeats=2), main)
+    assert (single_thread["source"], single_thread["repeats"], single_thread["steps"]) == (
+        "single_thread",
+        2,
+        32_768,
+    )
+    assert single_thread["ratios"]["a2c"] == {"median": 1.5, "min": 1.0, "max": 2.0, "n": 2}
+    assert single_thread["sps"]["single_thread/sb3/ppo_cartpole"]["median"] == pytest.approx(2250.0)
+    targets = summary.summarize_torch_backend(fake_torch_results(single_thread_repeats=2), main)["targets"]
+    assert (targets["single_thread_ppo"]["value"], targets["single_thread_ppo"]["met"]) == (1.5, True)
+
+
+def test_over_seeds_counts_a_seed_that_never_got_there_as_the_worst():
+    assert summary.over_seeds([3.0, 1.0, 2.0]) == {
+        "median": 2.0,
+        "worst": 1.0,
+        "min": 1.0,
+        "max": 3.0,
+        "n": 3,
+        "missing": 0,
+    }
+    assert summary.over_seeds([3.0, 1.0, 2.0], lower_is_better=True)["worst"] == 3.0
+    most_unsolved = summary.over_seeds([1.0, None, None], lower_is_better=True)
+    assert (most_unsolved["median"], most_unsolved["worst"], most_unsolved["missing"]) == (None, None, 2)
+    assert summary.over_seeds([]) is None
+
+
+def test_the_report_has_a_torch_backend_section_with_a_verdict_per_target_and_what_ran():
+    results = fake_results(repeats=2)
+    report = fake_report(results, ONE_THREAD, None)
+    report["settings"] |= {"torch_seeds": 5}
+    report["torch_backend"] = {
+        "summary": summary.summarize_torch_backend(fake_torch_results(), report["summary"]),
+        "results": fake_torch_results(),
+    }
+    text = markdown(report)
+    assert text.index("## Torch env backend (`env.vectorization=torch`)") < text.index("## Torch threads")
+    expected_lines = [
+        "- the env alone (CartPole-v1, 4,096 envs, uniform random actions): 5.2M median (worst 4.9M) steps/s, "
+        "target ≥ 5M: met",
+        "- collection with an untrained 64×64 policy at 1,024 envs, pglab's collector (`collect_rollout()`): 1.1M "
+        "median (worst 900k) steps/s (the bare `policy.act` + `env.step` loop 2.2M median (worst 1.8M); with "
+        "advantages and batching 550k median (worst 450k)), target ≥ 1M: met",
+        "- PPO training throughput at 1,024 envs (evaluation excluded): 50k median (worst 40k) steps/s, target ≥ "
+        "50k: met",
+        "- that throughput's median / the gymnasium backend's `ppo_cartpole` (100 steps/s median, 1 torch thread): "
+        "500.0×, target ≥ 10.0: met",
+        "- CartPole solved (first evaluation ≥ 475) by `ppo_cartpole_torch`, training wall time at it, evaluations "
+        "included: 1.80 s median (worst –, 1 of 5 seeds never got there), 4/5 seeds solved, target ≤ 2.00 s: met",
+        "- every seed solved in time: a seed never solved, target ≤ 5.00 s: not met",
+        "- Acrobot final return by `ppo_acrobot_torch`: −85.0 median (worst −85.0), wall time / `ppo_acrobot`'s "
+        "0.20, target ≥ −90.0: met",
+        "- Pendulum final return by `ppo_pendulum_torch`: −250.0 median (worst −250.0), wall time / "
+        "`ppo_pendulum`'s 0.17, target ≥ −200.0: not met",
+        "- gymnasium backend PPO training steps/s / SB3's with the same hyperparameters, one torch thread each (the "
+        "repeats' own pairs (2 repeats), which ran single-threaded): 2.50 [2.00–3.00], target ≥ 1.50: met",
+    ]
+    for line in expected_lines:
+        assert line in text, line
+    assert (
+        "training seconds without evaluation: 5.00 s median (worst –, 1 of 5 seeds never got there), 4/5 seeds stable"
+    ) in text
+    assert (
+        "SB3's RL Zoo PPO's, its evaluation excluded too (30.00 s median, solved 2/2): 0.17, target ≤ 0.50: met"
+    ) in text
+    assert (
+        "| PPO training, steps/s (evaluation excluded) | `python train.py experiment=ppo_cartpole_torch torch_threads=1 "
+        "total_env_steps=200000 env.num_envs=1024 algo.num_steps=2`: rollout 2,048 = 1,024 envs × 2 steps (the "
+        "preset's rollout size kept), 2 minibatch(es) of 1,024, 10 epochs | 50k | 40k | 40k–60k | 5/5 |"
+    ) in text
+    assert "| CartPole first solve, wall s (evaluations included) |" in text
+    assert (
+        "| Acrobot | gymnasium | `python train.py experiment=ppo_acrobot torch_threads=2` | 2 | 1 | 200,000 |"
+        in text
+    )
+    # an older report without the section still renders
+    assert "## Torch env backend" not in markdown(fake_report(results, ONE_THREAD, None))

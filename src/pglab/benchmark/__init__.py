@@ -1,8 +1,10 @@
-"""Benchmark pglab against Stable-Baselines3, a plain PyTorch PPO and the env's own ceiling, on this machine.
+"""Benchmark pglab against Stable-Baselines3, a plain PyTorch PPO and the env's own ceiling, and its torch env
+backend against its gymnasium one, on this machine.
 
     python scripts/benchmark.py                # the full benchmark: thread calibration, 3 interleaved repeats,
-                                               #   27-42 min on 2 cores
-    python scripts/benchmark.py --quick        # tiny budgets, one repeat: a smoke check of the harness (~3 min)
+                                               #   27-42 min on 2 cores, then the torch env backend's section
+                                               #   (5 seeds, ~5-8 min)
+    python scripts/benchmark.py --quick        # tiny budgets, one repeat: a smoke check of the harness (~5 min)
     python scripts/benchmark.py --repeats 5    # more repeats for tighter min-max ranges
     python scripts/benchmark.py --threads 1    # every framework with 1 torch thread, no calibration
 
@@ -64,16 +66,35 @@ What is measured, all on CartPole-v1:
    with, and `train`. Collection compares like for like as collection + advantages on both sides (SB3's
    `collect_rollouts` as a whole): the table's first column and the headline ratio of collection throughput,
    pglab / SB3, taken per repeat.
+6. The torch env backend (`env.vectorization=torch`: `pglab.envs.batched` and its on-device collector), after the
+   repeats, every run with one torch thread, over `Budget.torch_seeds` seeds (5; seed `--seed + j`), reported as
+   the median and the worst seed (a seed that never solves counts as infinitely slow) with a verdict per target
+   (`summary.TORCH_TARGETS`, issue 15's): (a) the env alone, CartPole-v1 at 4,096 sub-envs stepped with uniform
+   random actions drawn on the device, and collection at 1,024 sub-envs with an untrained 64x64 policy built from
+   `ppo_cartpole_torch` as `train.py` builds it: a bare `policy.act` + `env.step` loop, pglab's
+   `collect_rollout()` (the verdict's number) and it plus `prepare_batch()` (`child_batched`, timed after a
+   warm-up); (b) PPO training steps/s of `ppo_cartpole_torch env.num_envs=1024` (its steps per env per rollout,
+   epochs and minibatch count kept: 16,384-sample rollouts; the report prints the exact command), evaluation
+   excluded, and its median / the repeats'
+   gymnasium `ppo_cartpole` median (pglab's calibrated thread count); (c) `ppo_cartpole_torch` as it is: the
+   training wall time, evaluations included, at its first evaluation >= 475 (median and worst seed), and the
+   training seconds to its stable solve, evaluation excluded, over RL Zoo PPO's from the repeats (a ratio of
+   medians, like for like); (d) the Acrobot and Pendulum torch presets next to the gymnasium-backend presets
+   `ppo_acrobot` / `ppo_pendulum` (pglab's calibrated count), `Budget.pair_seeds` seed(s) (one: the gymnasium
+   presets take 25-60 s each): final evaluation return and wall time, evaluations included; (e) the gymnasium
+   backend's PPO and A2C steps/s / SB3's, both single-threaded: the repeats' own pairs when the calibration gave
+   both frameworks one thread, else `Budget.single_thread_repeats` repeats of 32k-env-step pairs at one thread.
+   All evaluations follow the repeats' schedule (every 10k env steps, 20 episodes), whatever a preset sets.
 
 Writes `docs/benchmarks.md` (machine, versions, tables), `docs/benchmarks.json` (every run's raw numbers) and
 `docs/figures/benchmark.png`; `--quick` writes to `outputs/benchmark-quick/` instead, so a smoke check never
 replaces the report. Run dirs and child logs go to `outputs/benchmark/<time>/`.
 
-Modules, in the order a benchmark uses them: `plan` (budgets, presets, the calibration runs and the runs of a
-repeat), `sb3_config`
-(pglab's hyperparameters in SB3's terms), `child_process` (start a child, and the child's entry point), the
-children `child_pglab`, `child_sb3`, `child_plain_ppo`, `child_ceiling` (with `timing`, their clocks),
-`evaluation_clock` (the pglab run's logger), `summary` (thread picks, solves, spreads, ratios), `report` (markdown and
-JSON), `figure` (the PNG) and `cli`. This package imports nothing heavy: a child imports only what its own run
-needs.
+Modules, in the order a benchmark uses them: `plan` (budgets, presets, the calibration runs, the runs of a repeat
+and of the torch env backend's section), `sb3_config` (pglab's hyperparameters in SB3's terms), `child_process`
+(start a child, and the child's entry point), the children `child_pglab`, `child_sb3`, `child_plain_ppo`,
+`child_ceiling`, `child_batched` (with `timing`, their clocks), `evaluation_clock` (the pglab run's logger),
+`summary` (thread picks, solves, spreads, ratios; the torch backend's medians, worst seeds and targets), `report`
+(markdown and JSON), `figure` (the PNG) and `cli`. This package imports nothing heavy: a child imports only what
+its own run needs.
 """

@@ -25,6 +25,7 @@ CHILDREN = {
     "sb3": "child_sb3",
     "plain_ppo": "child_plain_ppo",
     "ceiling": "child_ceiling",
+    "batched": "child_batched",
 }
 
 

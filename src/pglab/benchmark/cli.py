@@ -1,5 +1,5 @@
 """The command line of `scripts/benchmark.py`: calibrate each framework's torch thread count, plan every
-repeat, run each child in turn, summarize, report."""
+repeat and the torch env backend's section, run each child in turn, summarize, report."""
 
 import argparse
 import datetime
@@ -20,10 +20,18 @@ from pglab.benchmark.plan import (
     Run,
     plan_calibration_runs,
     plan_runs,
+    plan_torch_backend_runs,
     thread_candidates,
 )
 from pglab.benchmark.report import machine, write_report
-from pglab.benchmark.summary import calibrate, clearly_slower, describe, summarize, with_training_metrics
+from pglab.benchmark.summary import (
+    calibrate,
+    clearly_slower,
+    describe,
+    summarize,
+    summarize_torch_backend,
+    with_training_metrics,
+)
 
 
 def usable_cores() -> int:
@@ -43,7 +51,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         "--repeats",
         type=int,
         default=None,
-        help="repeats of every measurement, interleaved (default 3; 1 with --quick)",
+        help="repeats of every measurement, interleaved (default 3; 1 with --quick); the torch env backend's "
+        f"section runs its own seeds ({FULL.torch_seeds}; {QUICK.torch_seeds} with --quick)",
     )
     parser.add_argument(
         "--quick",
@@ -125,8 +134,8 @@ def calibration(args: argparse.Namespace, budget: Budget, work_dir: Path) -> dic
 
 
 def benchmark(args: argparse.Namespace, budget: Budget, command: str) -> None:
-    """Calibrate the thread counts, run every repeat's children in turn, printing a line for each, then write
-    the report (`command`: how it was started, for the report)."""
+    """Calibrate the thread counts, run every repeat's children in turn, then the torch env backend's, printing a
+    line for each, then write the report (`command`: how it was started, for the report)."""
     out_dir = args.out_dir or ROOT / ("outputs/benchmark-quick" if args.quick else "docs")
     stamp = datetime.datetime.now().strftime("%Y-%m-%d_%H-%M-%S")
     work_dir = (args.work_dir or ROOT / "outputs" / "benchmark" / stamp).resolve()
@@ -140,6 +149,14 @@ def benchmark(args: argparse.Namespace, budget: Budget, command: str) -> None:
         "benchmark",
         "repeat",
     )
+    torch_results = run_all(
+        plan_torch_backend_runs(args.seed, budget, work_dir, threads),
+        args.seed,
+        work_dir,
+        "torch env backend",
+        "seed",
+    )
+    summary = summarize(results)
     report = {
         "date": datetime.datetime.now().isoformat(timespec="seconds"),
         "settings": {
@@ -153,8 +170,12 @@ def benchmark(args: argparse.Namespace, budget: Budget, command: str) -> None:
         "machine": machine(),
         "threads": threads,
         "calibration": calibrated,
-        "summary": summarize(results),
+        "summary": summary,
         "results": results,
+        "torch_backend": {
+            "summary": summarize_torch_backend(torch_results, summary),
+            "results": torch_results,
+        },
     }
     print("wrote " + ", ".join(str(path) for path in write_report(report, out_dir)))
 

@@ -1,4 +1,5 @@
-"""The report of a benchmark: the machine it ran on, the markdown tables and the files it writes."""
+"""The report of a benchmark: the machine it ran on, the markdown tables (the torch env backend's section among
+them) and the files it writes."""
 
 import json
 import os
@@ -8,8 +9,20 @@ from pathlib import Path
 from typing import Any
 
 from pglab.benchmark.figure import plot
-from pglab.benchmark.plan import CALIBRATION_PRESET, FRAMEWORKS, PRESETS
-from pglab.benchmark.summary import CALIBRATION_CUTOFF, HEADLINE_SOLVE, RL_ZOO, SOLVED_RETURN
+from pglab.benchmark.plan import (
+    CALIBRATION_PRESET,
+    FRAMEWORKS,
+    GYMNASIUM_PRESETS,
+    PRESETS,
+    TORCH_THREADS,
+)
+from pglab.benchmark.summary import (
+    CALIBRATION_CUTOFF,
+    HEADLINE_SOLVE,
+    RL_ZOO,
+    SAME_HYPERPARAMETERS,
+    SOLVED_RETURN,
+)
 from pglab.benchmark.timing import BREAKDOWN
 
 #: the project's performance targets, printed next to the measured ratios
@@ -84,6 +97,309 @@ def thread_lines(report: dict[str, Any]) -> list[str]:
     return lines
 
 
+def si(x: float | None) -> str:
+    """A throughput: 1.23M, 5M, 52.1k, 950; "–" for None."""
+    if x is None:
+        return "–"
+
+    def short(value: float, digits: int) -> str:
+        return f"{value:.{digits}f}".rstrip("0").rstrip(".")
+
+    if abs(x) >= 1e6:
+        return short(x / 1e6, 2) + "M"
+    return short(x / 1e3, 1) + "k" if abs(x) >= 1e4 else f"{x:,.0f}"
+
+
+def steps(n: int) -> str:
+    return f"{n:,} step{'s' * (n != 1)}"
+
+
+def seconds(x: float | None) -> str:
+    return "–" if x is None else f"{x:.2f} s"
+
+
+def plain(digits: int) -> Any:
+    """A formatter of numbers with `digits` decimals (a true minus sign); "–" for None."""
+
+    def formatted(x: float | None) -> str:
+        return "–" if x is None else f"{x:,.{digits}f}".replace("-", "−")
+
+    return formatted
+
+
+#: each torch-backend target's one-line label and the formatter of its value and threshold
+TORCH_TARGET_LINES = {
+    "env_only_sps": ("the env alone", si),
+    "collection_sps": ("collection (pglab's collector)", si),
+    "ppo_sps": ("PPO training throughput", si),
+    "ppo_vs_gymnasium": ("PPO training throughput / the gymnasium backend's", plain(1)),
+    "solve_wall_s": ("CartPole solved, training wall time with evaluations, median", seconds),
+    "solve_wall_s_worst": ("CartPole solved, training wall time with evaluations, every seed", seconds),
+    "stable_vs_rl_zoo": ("CartPole stable solve / SB3's RL Zoo PPO's", plain(2)),
+    "acrobot_return": ("Acrobot final return", plain(1)),
+    "pendulum_return": ("Pendulum final return", plain(1)),
+    "single_thread_ppo": ("gymnasium backend PPO / SB3, one thread each", plain(2)),
+    "single_thread_a2c": ("gymnasium backend A2C / SB3, one thread each", plain(2)),
+}
+
+
+def verdict(target: dict[str, Any], formatter: Any) -> str:
+    """ "target ≥ 1M: met" (or "not met", or "not measured" without a value)."""
+    comparison, threshold = target["target"]
+    state = {True: "met", False: "not met", None: "not measured"}[target["met"]]
+    return f"target {'≥' if comparison == '>=' else '≤'} {formatter(threshold)}: {state}"
+
+
+def median_worst(s: dict[str, Any] | None, formatter: Any) -> str:
+    """ "1.23M median (worst 1.10M)"; with missing seeds, how many; "–" for none."""
+    if s is None:
+        return "–"
+    missing = f", {s['missing']} of {s['n']} seeds never got there" if s["missing"] else ""
+    return f"{formatter(s['median'])} median (worst {formatter(s['worst'])}{missing})"
+
+
+def command(what: dict[str, Any]) -> str:
+    """`python train.py <overrides>` of a torch-backend summary part (the seed left out)."""
+    return "`python train.py " + " ".join(what["overrides"]) + "`"
+
+
+def torch_backend_lines(report: dict[str, Any]) -> list[str]:
+    """The "Torch env backend" section: its targets met or not, one line each, then its tables."""
+    torch_backend, settings = report["torch_backend"]["summary"], report["settings"]
+    targets, main_runs = torch_backend["targets"], report["summary"]["runs"]
+    env_only, collection = torch_backend["env_only"], torch_backend["collection"]
+    throughput, cartpole = torch_backend["ppo_throughput"], torch_backend["cartpole"]
+    pairs, single_thread = torch_backend["pairs"], torch_backend["single_thread"]
+
+    def line(name: str, text: str) -> str:
+        return f"- {text}, {verdict(targets[name], TORCH_TARGET_LINES[name][1])}"
+
+    def threads(n: int | None) -> str:
+        return "–" if n is None else f"{n} torch thread{'s' * (n > 1)}"
+
+    lines = [
+        "## Torch env backend (`env.vectorization=torch`)",
+        "",
+        f"pglab's batched envs (`pglab.envs.batched`) and its on-device collector, every run with {TORCH_THREADS} "
+        f"torch thread (`torch_threads={TORCH_THREADS}`), each measured over {settings['torch_seeds']} seed(s) "
+        f"{settings['seed']}–{settings['seed'] + settings['torch_seeds'] - 1}: the median and the worst seed (the "
+        "lowest throughput or return, the longest time; a seed that never solves counts as infinitely slow). The "
+        "gymnasium-backend numbers they are set against are this report's: its repeats' `pglab/ppo_cartpole` and "
+        f"`{RL_ZOO}` (each framework at its calibrated thread count), and this section's own Acrobot and Pendulum "
+        f"runs ({settings['pair_seeds']} seed(s) per preset{': one run each, no spread' if settings['pair_seeds'] == 1 else ''}; "
+        "the gymnasium side at pglab's calibrated count). Evaluations: "
+        f"{settings['eval_episodes']} deterministic episodes every {settings['eval_every']:,} env steps, as "
+        "everywhere in this report.",
+        "",
+        "Targets:",
+        "",
+    ]
+    if env_only:
+        lines.append(
+            line(
+                "env_only_sps",
+                f"the env alone ({env_only['env_id']}, {env_only['num_envs']:,} envs, uniform random actions): "
+                f"{median_worst(env_only['sps'], si)} steps/s",
+            )
+        )
+    if collection:
+        lines.append(
+            line(
+                "collection_sps",
+                f"collection with an untrained {'×'.join(map(str, collection['hidden_sizes']))} policy at "
+                f"{collection['num_envs']:,} envs, pglab's collector (`collect_rollout()`): "
+                f"{median_worst(collection['collection_sps'], si)} steps/s (the bare `policy.act` + `env.step` "
+                f"loop {median_worst(collection['raw_sps'], si)}; with advantages and batching "
+                f"{median_worst(collection['collection_advantages_sps'], si)})",
+            )
+        )
+    if throughput:
+        config = throughput["config"]
+        lines += [
+            line(
+                "ppo_sps",
+                f"PPO training throughput at {config.get('env.num_envs', '?'):,} envs (evaluation excluded): "
+                f"{median_worst(throughput['sps'], si)} steps/s",
+            ),
+            line(
+                "ppo_vs_gymnasium",
+                f"that throughput's median / the gymnasium backend's `ppo_cartpole` ({si(throughput['gymnasium_sps'] and throughput['gymnasium_sps']['median'])} "
+                f"steps/s median, {threads(throughput['gymnasium_threads'])}): "
+                f"{plain(1)(throughput['ratio'])}×",
+            ),
+        ]
+    if cartpole:
+        zoo, zoo_solved = cartpole["rl_zoo_stable_train_s"], cartpole["rl_zoo_solved"]
+        solved = f"{cartpole['solved']}/{len(cartpole['seeds'])} seeds solved"
+        lines += [
+            line(
+                "solve_wall_s",
+                f"CartPole solved (first evaluation ≥ {SOLVED_RETURN:g}) by `{cartpole['preset']}`, training wall "
+                f"time at it, evaluations included: {median_worst(cartpole['solve_wall_s'], seconds)}, {solved}",
+            ),
+            line(
+                "solve_wall_s_worst",
+                "every seed solved in time: "
+                + (
+                    f"worst {seconds(worst)}"
+                    if (worst := targets["solve_wall_s_worst"]["value"]) is not None
+                    else "a seed never solved"
+                ),
+            ),
+            line(
+                "stable_vs_rl_zoo",
+                f"CartPole stable solve (every later evaluation ≥ {SOLVED_RETURN:g}) by the same runs, training "
+                f"seconds without evaluation: {median_worst(cartpole['stable_train_s'], seconds)}, "
+                f"{cartpole['stable']}/{len(cartpole['seeds'])} seeds stable (with evaluations "
+                f"{median_worst(cartpole['stable_wall_s'], seconds)}); median / SB3's RL Zoo PPO's, its evaluation "
+                f"excluded too ({seconds(zoo and zoo['median'])} median, solved "
+                f"{zoo_solved[0] if zoo_solved else 0}/{zoo_solved[1] if zoo_solved else 0}): "
+                f"{plain(2)(cartpole['stable_ratio'])}",
+            ),
+        ]
+    for env in GYMNASIUM_PRESETS:
+        pair = pairs.get(env)
+        if pair:
+            mine = pair["torch"]
+            lines.append(
+                line(
+                    f"{env}_return",
+                    f"{env.capitalize()} final return by `{mine['preset']}`: "
+                    f"{median_worst(mine['final_return'], plain(1))}, wall time / `{pair['gymnasium']['preset']}`'s "
+                    f"{plain(2)(pair['wall_ratio'])}",
+                )
+            )
+    if single_thread:
+        source = (
+            f"{single_thread['repeats']} repeat(s) of {single_thread['steps']:,}-env-step runs in this section"
+            if single_thread["source"] == "single_thread"
+            else f"the repeats' own pairs ({single_thread['repeats']} repeat{'s' * (single_thread['repeats'] != 1)}), "
+            "which ran single-threaded"
+        )
+        for algo in SAME_HYPERPARAMETERS:
+            ratio = single_thread["ratios"][algo]
+            lines.append(
+                line(
+                    f"single_thread_{algo}",
+                    f"gymnasium backend {algo.upper()} training steps/s / SB3's with the same hyperparameters, one "
+                    f"torch thread each ({source}): {fmt(ratio, 2)}",
+                )
+            )
+    lines += [
+        "",
+        "| measurement | what ran | median | worst | min–max | seeds |",
+        "|---|---|---|---|---|---|",
+    ]
+
+    def row(measurement: str, what: str, s: dict[str, Any] | None, formatter: Any) -> None:
+        if s is not None:
+            lines.append(
+                f"| {measurement} | {what} | {formatter(s['median'])} | {formatter(s['worst'])} | "
+                f"{formatter(s['min'])}–{formatter(s['max']) if s['min'] is not None else '–'} | "
+                f"{s['n'] - s['missing']}/{s['n']} |"
+            )
+
+    if env_only:
+        row(
+            "env alone, steps/s",
+            f'`make_batched_env("{env_only["env_id"]}", {env_only["num_envs"]})`, `env.step` with uniform random '
+            "actions drawn on the device",
+            env_only["sps"],
+            si,
+        )
+    if collection:
+        policy = f"untrained {'×'.join(map(str, collection['hidden_sizes']))} policy, {collection['num_envs']:,} envs"
+        row(
+            "collection, bare loop, steps/s",
+            f"`policy.act` + `env.step` under `no_grad`, {policy}",
+            collection["raw_sps"],
+            si,
+        )
+        row(
+            "collection, pglab's collector, steps/s",
+            f"`collect_rollout()` of `experiment={collection['preset']}`, {steps(collection['num_steps'])} per rollout, {policy}",
+            collection["collection_sps"],
+            si,
+        )
+        row(
+            "collection + advantages, steps/s",
+            "`collect_rollout()` + `prepare_batch()`",
+            collection["collection_advantages_sps"],
+            si,
+        )
+    if throughput:
+        config = throughput["config"]
+        rollout = config.get("env.num_envs", 0) * config.get("algo.num_steps", 0)
+        minibatches = config.get("algo.num_minibatches", 1)
+        sizes = (
+            f"rollout {rollout:,} = {config.get('env.num_envs', 0):,} envs × {steps(config.get('algo.num_steps', 0))} "
+            f"(the preset's rollout size kept), {minibatches} minibatch(es) of {rollout // minibatches:,}, "
+            f"{config.get('algo.update_epochs', '?')} epochs"
+        )
+        row(
+            "PPO training, steps/s (evaluation excluded)",
+            f"{command(throughput)}: {sizes}",
+            throughput["sps"],
+            si,
+        )
+    if cartpole:
+        what = f"{command(cartpole)}, {cartpole['env_steps']:,} env steps"
+        row("CartPole first solve, wall s (evaluations included)", what, cartpole["solve_wall_s"], seconds)
+        row("CartPole first solve, env steps", "the same runs", cartpole["solve_env_steps"], plain(0))
+        row(
+            "CartPole stable solve, training s (evaluation excluded)",
+            "the same runs",
+            cartpole["stable_train_s"],
+            seconds,
+        )
+        row(
+            "CartPole stable solve, wall s (evaluations included)",
+            "the same runs",
+            cartpole["stable_wall_s"],
+            seconds,
+        )
+        zoo = main_runs.get(RL_ZOO)
+        if zoo and zoo["solve_train_s"]:
+            s = zoo["solve_train_s"]
+            lines.append(
+                f"| SB3 RL Zoo PPO stable solve, training s (evaluation excluded) | this report's `{RL_ZOO}` | "
+                f"{seconds(s['median'])} | {seconds(s['max'])} | {seconds(s['min'])}–{seconds(s['max'])} | "
+                f"{zoo['solved']}/{zoo['repeats']} |"
+            )
+    if any(pairs.values()):
+        lines += [
+            "",
+            "| env | backend | what ran | torch threads | seeds | env steps | final return | wall s (evaluations "
+            "included) | training s (evaluation excluded) | steps/s | wall time, torch / gymnasium |",
+            "|---|---|---|---|---|---|---|---|---|---|---|",
+        ]
+        for env, pair in pairs.items():
+            if not pair:
+                continue
+            for backend in ("torch", "gymnasium"):
+                side = pair[backend]
+                lines.append(
+                    f"| {env.capitalize()} | {backend} | {command(side)} | {side['threads']} | {len(side['seeds'])} | "
+                    f"{side['env_steps']:,} | {median_worst(side['final_return'], plain(1))} | "
+                    f"{median_worst(side['wall_s'], seconds)} | {median_worst(side['train_s'], seconds)} | "
+                    f"{median_worst(side['sps'], si)} | {plain(2)(pair['wall_ratio']) if backend == 'torch' else ''} |"
+                )
+    if single_thread:
+        lines += [
+            "",
+            "| algorithm, one torch thread each | pglab (gymnasium backend) steps/s | SB3 steps/s | pglab / SB3 (per repeat) |",
+            "|---|---|---|---|",
+        ]
+        for algo, (pglab, sb3) in SAME_HYPERPARAMETERS.items():
+            prefix = "single_thread/" if single_thread["source"] == "single_thread" else ""
+            sps = single_thread["sps"]
+            lines.append(
+                f"| {algo.upper()} (`experiment={pglab.split('/')[1]}`) | {fmt(sps.get(prefix + pglab))} | "
+                f"{fmt(sps.get(prefix + sb3))} | {fmt(single_thread['ratios'][algo], 2)} |"
+            )
+    return lines + [""]
+
+
 def markdown(report: dict[str, Any]) -> str:
     """`docs/benchmarks.md`: the settings and machine, the headline ratios and one table per measurement."""
     summary, info, settings = report["summary"], report["machine"], report["settings"]
@@ -142,6 +458,7 @@ def markdown(report: dict[str, Any]) -> str:
         f"(target {TARGETS['collection']}); PPO training / ceiling: {fmt(ceilings['ppo_cartpole']['training_fraction'], 2)}",
         f"- Peak memory, pglab PPO / plain PyTorch PPO: **{fmt(ratios['memory'], 2)}** (target {TARGETS['memory']})",
         "",
+        *(torch_backend_lines(report) if "torch_backend" in report else []),
         "## Torch threads",
         "",
         *thread_lines(report),
