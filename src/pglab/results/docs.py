@@ -300,6 +300,7 @@ def renderers(results_dir: Path) -> dict[str, Callable[[], str]]:
         "cartpole-algorithms": lambda: cartpole_algorithms(results_dir),
         "benchmark-headline": lambda: benchmark_section("Headline", BENCHMARKS),
         "benchmark-time": lambda: benchmark_section("Where the training time goes", BENCHMARKS),
+        "benchmark-torch": lambda: benchmark_section("Torch env backend", BENCHMARKS),
     }
     blocks |= {question: (lambda q=question: guide_block(q, results_dir)) for question in GUIDE}
     for path in sorted(PRESETS_DIR.glob("*.yaml")):
