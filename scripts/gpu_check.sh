@@ -8,7 +8,9 @@
 #   1. `nvidia-smi -L` and torch's CUDA build and devices; exit 1 at once when PyTorch sees no CUDA GPU;
 #   2. `pytest -m gpu` (tests/e2e/test_gpu.py: every algorithm trains a smoke budget with accelerator=gpu on
 #      CartPole and Pendulum, evaluate.py device=cuda reproduces device=cpu, two-GPU DDP when 2 GPUs are seen);
-#   3. PPO on CartPole on the GPU, `experiment=ppo_cartpole accelerator=gpu seed=0` (100k env steps);
+#   3. PPO on CartPole on the GPU, `experiment=ppo_cartpole accelerator=gpu seed=0` (100k env steps); then the
+#      torch env backend on cuda: CartPole's env alone and collection at 65,536 sub-envs, and PPO with
+#      `experiment=ppo_cartpole_torch accelerator=gpu env.num_envs=4096` for 2M env steps (2 minutes at most each);
 #   4. with the time left, PPO on Pong, `experiment=ppo_pong accelerator=gpu seed=0`, sent SIGINT at the deadline
 #      (as `timeout -s INT` would: pglab finishes the update, writes last.ckpt, marks the run interrupted and exits
 #      130), so it trains as many env steps as fit whatever bounds it (the GPU, or async envs on too few cores);
@@ -214,6 +216,55 @@ if report "$run" && ((code == 0)); then
 else
 	tail -n 20 "$OUT/ppo_cartpole.log"
 	record FAIL ppo_cartpole "exit $code$( ((DEADLINE_HIT)) && echo " at its deadline"); see $OUT/ppo_cartpole.log"
+fi
+stop_if_interrupted
+
+echo
+echo "== The torch env backend on cuda: CartPole at 65,536 sub-envs, then PPO (experiment=ppo_cartpole_torch accelerator=gpu env.num_envs=4096)"
+start=$SECONDS
+code=0
+cat >"$OUT/torch_backend.py" <<'PY'
+import time
+
+import torch
+
+from pglab.envs.batched import make_batched_env
+from pglab.networks.actor_critic import ActorCritic
+from pglab.rollout.batched_collector import BatchedRolloutCollector
+
+n, device = 65_536, torch.device("cuda")
+env = make_batched_env("CartPole-v1", n, device)
+env.reset(seed=0)
+actions = torch.randint(2, (200, n), device=device)
+for k in range(20):
+    env.step(actions[k])
+torch.cuda.synchronize()
+start = time.perf_counter()
+for k in range(200):
+    env.step(actions[k])
+torch.cuda.synchronize()
+print(f"  env alone, {n:,} sub-envs, random actions: {200 * n / (time.perf_counter() - start):,.0f} env steps/s")
+collector = BatchedRolloutCollector(make_batched_env("CartPole-v1", n), seed=0)
+policy = ActorCritic(env.single_observation_space, env.single_action_space).to(device)
+collector.collect(policy, 16)
+torch.cuda.synchronize()
+start = time.perf_counter()
+for _ in range(5):
+    collector.collect(policy, 16)
+torch.cuda.synchronize()
+print(f"  collection, 64x64 policy, {n:,} sub-envs x 16 steps: {5 * 16 * n / (time.perf_counter() - start):,.0f} env steps/s")
+PY
+bounded 120 "$OUT/torch_backend.log" "$PYTHON" "$OUT/torch_backend.py" || code=$?
+cat "$OUT/torch_backend.log"
+run="$OUT/ppo_cartpole_torch"
+bounded 120 "$OUT/ppo_cartpole_torch.log" \
+	"$PYTHON" train.py experiment=ppo_cartpole_torch accelerator=gpu env.num_envs=4096 total_env_steps=2000000 \
+	seed=0 logger=csv "hydra.run.dir=$run" || code=$?
+if report "$run" && ((code == 0)); then
+	record PASS torch_backend "$((SECONDS - start)) s"
+else
+	tail -n 20 "$OUT/ppo_cartpole_torch.log"
+	record FAIL torch_backend "exit $code; see $OUT/torch_backend.log, $OUT/ppo_cartpole_torch.log"
 fi
 stop_if_interrupted
 

@@ -145,3 +145,25 @@ def test_two_gpu_data_parallel_training_ends_with_the_same_weights_on_both_gpus(
     assert ranks[0]["episodes"] == ranks[1]["episodes"] == summary["progress/episodes"]
     steps = [int(float(row["step"])) for row in metric_rows(run_dir)]
     assert steps == list(range(128, 4097, 128))
+
+
+@pytest.mark.parametrize("env", ["cartpole", "pendulum"])
+def test_the_torch_backend_trains_with_its_envs_on_the_gpu(tmp_path, env):
+    # the batched envs move to the policy's device: the env state in the checkpoint came from cuda tensors, and
+    # the episodes are the CPU's (the counter-based resets are integer arithmetic, the same on every device)
+    run_dir = tmp_path / "run"
+    result = train(
+        f"env={env}",
+        "env.vectorization=torch",
+        "env.num_envs=64",
+        "debug=smoke",
+        *GPU,
+        f"hydra.run.dir={run_dir}",
+        fresh=True,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["status"] == "completed" and summary["progress/env_steps"] >= 2000
+    checkpoint = torch.load(run_dir / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
+    assert checkpoint["collector"]["env_state"]["episode"].shape == (64,)
+    assert math.isfinite(summary["eval/episode_return_mean"])
