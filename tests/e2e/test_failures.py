@@ -56,7 +56,7 @@ CONFIG_ERRORS = [
     (["env.num_envs=0"], "env.num_envs=0 is out of range: allowed integers in [1, inf]", False),
     (
         ["env.vectorization=threads"],
-        "env.vectorization='threads' is not supported; choose one of ['async', 'sync']",
+        "env.vectorization='threads' is not supported; choose one of ['async', 'sync', 'torch']",
         False,
     ),
     (

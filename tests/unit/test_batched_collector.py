@@ -117,3 +117,24 @@ def test_the_factory_gives_batched_envs_and_their_collector_for_vectorization_to
     assert rollout.obs.shape == (5, 3, 4) and rollout.obs.abs().max() <= 10.0
     assert collector.env_steps == 15
     assert isinstance(make_collector(make_vector_env("CartPole-v1", num_envs=2), seed=0), RolloutCollector)
+
+
+def test_options_the_batched_envs_lack_are_refused_in_one_line_naming_the_keys():
+    from pglab.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"env.frame_stack cannot be used with env.vectorization=torch"):
+        make_vector_env("CartPole-v1", num_envs=2, vectorization="torch", frame_stack=4)
+    with pytest.raises(ConfigError, match=r"has no batched version of env.id='LunarLander-v3'"):
+        make_vector_env("LunarLander-v3", num_envs=2, vectorization="torch")
+
+
+def test_a_checkpoint_of_one_backend_continues_on_the_other_with_new_episodes():
+    batched = BatchedRolloutCollector(CartPole(4), seed=1)
+    batched.collect(policy(), num_steps=8)
+    gymnasium_side = make_collector(make_vector_env("CartPole-v1", num_envs=4), seed=1)
+    gymnasium_side.load_state_dict(batched.state_dict())
+    assert gymnasium_side.env_steps == 32 and gymnasium_side.collect(policy(), num_steps=4).obs.shape == (4, 4, 4)
+    gymnasium_side.collect(policy(), num_steps=8)
+    back = BatchedRolloutCollector(CartPole(4), seed=1)
+    back.load_state_dict(gymnasium_side.state_dict())
+    assert back.env_steps == 80 and back.collect(policy(), num_steps=2).obs.shape == (2, 4, 4)

@@ -1038,7 +1038,7 @@ def test_the_report_has_a_torch_backend_section_with_a_verdict_per_target_and_wh
     assert (
         "| PPO training, steps/s (evaluation excluded) | `python train.py experiment=ppo_cartpole_torch torch_threads=1 "
         "total_env_steps=200000 env.num_envs=1024 algo.num_steps=2`: rollout 2,048 = 1,024 envs × 2 steps (the "
-        "preset's rollout size kept), 2 minibatch(es) of 1,024, 10 epochs | 50k | 40k | 40k–60k | 5/5 |"
+        "preset's steps per env, epochs and minibatch count kept), 2 minibatch(es) of 1,024, 10 epochs | 50k | 40k | 40k–60k | 5/5 |"
     ) in text
     assert "| CartPole first solve, wall s (evaluations included) |" in text
     assert (

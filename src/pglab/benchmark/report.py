@@ -333,7 +333,7 @@ def torch_backend_lines(report: dict[str, Any]) -> list[str]:
         minibatches = config.get("algo.num_minibatches", 1)
         sizes = (
             f"rollout {rollout:,} = {config.get('env.num_envs', 0):,} envs × {steps(config.get('algo.num_steps', 0))} "
-            f"(the preset's rollout size kept), {minibatches} minibatch(es) of {rollout // minibatches:,}, "
+            f"(the preset's steps per env, epochs and minibatch count kept), {minibatches} minibatch(es) of {rollout // minibatches:,}, "
             f"{config.get('algo.update_epochs', '?')} epochs"
         )
         row(

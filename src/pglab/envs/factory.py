@@ -83,6 +83,8 @@ def check_env_args(
     check_range("env.frame_stack", frame_stack, 1, integer=True)
     if vectorization == "torch":
         unsupported = [f"env.{key}" for key, value in options.items() if value]
+        if frame_stack > 1:
+            unsupported.append("env.frame_stack")
         if unsupported:
             raise ConfigError(
                 f"{', '.join(unsupported)} cannot be used with env.vectorization=torch (its envs have state "

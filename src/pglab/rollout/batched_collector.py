@@ -8,10 +8,12 @@ V(final obs) is computed for the truncated sub-envs only; on an accelerator it i
 every step and kept where a sub-env was truncated, which costs one more critic pass but no synchronization.
 """
 
+import functools
 from collections.abc import Callable
 from typing import Any
 
 import gymnasium as gym
+import numpy as np
 import torch
 from gymnasium.vector import VectorEnv
 from torch import Tensor
@@ -23,17 +25,24 @@ from pglab.rollout.batch import Rollout
 from pglab.rollout.collector import RolloutCollector
 
 #: how many steps REINFORCE's episode collection takes between checks that some sub-env is still collecting, on
-#: an accelerator (each check waits for the device); on the CPU it checks every step
+#: an accelerator (each check waits for the device); on the CPU it checks every step. The up to 15 steps after the
+#: last episode ended are masked out of the rollout but count as env steps (every sub-env steps), so on an
+#: accelerator a REINFORCE run spends its env-step budget slightly faster than on the CPU
 EPISODE_CHECK_EVERY = 16
 
 
 def clip_actions(actions: Tensor, space: gym.Space) -> Tensor:
     """Policy actions as a batched env takes them: Box actions clipped to the bounds, Discrete ones unchanged."""
     if isinstance(space, gym.spaces.Box):
-        low = torch.as_tensor(space.low, device=actions.device)
-        high = torch.as_tensor(space.high, device=actions.device)
+        low, high = _bounds(space.low.tobytes(), space.high.tobytes(), str(space.dtype), actions.device)
         return torch.maximum(torch.minimum(actions, high), low)
     return actions
+
+
+@functools.cache
+def _bounds(low: bytes, high: bytes, dtype: str, device: torch.device) -> tuple[Tensor, Tensor]:
+    """A Box's bounds as tensors on `device`, made once (a host-to-device copy per step would wait for the device)."""
+    return tuple(torch.from_numpy(np.frombuffer(b, dtype=dtype).copy()).to(device) for b in (low, high))
 
 
 class BatchedRolloutCollector(RolloutCollector):
@@ -56,7 +65,7 @@ class BatchedRolloutCollector(RolloutCollector):
         the same seed, so every process has distinct episodes."""
         super().distribute(rank, world_size, sum_over_processes)
         self._first_reset_seed = self.seed
-        self.base.index = self.base.index + self.seed_offset
+        self.base.index = torch.arange(self.num_envs, device=self.base.device) + self.seed_offset
 
     def _on_device(self, device: torch.device) -> None:
         if self.base.device != device:
@@ -117,10 +126,10 @@ class BatchedRolloutCollector(RolloutCollector):
     def _record(self, returns: Tensor, lengths: Tensor, ended: Tensor) -> tuple[Tensor, Tensor]:
         """Count the episodes marked in `ended` (time-major, then sub-env order); returns their returns and lengths
         on the CPU (this reads the device once)."""
-        returns, lengths = returns[ended].cpu().to(torch.float32), lengths[ended].cpu()
+        returns, lengths = returns[ended].cpu(), lengths[ended].cpu()
         self.episodes += len(returns)
-        self.recent_returns.extend(returns.tolist())
-        return returns, lengths
+        self.recent_returns.extend(returns.tolist())  # float64, as the gymnasium collector's
+        return returns.to(torch.float32), lengths
 
     @torch.no_grad()
     def collect(self, policy: ActorCritic, num_steps: int) -> Rollout:

@@ -108,7 +108,14 @@ class RolloutCollector:
         self.recent_returns.extend(state.get("recent_returns", []))
         load_normalization_state(self.env, state.get("normalization", {}))
         # Checkpoints hold process 0's envs; the other processes of a data-parallel run start new episodes.
-        if self.rank == 0 and state.get("env_state") is not None and vector_env_state(self.env) is not None:
+        env_state = state.get("env_state")
+        # (a checkpoint of the torch backend holds its batched env's state instead: new episodes then)
+        if (
+            self.rank == 0
+            and env_state is not None
+            and "sub_envs" in env_state
+            and vector_env_state(self.env) is not None
+        ):
             load_vector_env_state(self.env, state["env_state"])
             self._obs = state["obs"].numpy().copy()
         else:

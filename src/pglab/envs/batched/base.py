@@ -78,7 +78,7 @@ class BatchedEnv(VectorEnv):
         self.metadata = {
             "autoreset_mode": AutoresetMode.SAME_STEP,
             "render_modes": ["rgb_array"],
-            "render_fps": gym.spec(self.gymnasium_id).kwargs.get("render_fps", 30),
+            "render_fps": _render_fps(self.gymnasium_id),
         }
         self.observation_space = batch_space(self.single_observation_space, self.num_envs)
         self.action_space = batch_space(self.single_action_space, self.num_envs)
@@ -175,6 +175,9 @@ class BatchedEnv(VectorEnv):
         truncated = self.elapsed >= self.max_episode_steps
         done = terminated | truncated
         final_obs = self.observe(next_state)
+        self.final_state = (
+            next_state  # the state each sub-env reached (its final state where an episode ended)
+        )
         episode_return = self.episode_return + rewards
         next_episode = self.episode + done
         if self.sparse_resets:
@@ -230,8 +233,10 @@ class BatchedEnv(VectorEnv):
 
     def to(self, device: str | torch.device) -> "BatchedEnv":
         """Move the state and counters to `device` (in place; the trajectories do not change)."""
-        self.device = torch.device(device)
-        self.sparse_resets = self.device.type == "cpu"
+        device = torch.device(device)
+        if device != self.device:
+            self.sparse_resets = device.type == "cpu"
+        self.device = device
         self.index = self.index.to(self.device)
         self.load_state_dict(self.state_dict())
         return self
@@ -260,6 +265,15 @@ class BatchedEnv(VectorEnv):
         if self._render_env is not None:
             self._render_env.close()
             self._render_env = None
+
+
+def _render_fps(env_id: str) -> int:
+    """The frame rate of gymnasium env `env_id`'s renderer (its class's `metadata`, as `RecordVideo` reads it)."""
+    entry_point = gym.spec(env_id).entry_point
+    creator = (
+        gym.envs.registration.load_env_creator(entry_point) if isinstance(entry_point, str) else entry_point
+    )
+    return int(getattr(creator, "metadata", {}).get("render_fps", 30))
 
 
 def _column(mask: Tensor, like: Tensor) -> Tensor:

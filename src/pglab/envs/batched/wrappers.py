@@ -184,17 +184,12 @@ class RecordEpisodeVideos(BatchedWrapper):
 
     def step(self, actions):
         base: BatchedEnv = self.unwrapped
-        before = {k: v.clone() for k, v in base.state.items()}
         obs, rewards, terminated, truncated, infos = self.env.step(actions)
         done = (terminated | truncated)[: self.recorded].tolist()
-        # The state reached by this step: the new state, or where the episode ended the state before the reset,
-        # stepped once more (the final state itself is not kept by the env).
-        if any(done[i] and self.recording[i] for i in range(self.recorded)):
-            final_state, _, _ = base.dynamics(before, base.as_actions(actions))
         for i in range(self.recorded):
             if not self.recording[i]:
                 continue
-            row = {k: v[i] for k, v in (final_state if done[i] else base.state).items()}
+            row = {k: v[i] for k, v in base.final_state.items()}  # the state this step reached
             self.frames[i].append(base.render_state(row))
             if done[i]:
                 self.recording[i] = False
