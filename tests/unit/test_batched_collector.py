@@ -133,7 +133,11 @@ def test_a_checkpoint_of_one_backend_continues_on_the_other_with_new_episodes():
     batched.collect(policy(), num_steps=8)
     gymnasium_side = make_collector(make_vector_env("CartPole-v1", num_envs=4), seed=1)
     gymnasium_side.load_state_dict(batched.state_dict())
-    assert gymnasium_side.env_steps == 32 and gymnasium_side.collect(policy(), num_steps=4).obs.shape == (4, 4, 4)
+    assert gymnasium_side.env_steps == 32 and gymnasium_side.collect(policy(), num_steps=4).obs.shape == (
+        4,
+        4,
+        4,
+    )
     gymnasium_side.collect(policy(), num_steps=8)
     back = BatchedRolloutCollector(CartPole(4), seed=1)
     back.load_state_dict(gymnasium_side.state_dict())
