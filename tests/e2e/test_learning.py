@@ -5,8 +5,11 @@ stable-from step that README.md and the preset's `MEASURED:` comment state (writ
 `tests/unit/test_results_docs.py` checks) are what this code reaches. No wall-clock bounds: speed is for the
 benchmark scripts.
 
-A record is replayable on the CPU kind it was measured on (`torch.backends.cpu.get_cpu_capability()`, kept in
-the record): other vector instructions may round differently, so on another kind the test is skipped, saying so.
+A record is replayable on the CPU kind it was measured on: the same torch CPU capability
+(`torch.backends.cpu.get_cpu_capability()`) and the same CPU model, both kept in the record. Other vector
+instructions may round differently, and so may the same instructions on another vendor's CPU (the math libraries
+dispatch on the CPU model: AVX512 records from an AMD EPYC do not replay on an AVX512 Intel Xeon), so on another kind
+the test is skipped, saying so.
 """
 
 import pytest
@@ -14,7 +17,7 @@ import torch
 from omegaconf import OmegaConf
 
 from pglab.results import record
-from pglab.results.reproduce import RESULTS_DIR
+from pglab.results.reproduce import RESULTS_DIR, cpu_model
 from pglab.train import run
 
 pytestmark = pytest.mark.slow
@@ -36,12 +39,11 @@ REPLAYED = [
 @pytest.mark.parametrize("preset", REPLAYED)
 def test_preset_replays_its_recorded_curve_at_seed_0(make_cfg, tmp_path, preset):
     recorded = record.load(RESULTS_DIR / f"{preset}.json")
-    capability = torch.backends.cpu.get_cpu_capability()
-    if capability != recorded["machine"]["torch_cpu_capability"]:
+    here = (torch.backends.cpu.get_cpu_capability(), cpu_model())
+    there = (recorded["machine"]["torch_cpu_capability"], recorded["machine"]["cpu"])
+    if here != there:
         pytest.skip(
-            f"{preset}'s record was measured with torch CPU capability "
-            f"{recorded['machine']['torch_cpu_capability']} ({recorded['machine']['cpu']}); this machine has "
-            f"{capability}"
+            f"{preset}'s record was measured with torch CPU capability {there[0]} on {there[1]}; this is {here}"
         )
     summary = run(make_cfg(*recorded["overrides"], "seed=0", "torch_threads=1"))
     assert summary["status"] == "completed"

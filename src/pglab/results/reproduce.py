@@ -126,18 +126,21 @@ def uncommitted_training_changes() -> list[str]:
     return changed
 
 
+def cpu_model() -> str:
+    """The CPU's model name (`/proc/cpuinfo`), as records keep it."""
+    cpuinfo = Path("/proc/cpuinfo")
+    lines = cpuinfo.read_text().splitlines() if cpuinfo.exists() else []
+    return next(
+        (line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")),
+        platform.processor(),
+    )
+
+
 def provenance() -> dict[str, Any]:
     """The commit (and the files of what training runs that differ from it), package versions, the machine."""
     import torch
 
-    cpu = next(
-        (
-            line.split(":", 1)[1].strip()
-            for line in Path("/proc/cpuinfo").read_text().splitlines()
-            if line.startswith("model name")
-        ),
-        platform.processor(),
-    )
+    cpu = cpu_model()
     return {
         "commit": git("rev-parse", "HEAD"),
         "dirty": bool(uncommitted := uncommitted_training_changes()),
