@@ -18,9 +18,7 @@ def _exit_quietly(signum: int, frame: object) -> None:
 
 # Ctrl-C while the imports run: exit 130 at once. (A KeyboardInterrupt raised inside an import can leave a module
 # half-initialized, e.g. numpy's lazy `numpy.dtypes`, and the next import then fails with another error.)
-_started_with = signal.getsignal(signal.SIGINT)  # SIG_IGN when started in the background by a shell: kept
-if _started_with is not signal.SIG_IGN:
-    signal.signal(signal.SIGINT, _exit_quietly)
+signal.signal(signal.SIGINT, _exit_quietly)
 import logging
 import math
 
@@ -36,9 +34,7 @@ from pglab.errors import ConfigError, DivergenceError, StorageError, find_error
 from pglab.overrides import resume_group_choices, unknown_key_message
 
 register_configs()  # the algorithms' hyperparameter defaults, which conf/algo/*.yaml inherit
-signal.signal(
-    signal.SIGINT, _started_with or signal.default_int_handler
-)  # from here on, Ctrl-C is a KeyboardInterrupt again
+signal.signal(signal.SIGINT, signal.default_int_handler)  # from here on, Ctrl-C is a KeyboardInterrupt again
 
 log = logging.getLogger("pglab")
 
