@@ -9,6 +9,7 @@ than wall time) and of wall time, and the ratio torch / sync of the CPU-time med
 """
 
 import json
+import os
 import statistics
 import time
 from pathlib import Path
@@ -79,7 +80,7 @@ def measure(repeats: int = 3, cases: dict[str, tuple[int, ...]] = CASES) -> dict
         "torch_threads": 1,
         "machine": {
             "processor": platform.processor() or platform.machine(),
-            "cores": __import__("os").cpu_count(),
+            "cores": os.cpu_count(),
         },
         "versions": {"torch": torch.__version__},
         "date": time.strftime("%Y-%m-%d"),

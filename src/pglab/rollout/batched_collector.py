@@ -140,9 +140,7 @@ class BatchedRolloutCollector(RolloutCollector):
             self._reset()
         steps_before, episodes_before = self.env_steps, self.episodes
         T, N = num_steps, self.num_envs
-        obs_buf = torch.empty((T, N, *self.observation_space.shape), dtype=torch.float32, device=device)
-        action_dtype = torch.int64 if self._discrete else torch.float32
-        actions = torch.empty((T, N, *self.action_space.shape), dtype=action_dtype, device=device)
+        obs_buf, actions = self._observation_and_action_buffers(T, device)
         log_probs, values, final_values, rewards = (torch.empty((T, N), device=device) for _ in range(4))
         terminated, truncated, ended = (
             torch.empty((T, N), dtype=torch.bool, device=device) for _ in range(3)

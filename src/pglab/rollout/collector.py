@@ -152,6 +152,13 @@ class RolloutCollector:
             finished = (infos["episode"]["r"][done], infos["episode"]["l"][done], np.flatnonzero(done))
         return actions, log_probs, values, final_values, next_obs, rewards, terminated, truncated, finished
 
+    def _observation_and_action_buffers(self, num_steps: int, device: torch.device) -> tuple[Tensor, Tensor]:
+        """Empty `(T, N, *O)` float32 observation and `(T, N, *Act)` action storage (int64 for Discrete)."""
+        shape = (num_steps, self.num_envs)
+        obs = torch.empty((*shape, *self.observation_space.shape), dtype=torch.float32, device=device)
+        action_dtype = torch.int64 if self._discrete else torch.float32
+        return obs, torch.empty((*shape, *self.action_space.shape), dtype=action_dtype, device=device)
+
     @staticmethod
     def _as_tensor(obs: np.ndarray, device: torch.device) -> Tensor:
         return torch.as_tensor(obs, dtype=torch.float32, device=device)
@@ -175,9 +182,7 @@ class RolloutCollector:
             self._reset()
         steps_before, episodes_before = self.env_steps, self.episodes
         T, N = num_steps, self.num_envs
-        obs_buf = torch.empty((T, N, *self.observation_space.shape), dtype=torch.float32, device=device)
-        action_dtype = torch.int64 if self._discrete else torch.float32
-        actions = torch.empty((T, N, *self.action_space.shape), dtype=action_dtype, device=device)
+        obs_buf, actions = self._observation_and_action_buffers(T, device)
         log_probs, values = torch.empty((T, N), device=device), torch.empty((T, N), device=device)
         final_values = torch.zeros((T, N), device=device)
         rewards = np.empty((T, N), dtype=np.float32)

@@ -140,7 +140,7 @@ class ScaleRewardTensor(BatchedWrapper):
         accumulated = self.accumulated_reward * self.gamma * (~terminated) + rewards
         self.accumulated_reward = accumulated.to(torch.float32)
         if self.update_running_mean:
-            self.return_rms.update(self.accumulated_reward[:, None])
+            self.return_rms.update(self.accumulated_reward)
         self.accumulated_reward = torch.where(terminated | truncated, 0.0, self.accumulated_reward)
         scaled = rewards / torch.sqrt(self.return_rms.var + self.epsilon)
         return obs, scaled.clamp(-self.clip, self.clip), terminated, truncated, infos
