@@ -64,7 +64,7 @@ class A2C(PolicyGradientModule):
         v_loss = value_loss(values, batch.returns)
         entropy = entropy.mean()
         loss = pg_loss + hp.vf_coef * v_loss - hp.ent_coef * entropy
-        grad_norm = self.gradient_step(self.optimizers(), loss, self.policy.parameters())
+        grad_norm = self.gradient_step(self.optimizers(), loss)
         self.metrics.add(
             {
                 "losses/policy": pg_loss,

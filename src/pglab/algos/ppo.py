@@ -100,7 +100,7 @@ class PPO(PolicyGradientModule):
         v_loss = value_loss(values, batch.returns, batch.old_values, hp.clip_coef if hp.clip_vloss else None)
         entropy = entropy.mean()
         loss = pg_loss + hp.vf_coef * v_loss - hp.ent_coef * entropy
-        grad_norm = self.gradient_step(self.optimizers(), loss, self.policy.parameters())
+        grad_norm = self.gradient_step(self.optimizers(), loss)
         self.metrics.add(
             {
                 "losses/policy": pg_loss,

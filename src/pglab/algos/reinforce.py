@@ -64,7 +64,7 @@ class REINFORCE(PolicyGradientModule):
         pg_loss = policy_gradient_loss(dist.log_prob(batch.actions), batch.advantages)
         entropy = dist.entropy().mean()
         loss = pg_loss - self.config.ent_coef * entropy
-        grad_norm = self.gradient_step(self.optimizers(), loss, self.policy.parameters())
+        grad_norm = self.gradient_step(self.optimizers(), loss)
         self.metrics.add(
             {
                 "losses/policy": pg_loss,

@@ -87,14 +87,14 @@ class VPG(PolicyGradientModule):
         entropy = dist.entropy().mean()
         pg_loss = policy_gradient_loss(log_probs, batch.advantages)
         loss = pg_loss - hp.ent_coef * entropy
-        grad_norm = self.gradient_step(policy_optimizer, loss, self.policy.actor_parameters())
+        grad_norm = self.gradient_step(policy_optimizer, loss)
         with torch.no_grad():
             approx_kl = (
                 batch.old_log_probs - self.policy.distribution(batch.obs).log_prob(batch.actions)
             ).mean()
         for _ in range(hp.value_updates):
             v_loss = value_loss(self.policy.value(batch.obs), batch.returns)
-            self.gradient_step(value_optimizer, v_loss, self.policy.critic_parameters())
+            self.gradient_step(value_optimizer, v_loss)
         self.metrics.add(
             {
                 "losses/policy": pg_loss,
