@@ -245,7 +245,8 @@ class PolicyGradientModule(L.LightningModule):
             parameters = list(parameters)
         optimizer.zero_grad(set_to_none=True)
         self.manual_backward(loss)
-        if self.config.max_grad_norm is None:  # the norm only: scaling by a clip coefficient of 1 changes nothing
+        # Without max_grad_norm, the norm only: scaling by a clip coefficient of 1 would change nothing.
+        if self.config.max_grad_norm is None:
             grad_norm = nn.utils.get_total_norm([p.grad for p in parameters if p.grad is not None])
         else:
             grad_norm = nn.utils.clip_grad_norm_(parameters, self.config.max_grad_norm)
