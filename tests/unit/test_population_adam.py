@@ -1,0 +1,95 @@
+"""PopulationAdam: each member is torch's Adam bit for bit, with its own learning rate, and members never couple."""
+
+import pytest
+import torch
+
+from pglab.population import PopulationAdam
+
+SHAPES = [(5, 4), (4,), (3, 2, 2)]
+LRS = [1e-3, 3e-3, 2.5e-4]
+
+
+def members(seed: int, count: int = len(LRS)) -> list[list[torch.Tensor]]:
+    generator = torch.Generator().manual_seed(seed)
+    return [[torch.randn(shape, generator=generator) for shape in SHAPES] for _ in range(count)]
+
+
+def stack(per_member: list[list[torch.Tensor]]) -> list[torch.Tensor]:
+    return [torch.stack([m[i] for m in per_member]) for i in range(len(SHAPES))]
+
+
+def run_population(lrs, gradients, active=None, initial=None, eps=1e-5):
+    initial = members(0, len(lrs)) if initial is None else initial
+    params = [p.requires_grad_() for p in stack(initial)]
+    optimizer = PopulationAdam(params, torch.tensor(lrs, dtype=torch.float64), eps=eps)
+    for step, grads in enumerate(gradients):
+        for p, g in zip(params, stack(grads), strict=True):
+            p.grad = g
+        optimizer.step(None if active is None else active[step])
+    return params, optimizer
+
+
+def gradients(seed: int, steps: int = 40, count: int = len(LRS)) -> list[list[list[torch.Tensor]]]:
+    return [members(seed * 1000 + step, count) for step in range(steps)]
+
+
+def test_each_member_is_torch_adam_bit_for_bit():
+    grads = gradients(1)
+    params, _ = run_population(LRS, grads)
+    for k, lr in enumerate(LRS):
+        reference = [p.clone().requires_grad_() for p in members(0)[k]]
+        optimizer = torch.optim.Adam(reference, lr=lr, eps=1e-5, foreach=False)
+        for step_grads in grads:
+            for p, g in zip(reference, step_grads[k], strict=True):
+                p.grad = g.clone()
+            optimizer.step()
+        for stacked, mine in zip(params, reference, strict=True):
+            assert torch.equal(stacked[k], mine.detach())
+
+
+def test_one_members_lr_and_gradients_leave_the_others_bit_identical():
+    grads = gradients(2)
+    params, _ = run_population(LRS, grads)
+    other_lrs = [LRS[0], 1e-1, LRS[2]]
+    other_grads = [[g if k != 1 else [100 * t for t in g] for k, g in enumerate(step)] for step in grads]
+    changed, _ = run_population(other_lrs, other_grads)
+    for a, b in zip(params, changed, strict=True):
+        assert torch.equal(a[0], b[0]) and torch.equal(a[2], b[2])
+        assert not torch.equal(a[1], b[1])
+
+
+def test_an_inactive_member_keeps_its_state_and_later_steps_as_if_the_skipped_one_never_came():
+    grads = gradients(3, steps=6)
+    skip = 2  # member 1 skips step 2 (as a target-KL early stop would)
+    active = [torch.tensor([True, step != skip, True]) for step in range(len(grads))]
+    params, optimizer = run_population(LRS, grads, active)
+    assert optimizer.steps.tolist() == [6, 5, 6]
+    # member 1 alone, without the skipped step's gradient, ends where the population's member 1 is
+    alone, _ = run_population(
+        [LRS[1]], [[step[1]] for i, step in enumerate(grads) if i != skip], initial=[members(0)[1]]
+    )
+    for a, b in zip(params, alone, strict=True):
+        assert torch.equal(a[1], b[0])
+
+
+def test_the_state_dict_resumes_bit_for_bit():
+    grads = gradients(4, steps=10)
+    straight, _ = run_population(LRS, grads)
+    first, optimizer = run_population(LRS, grads[:5])
+    state = optimizer.state_dict()
+    params = [p.detach().clone().requires_grad_() for p in first]
+    resumed = PopulationAdam(params, 0.5, eps=1e-5)
+    resumed.load_state_dict(state)
+    for step_grads in grads[5:]:
+        for p, g in zip(params, stack(step_grads), strict=True):
+            p.grad = g
+        resumed.step()
+    for a, b in zip(straight, params, strict=True):
+        assert torch.equal(a, b)
+
+
+def test_parameters_without_the_member_axis_are_refused():
+    with pytest.raises(ValueError, match="member axis first, of size 3"):
+        PopulationAdam([torch.zeros(3, 2), torch.zeros(2, 3)], 1e-3)
+    with pytest.raises(ValueError, match="at least one parameter"):
+        PopulationAdam([], 1e-3)
