@@ -56,20 +56,31 @@ class PopulationAdam:
         beta1, beta2 = self.betas
         # torch's Adam computes these scalars in Python floats; so does this, per member, for the same bits
         scalars = [_bias_corrections(beta1, beta2, int(s)) for s in self.steps.clamp(min=1).tolist()]
-        step_size = torch.tensor(
-            [lr / c1 for lr, (c1, _) in zip(self.lr.tolist(), scalars, strict=True)], dtype=torch.float64
+        neg_step_size = torch.tensor(
+            [-lr / c1 for lr, (c1, _) in zip(self.lr.tolist(), scalars, strict=True)], dtype=torch.float64
         )
         bias_correction2_sqrt = torch.tensor([c2 for _, c2 in scalars], dtype=torch.float64)
+        columns: dict[tuple[torch.dtype, torch.device], tuple[Tensor, Tensor, Tensor]] = {}
         for p, exp_avg, exp_avg_sq in zip(self.params, self.exp_avg, self.exp_avg_sq, strict=True):
             if p.grad is None:
                 continue
+            key = (p.dtype, p.device)
+            if key not in columns:  # the per-member scalars as columns, once per dtype and device
+                columns[key] = tuple(
+                    t.to(device=p.device, dtype=dtype)
+                    for t, dtype in (
+                        (neg_step_size, p.dtype),
+                        (bias_correction2_sqrt, p.dtype),
+                        (active, torch.bool),
+                    )
+                )
             shape = (self.members,) + (1,) * (p.dim() - 1)
-            mask = active.to(p.device).reshape(shape)
+            step_size, bc2_sqrt, mask = (column.reshape(shape) for column in columns[key])
             grad = p.grad
             new_avg = exp_avg.lerp(grad, 1 - beta1)
             new_avg_sq = exp_avg_sq.mul(beta2).addcmul_(grad, grad, value=1 - beta2)
-            denom = (new_avg_sq.sqrt() / _column(bias_correction2_sqrt, shape, p)).add_(self.eps)
-            new_p = p + (_column(-step_size, shape, p) * new_avg) / denom
+            denom = (new_avg_sq.sqrt() / bc2_sqrt).add_(self.eps)
+            new_p = p + (step_size * new_avg) / denom
             exp_avg.copy_(torch.where(mask, new_avg, exp_avg))
             exp_avg_sq.copy_(torch.where(mask, new_avg_sq, exp_avg_sq))
             p.copy_(torch.where(mask, new_p, p))
@@ -89,11 +100,6 @@ class PopulationAdam:
             self.exp_avg + self.exp_avg_sq, state["exp_avg"] + state["exp_avg_sq"], strict=True
         ):
             mine.copy_(saved)
-
-
-def _column(values: Tensor, shape: tuple[int, ...], like: Tensor) -> Tensor:
-    """`(P,)` float64 `values` as `like`'s dtype, shaped to broadcast along its member axis."""
-    return values.to(like.dtype).to(like.device).reshape(shape)
 
 
 @functools.cache
