@@ -1,4 +1,4 @@
-"""PopulationAdam: each member is torch's Adam bit for bit, with its own learning rate, and members never couple."""
+"""PopulationAdam: each member is torch's fused Adam (what ordinary runs use) bit for bit, with its own learning rate, and members never couple."""
 
 import pytest
 import torch
@@ -21,7 +21,7 @@ def stack(per_member: list[list[torch.Tensor]]) -> list[torch.Tensor]:
 def run_population(lrs, gradients, active=None, initial=None, eps=1e-5):
     initial = members(0, len(lrs)) if initial is None else initial
     params = [p.requires_grad_() for p in stack(initial)]
-    optimizer = PopulationAdam(params, torch.tensor(lrs, dtype=torch.float64), eps=eps)
+    optimizer = PopulationAdam(params, list(lrs), eps=eps)
     for step, grads in enumerate(gradients):
         for p, g in zip(params, stack(grads), strict=True):
             p.grad = g
@@ -38,7 +38,7 @@ def test_each_member_is_torch_adam_bit_for_bit():
     params, _ = run_population(LRS, grads)
     for k, lr in enumerate(LRS):
         reference = [p.clone().requires_grad_() for p in members(0)[k]]
-        optimizer = torch.optim.Adam(reference, lr=lr, eps=1e-5, foreach=False)
+        optimizer = torch.optim.Adam(reference, lr=lr, eps=1e-5, fused=True)
         for step_grads in grads:
             for p, g in zip(reference, step_grads[k], strict=True):
                 p.grad = g.clone()
@@ -63,7 +63,7 @@ def test_an_inactive_member_keeps_its_state_and_later_steps_as_if_the_skipped_on
     skip = 2  # member 1 skips step 2 (as a target-KL early stop would)
     active = [torch.tensor([True, step != skip, True]) for step in range(len(grads))]
     params, optimizer = run_population(LRS, grads, active)
-    assert optimizer.steps.tolist() == [6, 5, 6]
+    assert optimizer.step_counts() == [6, 5, 6]
     # member 1 alone, without the skipped step's gradient, ends where the population's member 1 is
     alone, _ = run_population(
         [LRS[1]], [[step[1]] for i, step in enumerate(grads) if i != skip], initial=[members(0)[1]]
@@ -88,8 +88,28 @@ def test_the_state_dict_resumes_bit_for_bit():
         assert torch.equal(a, b)
 
 
+def test_a_members_state_is_an_ordinary_fused_adam_state_dict():
+    grads = gradients(5, steps=4)
+    params, optimizer = run_population(LRS, grads)
+    reference = [p.clone().requires_grad_() for p in members(0)[2]]
+    adam = torch.optim.Adam(reference, lr=LRS[2], eps=1e-5, fused=True)
+    for step_grads in grads:
+        for p, g in zip(reference, step_grads[2], strict=True):
+            p.grad = g.clone()
+        adam.step()
+    ours, theirs = optimizer.member_state_dict(2), adam.state_dict()
+    assert ours["param_groups"][0] == theirs["param_groups"][0]
+    for i, state in theirs["state"].items():
+        for key, value in state.items():
+            assert torch.equal(ours["state"][i][key], value), (i, key)
+    # and an ordinary optimizer's state loads into a member: the next steps agree bit for bit
+    fresh = PopulationAdam([p.detach().clone().requires_grad_() for p in params], LRS, eps=1e-5)
+    fresh.load_member_state_dict(0, optimizer.member_state_dict(0))
+    assert fresh.step_counts() == [4, 0, 0]
+
+
 def test_parameters_without_the_member_axis_are_refused():
-    with pytest.raises(ValueError, match="member axis first, of size 3"):
+    with pytest.raises(ValueError, match="member axis first, of size 3, contiguous"):
         PopulationAdam([torch.zeros(3, 2), torch.zeros(2, 3)], 1e-3)
     with pytest.raises(ValueError, match="at least one parameter"):
         PopulationAdam([], 1e-3)

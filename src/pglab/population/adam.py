@@ -1,16 +1,19 @@
 """Adam over a population's stacked parameters, with one learning rate and one step count per member.
 
-A population (issue: population training) keeps every member's copy of a parameter in one tensor `(P, ...)`,
-member k in row k, so that one batched operation updates all members. torch's optimizers take one learning rate
-per parameter group, and a group per member would split the stacked tensors again; hence this small optimizer.
-Its arithmetic is torch's single-tensor Adam (`torch.optim.Adam(foreach=False)`), operation for operation, with
-the scalars of that algorithm (step size, bias corrections) turned into per-member columns.
+A population keeps every member's copy of a parameter in one tensor `(P, ...)`, member k in row k, so that one
+batched forward and backward pass serves all members. torch's optimizers take one learning rate per parameter
+group; this optimizer gives each member its own, and skips members (`step(active=...)`) that stopped their update
+early (target KL) or failed.
 
-Members never couple: every operation is elementwise along the member axis, so one member's learning rate,
-gradients or skipped steps leave every other member's parameters and moments bit for bit as they were.
+Its arithmetic is torch's fused Adam kernel (`torch._fused_adam_`, what `torch.optim.Adam(fused=True)` runs, and
+what every ordinary pglab run uses), applied to each member's rows of the stacked tensors: one kernel call per
+distinct learning rate among the active members, over those members' rows of every parameter. The kernel is
+elementwise, so member k's parameters, moments and step counts come out bit for bit as an ordinary run's
+`Adam(fused=True)` leaves them, and one member's learning rate, gradients or skipped steps never touch another's.
+The step counts are float32 tensors per member and parameter, as the fused optimizer keeps them.
 """
 
-import functools
+from collections import defaultdict
 
 import torch
 from torch import Tensor
@@ -18,15 +21,15 @@ from torch import Tensor
 
 class PopulationAdam:
     """Args:
-    params: stacked parameters, each `(P, ...)` (member axis first), updated in place from their `.grad`.
-    lr: `(P,)` learning rates (a float gives every member the same).
+    params: stacked parameters, each `(P, ...)` (member axis first, contiguous), updated in place from `.grad`.
+    lr: `(P,)` learning rates (a float gives every member the same); `lr[k]` may be changed between steps.
     betas, eps: Adam's, shared by the members.
     """
 
     def __init__(
         self,
         params: list[Tensor],
-        lr: Tensor | float,
+        lr: list[float] | Tensor | float,
         betas: tuple[float, float] = (0.9, 0.999),
         eps: float = 1e-8,
     ):
@@ -34,75 +37,115 @@ class PopulationAdam:
         if not self.params:
             raise ValueError("PopulationAdam needs at least one parameter")
         self.members = self.params[0].shape[0]
-        if any(p.dim() == 0 or p.shape[0] != self.members for p in self.params):
-            raise ValueError(f"every parameter needs the member axis first, of size {self.members}")
-        self.lr = torch.as_tensor(lr, dtype=torch.float64).expand(self.members).clone()
-        self.betas = betas
-        self.eps = eps
-        self.steps = torch.zeros(self.members, dtype=torch.int64)
+        if any(p.dim() == 0 or p.shape[0] != self.members or not p.is_contiguous() for p in self.params):
+            raise ValueError(
+                f"every parameter needs the member axis first, of size {self.members}, contiguous"
+            )
+        lr = torch.as_tensor(lr, dtype=torch.float64).expand(self.members)
+        self.lr: list[float] = [float(value) for value in lr.tolist()]
+        self.betas = (float(betas[0]), float(betas[1]))
+        self.eps = float(eps)
         self.exp_avg = [torch.zeros_like(p) for p in self.params]
         self.exp_avg_sq = [torch.zeros_like(p) for p in self.params]
+        #: `steps[k][i]`: member k's step count of parameter i (a float32 scalar tensor, as fused Adam keeps it)
+        self.steps = [
+            [torch.zeros((), dtype=torch.float32, device=p.device) for p in self.params]
+            for _ in range(self.members)
+        ]
 
     def zero_grad(self) -> None:
         for p in self.params:
             p.grad = None
 
-    @torch.no_grad()
-    def step(self, active: Tensor | None = None) -> None:
-        """One Adam step of the members marked in `active` `(P,)` bool (default: all); the others keep their
-        parameters, moments and step counts. A parameter without a gradient is left alone."""
-        active = torch.ones(self.members, dtype=torch.bool) if active is None else active.cpu()
-        self.steps += active.long()
-        beta1, beta2 = self.betas
-        # torch's Adam computes these scalars in Python floats; so does this, per member, for the same bits
-        scalars = [_bias_corrections(beta1, beta2, int(s)) for s in self.steps.clamp(min=1).tolist()]
-        neg_step_size = torch.tensor(
-            [-lr / c1 for lr, (c1, _) in zip(self.lr.tolist(), scalars, strict=True)], dtype=torch.float64
-        )
-        bias_correction2_sqrt = torch.tensor([c2 for _, c2 in scalars], dtype=torch.float64)
-        columns: dict[tuple[torch.dtype, torch.device], tuple[Tensor, Tensor, Tensor]] = {}
-        for p, exp_avg, exp_avg_sq in zip(self.params, self.exp_avg, self.exp_avg_sq, strict=True):
-            if p.grad is None:
-                continue
-            key = (p.dtype, p.device)
-            if key not in columns:  # the per-member scalars as columns, once per dtype and device
-                columns[key] = tuple(
-                    t.to(device=p.device, dtype=dtype)
-                    for t, dtype in (
-                        (neg_step_size, p.dtype),
-                        (bias_correction2_sqrt, p.dtype),
-                        (active, torch.bool),
-                    )
-                )
-            shape = (self.members,) + (1,) * (p.dim() - 1)
-            step_size, bc2_sqrt, mask = (column.reshape(shape) for column in columns[key])
-            grad = p.grad
-            new_avg = exp_avg.lerp(grad, 1 - beta1)
-            new_avg_sq = exp_avg_sq.mul(beta2).addcmul_(grad, grad, value=1 - beta2)
-            denom = (new_avg_sq.sqrt() / bc2_sqrt).add_(self.eps)
-            new_p = p + (step_size * new_avg) / denom
-            exp_avg.copy_(torch.where(mask, new_avg, exp_avg))
-            exp_avg_sq.copy_(torch.where(mask, new_avg_sq, exp_avg_sq))
-            p.copy_(torch.where(mask, new_p, p))
+    def step_counts(self) -> list[int]:
+        """Member k's number of steps taken (of its first parameter)."""
+        return [int(steps[0].item()) for steps in self.steps]
 
-    def state_dict(self) -> dict:
+    @torch.no_grad()
+    def step(self, active: list[bool] | Tensor | None = None) -> None:
+        """One Adam step of the members marked in `active` (`(P,)` bools; default: all); the others keep their
+        parameters, moments and step counts. A parameter without a gradient is left alone (for every member)."""
+        if active is None:
+            active = [True] * self.members
+        elif isinstance(active, Tensor):
+            active = active.tolist()
+        by_lr: dict[float, list[int]] = defaultdict(list)
+        for member, (is_active, lr) in enumerate(zip(active, self.lr, strict=True)):
+            if is_active:
+                by_lr[lr].append(member)
+        with_grad = [i for i, p in enumerate(self.params) if p.grad is not None]
+        beta1, beta2 = self.betas
+        for lr, members in by_lr.items():
+            rows = [(k, i) for k in members for i in with_grad]
+            steps = [self.steps[k][i] for k, i in rows]
+            torch._foreach_add_(steps, 1)  # as torch.optim.Adam's fused path does before its kernel
+            torch._fused_adam_(
+                [self.params[i][k] for k, i in rows],
+                [self.params[i].grad[k] for k, i in rows],
+                [self.exp_avg[i][k] for k, i in rows],
+                [self.exp_avg_sq[i][k] for k, i in rows],
+                [],
+                steps,
+                amsgrad=False,
+                lr=lr,
+                beta1=beta1,
+                beta2=beta2,
+                weight_decay=0.0,
+                eps=self.eps,
+                maximize=False,
+                grad_scale=None,
+                found_inf=None,
+            )
+
+    # ----------------------------------------------------------------- one member as an ordinary optimizer
+    def member_state_dict(self, member: int) -> dict:
+        """Member `member`'s state in the form of `torch.optim.Adam(fused=True).state_dict()` for its parameters
+        in this optimizer's order (what an ordinary run's checkpoint holds)."""
         return {
-            "lr": self.lr.clone(),
-            "steps": self.steps.clone(),
-            "exp_avg": [t.detach().cpu().clone() for t in self.exp_avg],
-            "exp_avg_sq": [t.detach().cpu().clone() for t in self.exp_avg_sq],
+            "state": {
+                i: {
+                    "step": self.steps[member][i].clone(),
+                    "exp_avg": self.exp_avg[i][member].clone(),
+                    "exp_avg_sq": self.exp_avg_sq[i][member].clone(),
+                }
+                for i in range(len(self.params))
+                if float(self.steps[member][i]) > 0
+            },
+            "param_groups": [
+                {
+                    "lr": self.lr[member],
+                    "betas": self.betas,
+                    "eps": self.eps,
+                    "weight_decay": 0,
+                    "amsgrad": False,
+                    "maximize": False,
+                    "foreach": None,
+                    "capturable": False,
+                    "differentiable": False,
+                    "fused": True,
+                    "decoupled_weight_decay": False,
+                    "params": list(range(len(self.params))),
+                }
+            ],
         }
 
+    def load_member_state_dict(self, member: int, state: dict) -> None:
+        """The inverse of `member_state_dict` (e.g. from an ordinary run's checkpoint)."""
+        self.lr[member] = float(state["param_groups"][0]["lr"])
+        for i in range(len(self.params)):
+            saved = state["state"].get(i)
+            if saved is None:
+                self.steps[member][i].zero_()
+                self.exp_avg[i][member].zero_()
+                self.exp_avg_sq[i][member].zero_()
+                continue
+            self.steps[member][i].copy_(saved["step"])
+            self.exp_avg[i][member].copy_(saved["exp_avg"])
+            self.exp_avg_sq[i][member].copy_(saved["exp_avg_sq"])
+
+    def state_dict(self) -> dict:
+        return {"members": [self.member_state_dict(k) for k in range(self.members)]}
+
     def load_state_dict(self, state: dict) -> None:
-        self.lr = state["lr"].clone()
-        self.steps = state["steps"].clone()
-        for mine, saved in zip(
-            self.exp_avg + self.exp_avg_sq, state["exp_avg"] + state["exp_avg_sq"], strict=True
-        ):
-            mine.copy_(saved)
-
-
-@functools.cache
-def _bias_corrections(beta1: float, beta2: float, step: int) -> tuple[float, float]:
-    """Adam's `1 - beta1**step` and `sqrt(1 - beta2**step)`, as torch's Adam computes them (Python floats)."""
-    return 1 - beta1 ** float(step), (1 - beta2 ** float(step)) ** 0.5
+        for member, member_state in enumerate(state["members"]):
+            self.load_member_state_dict(member, member_state)

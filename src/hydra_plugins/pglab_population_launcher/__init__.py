@@ -1,0 +1,1 @@
+"""pglab's Hydra launcher `hydra/launcher=population` (see `population_launcher`)."""

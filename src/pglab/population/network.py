@@ -1,0 +1,132 @@
+"""The members' actor-critics as one stacked network: every weight `(P, ...)`, one batched pass for all members.
+
+Each member keeps its own ordinary `ActorCritic` (built as an ordinary run builds it, under the member's seed),
+which the rollout collector, the evaluation and the checkpoints use as they use any policy. Here those modules'
+parameters become views of rows of stacked tensors: `StackedActorCritic.params[i][k]` *is* member k's parameter i,
+so an optimizer step on the stacked tensors is at once a step of every member's module, with no copies.
+
+The update's forward pass runs all members at once: each linear layer is one `torch.baddbmm` over the member
+axis (except matrix-vector shapes such as the value head, run per member: see `_linear`), the activations and the distributions' formulas run on `(P, B, ...)` tensors. On the CPU every one of
+these operations gives member k's row the same bits as the member's own module on its own batch (batched matmuls
+compute each member's product as the matmul of its slice; activations are elementwise, and the reductions run
+along each member's row), which the tests check: a population member trains exactly as its ordinary run.
+
+Supported: MLP trunks (separate or shared), `Discrete` and 1-D `Box` action spaces, with or without a critic.
+"""
+
+import torch
+from torch import Tensor, nn
+from torch.distributions import Independent, Normal
+from torch.nn import functional as F
+
+from pglab.errors import ConfigError
+from pglab.networks.actor_critic import ActorCritic
+from pglab.networks.distributions import CategoricalHead, DiagGaussianHead
+
+
+class BatchedLinear(torch.autograd.Function):
+    """`x (P, B, I)`, `weight (P, O, I)`, `bias (P, O)` -> `(P, B, O)`: each member's `F.linear`, whose backward
+    computes each member's gradients with the same matrix products (and operand layouts) as autograd's backward of
+    `F.linear` on 2-D inputs (`addmm`), so that they come out bit for bit: the weight gradient as `grad^T @ x`,
+    not `(x^T @ grad)^T` as the backward of `baddbmm(bias, x, weight^T)` would compute it (which differs in the
+    last bits for some shapes, e.g. CartPole's 4 inputs)."""
+
+    @staticmethod
+    def forward(x: Tensor, weight: Tensor, bias: Tensor) -> Tensor:
+        return torch.baddbmm(bias.unsqueeze(1), x, weight.transpose(1, 2))
+
+    @staticmethod
+    def setup_context(ctx, inputs, output) -> None:
+        x, weight, _ = inputs
+        ctx.save_for_backward(x, weight)
+
+    @staticmethod
+    def backward(ctx, grad: Tensor):
+        x, weight = ctx.saved_tensors
+        grad_x = grad.bmm(weight) if ctx.needs_input_grad[0] else None
+        grad_weight = grad.transpose(1, 2).bmm(x) if ctx.needs_input_grad[1] else None
+        grad_bias = grad.sum(1) if ctx.needs_input_grad[2] else None
+        return grad_x, grad_weight, grad_bias
+
+
+def _linear_layers(trunk: nn.Module) -> list[tuple[nn.Linear, nn.Module | None]]:
+    """An MLP trunk (`build_mlp`'s Sequential) as `(linear, activation)` pairs."""
+    modules = list(trunk.children())
+    if not all(isinstance(m, nn.Linear) for m in modules[0::2]):
+        raise ConfigError("population training supports network=mlp only (network.trunk=mlp)")
+    return [(modules[i], modules[i + 1] if i + 1 < len(modules) else None) for i in range(0, len(modules), 2)]
+
+
+class StackedActorCritic:
+    """Args:
+    members: the members' policies, all of the same architecture (their parameters are re-pointed here).
+    """
+
+    def __init__(self, members: list[ActorCritic]):
+        self.members = list(members)
+        self.size = len(self.members)
+        first = self.members[0]
+        for policy in self.members:
+            if not isinstance(policy.actor_trunk, nn.Sequential):
+                raise ConfigError("population training supports network=mlp only (network.trunk=mlp)")
+        shapes = [[tuple(p.shape) for p in policy.parameters()] for policy in self.members]
+        if any(s != shapes[0] for s in shapes):
+            raise ValueError("the members' policies differ in architecture")
+        self.shared_trunk = first.shared_trunk
+        self.has_critic = first.has_critic
+        self.activations = [act for _, act in _linear_layers(first.actor_trunk)]
+        self.gaussian = isinstance(first.action_head, DiagGaussianHead)
+        if not self.gaussian and not isinstance(first.action_head, CategoricalHead):
+            raise ConfigError("population training supports Discrete and 1-D Box action spaces")
+        # Stack every parameter; then make each member's parameter a view of its row.
+        names = [name for name, _ in first.named_parameters()]
+        self.names = names
+        self.params: list[Tensor] = []
+        for name in names:
+            stacked = torch.stack([dict(m.named_parameters())[name].detach() for m in self.members])
+            self.params.append(stacked.contiguous().requires_grad_(True))
+        for k, policy in enumerate(self.members):
+            for name, stacked in zip(names, self.params, strict=True):
+                module_name, _, attribute = name.rpartition(".")
+                module = policy.get_submodule(module_name)
+                setattr(module, attribute, nn.Parameter(stacked.detach()[k], requires_grad=False))
+
+    def _trunk(self, params: dict[str, Tensor], prefix: str, x: Tensor) -> Tensor:
+        """`x (P, B, I)` through the members' trunk `prefix` (e.g. "actor_trunk")."""
+        for i, activation in enumerate(self.activations):
+            x = self._linear(params, f"{prefix}.{2 * i}", x)
+            if activation is not None:
+                x = activation(x)
+        return x
+
+    @staticmethod
+    def _linear(params: dict[str, Tensor], name: str, x: Tensor) -> Tensor:
+        weight, bias = params[f"{name}.weight"], params[f"{name}.bias"]
+        if weight.shape[1] == 1 or x.shape[1] <= 2:
+            # Matrix-vector shapes (a value head, a batch of one or two): BLAS computes a batched product of these
+            # in another order than the member's own, so each member's layer runs on its own.
+            return torch.stack([F.linear(x[k], weight[k], bias[k]) for k in range(x.shape[0])])
+        return BatchedLinear.apply(x, weight, bias)
+
+    def evaluate_actions(
+        self, obs: Tensor, actions: Tensor, params: list[Tensor] | None = None
+    ) -> tuple[Tensor, Tensor, Tensor]:
+        """`obs (P, B, D)`, `actions (P, B, *Act)` -> log-probabilities, entropies and values, each `(P, B)`, as
+        each member's `ActorCritic.evaluate_actions` computes them. `params`: the stacked parameters to use (by
+        default `self.params`; e.g. some members' rows of them, in `self.params`' order)."""
+        params = dict(zip(self.names, self.params if params is None else params, strict=True))
+        features = self._trunk(params, "actor_trunk", obs)
+        if not self.has_critic:
+            values = torch.zeros(obs.shape[:2], device=obs.device)
+        else:
+            critic_features = features if self.shared_trunk else self._trunk(params, "critic_trunk", obs)
+            values = self._linear(params, "value_head", critic_features).squeeze(-1)
+        if self.gaussian:
+            mean = self._linear(params, "action_head.mean", features)
+            std = params["action_head.log_std"].unsqueeze(1).exp().expand_as(mean)
+            dist = Independent(Normal(mean, std, validate_args=False), 1, validate_args=False)
+            return dist.log_prob(actions), dist.entropy(), values
+        logits = self._linear(params, "action_head.logits", features)
+        log_p = logits - logits.logsumexp(dim=-1, keepdim=True)
+        entropy = -(log_p.clamp(min=torch.finfo(log_p.dtype).min) * log_p.softmax(dim=-1)).sum(-1)
+        return log_p.gather(-1, actions.long().unsqueeze(-1)).squeeze(-1), entropy, values

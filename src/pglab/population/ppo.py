@@ -1,0 +1,360 @@
+"""PPO for a whole population in one LightningModule: every member's update in one batched pass.
+
+The members are ordinary `PPO` modules, built as their own runs would build them (same seed, env, collector,
+initial weights, hyperparameters and checks). Each keeps its collector, its metrics and its evaluation; what the
+population adds is the update: `training_step` computes every member's clipped-surrogate loss at once on stacked
+parameters (`StackedActorCritic`) and steps them with `PopulationAdam`, with each member's own learning rate and
+schedule, gradient-norm clipping, advantage normalization, target-KL early stop, coefficients and RNG stream.
+
+Members never couple, and each trains exactly as its ordinary run on the CPU:
+- every batched operation gives member k's rows the bits of the member's own computation (see
+  `pglab.population.network`), and the optimizer is fused Adam per member (`pglab.population.adam`);
+- each member owns a torch generator, started where its ordinary run's global generator is after building the
+  run, that its action sampling (the global generator is swapped in around the member's rollout) and its
+  minibatch shuffling draw from, in the ordinary run's order;
+- a member that diverges (non-finite loss or gradient, `on_nonfinite: stop`) stops and is marked failed, its
+  rows are no longer stepped, and the others go on; a member whose evaluation reaches `stop_at_score` stops.
+
+One rollout per Lightning epoch, as `PolicyGradientModule`: collect and prepare every member's batch, the batched
+update, then each member's evaluation and metrics row (logged to the member's own loggers).
+"""
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import lightning as L
+import torch
+from lightning.pytorch.loggers import Logger
+from torch import Tensor
+
+from pglab.algos.ppo import PPO
+from pglab.callbacks import PeriodicEvaluation
+from pglab.errors import DivergenceError
+from pglab.population.adam import PopulationAdam
+from pglab.population.network import StackedActorCritic
+from pglab.rollout.batch import TrainingBatch
+from pglab.rollout.dataset import RolloutDataset, rollout_dataloader
+
+#: the per-minibatch metrics of the update, in the order they are stacked
+UPDATE_KEYS = (
+    "losses/policy",
+    "losses/value",
+    "losses/entropy",
+    "losses/total",
+    "diagnostics/approx_kl",
+    "diagnostics/clip_fraction",
+    "diagnostics/grad_norm",
+)
+
+
+@dataclass
+class MemberTrainer:
+    """What a member module and its callbacks read from a Lightning trainer, for one member of a population."""
+
+    population: L.Trainer
+    loggers: list[Logger] = field(default_factory=list)
+    should_stop: bool = False
+    world_size: int = 1
+    global_rank: int = 0
+    is_global_zero: bool = True
+
+    @property
+    def current_epoch(self) -> int:
+        return self.population.current_epoch
+
+
+@dataclass
+class Member:
+    """One member: its module (an ordinary `PPO`), its evaluation callback and where it stands."""
+
+    module: PPO
+    evaluation: PeriodicEvaluation | None
+    generator: torch.Generator
+    trainer: MemberTrainer | None = None
+    failure: BaseException | None = None
+    finished: bool = False
+
+    @property
+    def training(self) -> bool:
+        return self.failure is None and not self.finished
+
+
+class PopulationPPO(L.LightningModule):
+    """Args:
+    members: the members, in job order (all with the same env, network, rollout shape and update schedule).
+    """
+
+    def __init__(self, members: list[Member]):
+        super().__init__()
+        self.automatic_optimization = False
+        self.members = members
+        first = members[0].module
+        self.total_env_steps = first.total_env_steps
+        self.stacked = StackedActorCritic([m.module.policy for m in members])
+        self.optimizer = PopulationAdam(
+            self.stacked.params, lr=[m.module.config.lr for m in members], eps=1e-5
+        )
+        self.stop_signal: str | None = None
+        self._batches: list[TrainingBatch | None] = []
+        self._rollout_metrics: list[dict[str, float]] = []
+
+    @property
+    def size(self) -> int:
+        return len(self.members)
+
+    def training_members(self) -> list[int]:
+        return [k for k, m in enumerate(self.members) if m.training]
+
+    def configure_optimizers(self):
+        return None  # PopulationAdam is stepped by hand; Lightning holds no optimizer
+
+    def train_dataloader(self):
+        return rollout_dataloader(RolloutDataset(self.next_batch, lambda: not self.training_members()))
+
+    # ----------------------------------------------------------------- collect
+    def next_batch(self) -> list[TrainingBatch | None]:
+        """Every training member's rollout and batch, each collected by its own collector with its own RNG."""
+        self._batches = [None] * self.size
+        self._rollout_metrics = [{} for _ in range(self.size)]
+        for k in self.training_members():
+            member = self.members[k]
+            module = member.module
+            module.progress_before_rollout = module.collector.env_steps / module.total_env_steps
+            # An ordinary run's DataLoader draws its iterator's base seed from the global generator at every
+            # rollout (torch's `_BaseDataLoaderIter`); the member's stream draws it too, to stay in step.
+            torch.empty((), dtype=torch.int64).random_(generator=member.generator)
+            with module.metrics.timer("collect"):
+                global_state = torch.get_rng_state()
+                torch.set_rng_state(member.generator.get_state())
+                try:
+                    rollout = module.collect_rollout()
+                finally:
+                    member.generator.set_state(torch.get_rng_state())
+                    torch.set_rng_state(global_state)
+            self._rollout_metrics[k] = episode_metrics(rollout)
+            with module.metrics.timer("advantages"):
+                self._batches[k] = module.prepare_batch(rollout)
+        return self._batches
+
+    # ----------------------------------------------------------------- update
+    def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:
+        """Each member's learning rate for this update (CleanRL's linear annealing where the member anneals)."""
+        for k, member in enumerate(self.members):
+            config = member.module.config
+            progress = member.module.progress_before_rollout
+            self.optimizer.lr[k] = config.lr * max(0.0, 1.0 - progress) if config.anneal_lr else config.lr
+        self._update_start = time.perf_counter()
+
+    def training_step(self, batch: list[TrainingBatch | None], batch_idx: int) -> None:
+        """The update of every training member: `update_epochs` passes of `num_minibatches` minibatches, each
+        member's minibatches drawn from its own generator, all members' gradient steps batched."""
+        members = self.training_members()
+        configs = [self.members[k].module.config for k in members]
+        first = configs[0]
+        data = stack_batches([batch[k] for k in members])
+        size = data.old_log_probs.shape[1]
+        minibatch = size // first.num_minibatches
+        columns = coefficient_columns(configs, data.old_log_probs.device)
+        metrics: dict[int, list[Tensor]] = {k: [] for k in members}
+        early_stops: dict[int, int] = dict.fromkeys(members, 0)
+        updating = list(range(len(members)))  # positions in `members` still in this update
+        for _ in range(first.update_epochs):
+            if not updating:
+                break
+            orders = {
+                i: torch.randperm(size, generator=self.members[members[i]].generator).to(data.obs.device)
+                for i in updating
+            }
+            for start in range(0, minibatch * first.num_minibatches, minibatch):
+                if not updating:
+                    break
+                index = torch.stack([orders[i][start : start + minibatch] for i in updating])
+                rows = torch.tensor(updating, device=data.obs.device)
+                updating, stopped = self._minibatch_step(
+                    data, index, rows, updating, members, columns, metrics
+                )
+                for i in stopped:
+                    early_stops[members[i]] += 1
+        for k in members:
+            self._update_means[k] = (metrics[k], early_stops[k])
+
+    def _minibatch_step(self, data, index, rows, updating, members, columns, metrics):
+        """One gradient step of the members at positions `updating` on their minibatches `index (U, mb)`.
+        Returns the positions still updating, and those that stopped for the target KL at this minibatch."""
+        take = lambda x: x[rows].gather(1, _expand_index(index, x))  # noqa: E731
+        obs, actions = take(data.obs), take(data.actions)
+        old_log_probs, old_values = take(data.old_log_probs), take(data.old_values)
+        advantages, returns = take(data.advantages), take(data.returns)
+        member_ids = [members[i] for i in updating]
+        weights = [
+            self.stacked.params[j] if len(member_ids) == self.size else self.stacked.params[j][member_ids]
+            for j in range(len(self.stacked.params))
+        ]
+        log_probs, entropy, values = self.stacked.evaluate_actions(obs, actions, weights)
+        col = {name: value[rows] for name, value in columns.items()}
+        standardized = (advantages - advantages.mean(-1, keepdim=True)) / (
+            advantages.std(-1, keepdim=True) + 1e-8
+        )
+        advantages = torch.where(col["normalize_advantage"], standardized, advantages)
+        log_ratio = log_probs - old_log_probs
+        ratio = log_ratio.exp()
+        unclipped = ratio * advantages
+        clipped = torch.clamp(ratio, col["clip_low"], col["clip_high"]) * advantages
+        pg_loss = -torch.min(unclipped, clipped).mean(-1)
+        with torch.no_grad():
+            approx_kl = ((ratio - 1.0) - log_ratio).mean(-1)
+            clip_fraction = ((ratio - 1.0).abs() > col["clip_coef"]).float().mean(-1)
+        stop = approx_kl > col["target_kl"]  # +inf where a member has no target
+        stop_list = stop.tolist() if bool(stop.any()) else [False] * len(updating)
+        errors = (values - returns).pow(2)
+        v_loss = 0.5 * errors.mean(-1)
+        if bool(col["clip_vloss"].any()):
+            clip = col["clip_coef"]
+            clipped_values = old_values + torch.clamp(values - old_values, -clip, clip)
+            clipped_loss = 0.5 * torch.max(errors, (clipped_values - returns).pow(2)).mean(-1)
+            v_loss = torch.where(col["clip_vloss"].squeeze(-1), clipped_loss, v_loss)
+        entropy = entropy.mean(-1)
+        loss = pg_loss + col["vf_coef"] * v_loss - col["ent_coef"] * entropy
+        keep = [not s for s in stop_list]
+        self.optimizer.zero_grad()
+        (loss[torch.tensor(keep)].sum() if not all(keep) else loss.sum()).backward()
+        grad_norm = self._clip_gradients(member_ids, col["max_grad_norm"])
+        finite = torch.isfinite(grad_norm).tolist()
+        step = [False] * self.size
+        still, stopped = [], []
+        for j, (position, k) in enumerate(zip(updating, member_ids, strict=True)):
+            module = self.members[k].module
+            if not keep[j]:
+                stopped.append(position)
+            elif finite[j]:
+                step[k] = True
+                still.append(position)
+            elif module.on_nonfinite == "stop":
+                bad_loss = not bool(torch.isfinite(loss[j]))
+                what, value = ("loss", loss[j]) if bad_loss else ("diagnostics/grad_norm", grad_norm[j])
+                self.members[k].failure = DivergenceError(what, float(value), module.collector.env_steps)
+            else:  # on_nonfinite: skip this member's step
+                module.skipped_updates += 1
+                still.append(position)
+        self.optimizer.step(step)
+        values_row = torch.stack([pg_loss, v_loss, entropy, loss, approx_kl, clip_fraction, grad_norm], 1)
+        values_row = values_row.detach()
+        for j, (k, kept) in enumerate(zip(member_ids, keep, strict=True)):
+            if kept:
+                metrics[k].append(values_row[j])
+        return still, stopped
+
+    def _clip_gradients(self, member_ids: list[int], max_norm: Tensor) -> Tensor:
+        """Each member's global gradient norm `(U,)` (as `get_total_norm`), its gradients scaled by
+        `min(1, max_norm / (norm + 1e-6))` (as `clip_grad_norm_`; `max_norm` inf where a member does not clip)."""
+        grads = [p.grad for p in self.stacked.params]
+        ids = torch.tensor(member_ids)
+        rows = [g if len(member_ids) == self.size else g[ids] for g in grads]
+        norms = torch.stack([torch.linalg.vector_norm(g.flatten(1), dim=1) for g in rows], dim=1)
+        total = torch.linalg.vector_norm(norms, dim=1)
+        coefficient = torch.clamp(max_norm.squeeze(-1) / (total + 1e-6), max=1.0)
+        clips = torch.isfinite(max_norm.squeeze(-1))
+        if bool(clips.any()):
+            for g in grads:
+                scale = torch.where(clips, coefficient, torch.ones_like(coefficient))
+                shape = (len(member_ids),) + (1,) * (g.dim() - 1)
+                if len(member_ids) == self.size:
+                    g.mul_(torch.where(clips.reshape(shape), scale.reshape(shape), 1.0))
+                else:
+                    g[ids] = g[ids] * torch.where(clips.reshape(shape), scale.reshape(shape), 1.0)
+        return total
+
+    # ----------------------------------------------------------------- after the update
+    def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
+        elapsed = time.perf_counter() - self._update_start
+        for k in self.training_members():
+            self.members[k].module.metrics.phase_seconds["update"] += elapsed  # the population's update
+
+    def on_train_epoch_start(self) -> None:
+        self._update_means: dict[int, tuple[list[Tensor], int]] = {}
+
+    def on_train_epoch_end(self) -> None:
+        """Each member's evaluation, then its metrics row; stop when no member trains any more."""
+        for k, member in enumerate(self.members):
+            if k not in self._update_means:
+                continue
+            module = member.module
+            if member.evaluation is not None and member.failure is None:
+                member.evaluation.on_train_epoch_end(member.trainer, module)
+            steps_values, early_stops = self._update_means[k]
+            row = {**self._rollout_metrics[k], **module.metrics.update_means()}
+            if (
+                steps_values
+            ):  # each key's mean over the update's steps, reduced as `Metrics.update_means` does
+                means = torch.stack(steps_values).t().contiguous().mean(-1).tolist()
+                row.update(zip(UPDATE_KEYS, means, strict=True))
+            if steps_values or early_stops:
+                flags = torch.tensor([0.0] * len(steps_values) + [1.0] * early_stops)
+                row["diagnostics/early_stop"] = flags.mean().item()
+            row["optim/lr"] = self.optimizer.lr[k]
+            if module.on_nonfinite == "skip":
+                row["diagnostics/skipped_updates"] = float(module.skipped_updates)
+            row.update(module.progress_metrics())
+            module.metrics.log(row, module.collector.env_steps)
+            if module.budget_exhausted() or member.trainer.should_stop:
+                member.finished = True
+        if not self.training_members() or self.stop_signal is not None:
+            self.trainer.should_stop = True
+
+    def on_fit_start(self) -> None:
+        now = time.perf_counter()
+        for member in self.members:
+            member.module._train_start_time = now
+            member.module._train_start_steps = member.module.collector.env_steps
+
+    def on_train_end(self) -> None:
+        for member in self.members:
+            if member.evaluation is not None and member.failure is None and self.stop_signal is None:
+                member.evaluation.on_train_end(member.trainer, member.module)
+
+
+def episode_metrics(rollout) -> dict[str, float]:
+    """Count, mean return and mean length of the episodes that ended in the rollout (one process)."""
+    count = len(rollout.episode_returns)
+    metrics = {"rollout/episodes": float(count)}
+    if count:
+        metrics["rollout/episode_return_mean"] = rollout.episode_returns.double().sum().item() / count
+        metrics["rollout/episode_length_mean"] = rollout.episode_lengths.double().sum().item() / count
+    return metrics
+
+
+def stack_batches(batches: list[TrainingBatch]) -> TrainingBatch:
+    """The members' batches as one with a member axis first: every field `(P, B, ...)`."""
+    return TrainingBatch(
+        **{
+            name: torch.stack([getattr(b, name) for b in batches])
+            for name in TrainingBatch.__dataclass_fields__
+        }
+    )
+
+
+def _expand_index(index: Tensor, x: Tensor) -> Tensor:
+    """`index (U, mb)` expanded over the trailing dims of `x (U, B, ...)` for `gather(1, ...)`."""
+    return index.reshape(index.shape + (1,) * (x.dim() - 2)).expand(index.shape + x.shape[2:])
+
+
+def coefficient_columns(configs: list, device: torch.device) -> dict[str, Tensor]:
+    """The members' scalar hyperparameters as `(P, 1)` columns (flags as bools), the clipping bounds computed in
+    Python floats as `torch.clamp` receives them in an ordinary run."""
+
+    def column(values, dtype=torch.float32) -> Tensor:
+        return torch.tensor(values, dtype=dtype, device=device).unsqueeze(-1)
+
+    inf = float("inf")
+    return {
+        "clip_coef": column([c.clip_coef for c in configs]),
+        "clip_low": column([1.0 - c.clip_coef for c in configs]),
+        "clip_high": column([1.0 + c.clip_coef for c in configs]),
+        "vf_coef": column([c.vf_coef for c in configs]).squeeze(-1),
+        "ent_coef": column([c.ent_coef for c in configs]).squeeze(-1),
+        "target_kl": column([inf if c.target_kl is None else c.target_kl for c in configs]).squeeze(-1),
+        "max_grad_norm": column([inf if c.max_grad_norm is None else c.max_grad_norm for c in configs]),
+        "normalize_advantage": column([c.normalize_advantage for c in configs], torch.bool),
+        "clip_vloss": column([c.clip_vloss for c in configs], torch.bool),
+    }

@@ -1,0 +1,232 @@
+"""`run_population(jobs)`: train several jobs' configs as one population in this process; each job keeps its run.
+
+Every job is checked, built and reported as `pglab.train.run` does for one run: its run dir is locked and must
+hold no run, its whole config passes `preflight` (a job that fails it is recorded as failed, alone), its module,
+env, collector and initial weights are built under its own seed, and at the end its run dir holds `config.yaml`,
+its loggers' files (`csv/metrics.csv`, W&B, ...), `summary.json` and `learning_curve.png`. What the jobs share
+is the training loop: one `PopulationPPO` LightningModule updates all members at once.
+
+`time/wall_s` of a member is the population's training time (the members train side by side, not one after
+another), and `time/update_s` is the population's update time.
+"""
+
+import contextlib
+import logging
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import torch
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+
+from pglab.algos.ppo import PPO
+from pglab.callbacks.signals import StopOnSignals
+from pglab.console import quiet_libraries
+from pglab.errors import ConfigError
+from pglab.population.ppo import Member, MemberTrainer, PopulationPPO
+from pglab.preflight import preflight
+from pglab.reporting import final_summary, plot_learning_curve, record_failure, summary_line, write_summary
+from pglab.rollout.batched_collector import make_collector
+from pglab.run_dir import check_holds_no_run, clear_leftovers, run_dir_lock
+from pglab.train import finalize_on_error, write_config
+
+log = logging.getLogger(__name__)
+
+#: the hyperparameters in which the members of one population may differ (with the seed); anything else in the
+#: config must be the same (`structure_key`)
+POPULATION_KEYS = (
+    "seed",
+    "algo.lr",
+    "algo.gamma",
+    "algo.gae_lambda",
+    "algo.ent_coef",
+    "algo.vf_coef",
+    "algo.clip_coef",
+    "algo.max_grad_norm",
+    "algo.target_kl",
+    "algo.anneal_lr",
+    "algo.normalize_advantage",
+    "algo.clip_vloss",
+)
+#: the algorithms a population trains (the others' sweep jobs run one by one)
+POPULATION_ALGORITHMS = ("pglab.algos.ppo.PPO",)
+
+Result = dict[str, Any] | BaseException
+
+
+def run_population(
+    jobs: list[tuple[DictConfig, list[str]]], torch_threads: int | None = None
+) -> list[Result]:
+    """Train `jobs` (each a resolved config and its command-line overrides) as one population.
+
+    Returns, per job in order, its summary (as `pglab.train.run` returns it) or the error it failed with.
+    """
+    results: list[Result | None] = [None] * len(jobs)
+    with contextlib.ExitStack() as resources:
+        ready: list[tuple[int, DictConfig, Path]] = []
+        for k, (cfg, overrides) in enumerate(jobs):
+            run_dir = Path(cfg.paths.output_dir)
+            try:
+                resources.enter_context(run_dir_lock(run_dir, "paths.output_dir"))
+                check_holds_no_run(run_dir, "paths.output_dir")
+                cfg, _ = preflight(cfg, overrides)
+                if cfg.get("resume") or cfg.get("ckpt_path"):
+                    raise ConfigError(
+                        "hydra/launcher=population starts new runs only: resume= and ckpt_path= "
+                        "are for one run (python train.py resume=<run dir>)"
+                    )
+            except Exception as error:
+                run_dir.mkdir(parents=True, exist_ok=True)
+                record_failure(error, 0, run_dir / "summary.json")
+                results[k] = error
+                continue
+            run_dir.mkdir(parents=True, exist_ok=True)
+            ready.append((k, cfg, run_dir))
+        if ready:
+            trained = train_population(
+                [(cfg, run_dir) for _, cfg, run_dir in ready], resources, torch_threads
+            )
+            for (k, _, _), result in zip(ready, trained, strict=True):
+                results[k] = result
+    return results
+
+
+def build_member(cfg: DictConfig, run_dir: Path, resources: contextlib.ExitStack) -> Member:
+    """Member `cfg` as `pglab.train.build` builds a run (same order, so the same seeded weights and RNG state)."""
+    L.seed_everything(cfg.seed, workers=True, verbose=False)
+    collector = make_collector(instantiate(cfg.env)(), seed=cfg.seed)
+    resources.callback(collector.close)
+    module = instantiate(cfg.algo)(
+        network=instantiate(cfg.network), collector=collector, total_env_steps=cfg.total_env_steps
+    )
+    if not isinstance(module, PPO):
+        raise ConfigError(f"hydra/launcher=population trains algo=ppo; got {type(module).__name__}")
+    module.on_nonfinite = cfg.on_nonfinite
+    module.run_config = OmegaConf.to_container(cfg, resolve=True)
+    loggers = [instantiate(c) for c in cfg.logger.values()]
+    for logger in loggers:
+        resources.push(finalize_on_error(logger))
+    evaluation = instantiate(cfg.callbacks.evaluation) if "evaluation" in cfg.callbacks else None
+    generator = torch.Generator()
+    generator.set_state(torch.get_rng_state())  # where the ordinary run's global generator is now
+    member = Member(module=module, evaluation=evaluation, generator=generator)
+    module.metrics.loggers = loggers
+    return member
+
+
+def train_population(
+    jobs: list[tuple[DictConfig, Path]], resources: contextlib.ExitStack, torch_threads: int | None
+) -> list[Result]:
+    """Build every member, train them together, write every member's reports."""
+    quiet_libraries()
+    first_cfg = jobs[0][0]
+    threads = torch_threads or first_cfg.torch_threads
+    if threads:
+        torch.set_num_threads(int(threads))
+    members: list[Member | None] = []
+    results: list[Result | None] = [None] * len(jobs)
+    for k, (cfg, run_dir) in enumerate(jobs):
+        try:
+            members.append(build_member(cfg, run_dir, resources))
+        except Exception as error:
+            record_failure(error, 0, run_dir / "summary.json")
+            results[k] = error
+            members.append(None)
+    live = [k for k, m in enumerate(members) if m is not None]
+    if not live:
+        return results
+    check_same_structure([jobs[k][0] for k in live])
+    trainer = L.Trainer(
+        max_epochs=-1,
+        num_sanity_val_steps=0,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        logger=False,
+        accelerator="cpu",
+        devices=1,
+        callbacks=[StopOnSignals()],
+    )
+    for k in live:
+        cfg, run_dir = jobs[k]
+        member = members[k]
+        member.trainer = MemberTrainer(population=trainer, loggers=member.module.metrics.loggers)
+        member.module.trainer = member.trainer
+        if member.evaluation is not None:
+            member.evaluation.setup(member.trainer, member.module, "fit")
+            resources.callback(member.evaluation.teardown, None, member.module, "fit")
+        clear_leftovers(run_dir)
+        write_config(cfg, run_dir / "config.yaml")
+        for logger in member.module.metrics.loggers:
+            logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
+    population = PopulationPPO([members[k] for k in live])
+    log.info(
+        "Population of %d on %s x %d (%s): %s env steps each",
+        len(live),
+        first_cfg.env.id,
+        first_cfg.env.num_envs,
+        first_cfg.env.vectorization,
+        f"{first_cfg.total_env_steps:,}",
+    )
+    trainer.fit(population)
+    wall_s = {k: members[k].module.wall_time() for k in live}  # the population's training time, reports apart
+    for k in live:
+        cfg, run_dir = jobs[k]
+        member = members[k]
+        module = member.module
+        if member.failure is not None:
+            record_failure(
+                member.failure,
+                int(module.metrics.latest.get("progress/env_steps", 0)),
+                run_dir / "summary.json",
+            )
+            for logger in module.metrics.loggers:
+                logger.finalize("failed")
+            log.error("Job %s failed: %s", run_dir, member.failure)
+            results[k] = member.failure
+            continue
+        summary = final_summary(module.metrics, wall_s[k])
+        if population.stop_signal is not None:
+            summary.update(status="interrupted", signal=population.stop_signal)
+        write_summary(summary, run_dir / "summary.json")
+        plot_learning_curve(module.metrics, run_dir / "learning_curve.png", title=f"PPO on {cfg.env.id}")
+        for logger in module.metrics.loggers:
+            logger.finalize("success")
+        log.info(summary_line(f"PPO on {cfg.env.id} (seed {cfg.seed})", summary, run_dir))
+        results[k] = summary
+    return results
+
+
+def population_key(overrides: list[str]) -> tuple[str, ...]:
+    """A sweep job's overrides without those of `POPULATION_KEYS`: the jobs of one sweep with the same key differ
+    only in seeds and scalar hyperparameters, and can train as one population."""
+    return tuple(sorted(o for o in overrides if override_key(o) not in POPULATION_KEYS))
+
+
+def override_key(override: str) -> str:
+    """`algo.lr` of `algo.lr=1e-3`, `+algo.lr=...` or `++algo.lr=...`."""
+    return override.split("=", 1)[0].lstrip("+~")
+
+
+#: what the members of a population must share (besides the network's architecture, which stacking checks)
+SHARED_KEYS = (
+    "env.id",
+    "env.num_envs",
+    "env.vectorization",
+    "algo._target_",
+    "algo.num_steps",
+    "algo.update_epochs",
+    "algo.num_minibatches",
+    "total_env_steps",
+)
+
+
+def check_same_structure(cfgs: list[DictConfig]) -> None:
+    for key in SHARED_KEYS:
+        values = {str(OmegaConf.select(cfg, key)) for cfg in cfgs}
+        if len(values) > 1:
+            raise ConfigError(
+                f"the jobs of a population must share {key} (got {sorted(values)}); they may differ only in "
+                + ", ".join(POPULATION_KEYS)
+            )

@@ -1,0 +1,105 @@
+"""Population training: every member trains exactly as its own run would, and members never couple."""
+
+import csv
+from pathlib import Path
+
+import pytest
+import torch
+
+from pglab.population.network import StackedActorCritic
+from pglab.population.run import population_key, run_population
+from pglab.train import run
+
+TORCH_PPO = ("experiment=ppo_cartpole_torch", "total_env_steps=6144", "callbacks.evaluation.every_env_steps=2048")
+#: with a gymnasium vector env (numpy sub-envs) and the default PPO: 8 envs x 32 steps
+SYNC_PPO = ("env=cartpole", "total_env_steps=2048", "callbacks.evaluation.every_env_steps=1024")
+
+
+def metrics(run_dir: Path) -> list[dict[str, str]]:
+    """The run's metrics rows without the timings (the only columns a population may change)."""
+    with open(run_dir / "csv" / "metrics.csv") as f:
+        return [{k: v for k, v in row.items() if not k.startswith("time/")} for row in csv.DictReader(f)]
+
+
+def train_population(make_cfg, tmp_path: Path, name: str, jobs: list[tuple[str, ...]]) -> list[Path]:
+    dirs = [tmp_path / f"{name}{k}" for k in range(len(jobs))]
+    results = run_population(
+        [(make_cfg(*job, output_dir=d), list(job)) for job, d in zip(jobs, dirs, strict=True)]
+    )
+    assert all(isinstance(r, dict) and r["status"] == "completed" for r in results), results
+    return dirs
+
+
+@pytest.mark.parametrize(
+    "base, variants",
+    [
+        (TORCH_PPO, [("seed=0",), ("seed=1", "algo.lr=1e-3", "algo.ent_coef=0.01", "algo.max_grad_norm=null")]),
+        (SYNC_PPO, [("seed=3", "algo.target_kl=0.01"), ("seed=4", "algo.gamma=0.95", "algo.clip_vloss=true")]),
+        (TORCH_PPO, [("seed=2", "algo.normalize_advantage=false")]),  # a population of one
+    ],
+    ids=["torch-backend", "gymnasium-backend", "one-member"],
+)
+def test_every_member_trains_exactly_as_its_own_run(make_cfg, tmp_path, base, variants):
+    jobs = [base + v for v in variants]
+    for k, job in enumerate(jobs):
+        run(make_cfg(*job, output_dir=tmp_path / f"alone{k}"), list(job))
+    together = train_population(make_cfg, tmp_path, "member", jobs)
+    for k, run_dir in enumerate(together):
+        alone = metrics(tmp_path / f"alone{k}")
+        assert metrics(run_dir) == alone  # every logged value, evaluations included, bit for bit
+        assert any(row["eval/episode_return_mean"] for row in alone)
+        for name in ("config.yaml", "summary.json", "learning_curve.png"):
+            assert (run_dir / name).is_file()
+
+
+def test_changing_one_members_lr_leaves_every_other_member_bit_identical(make_cfg, tmp_path):
+    jobs = [TORCH_PPO + (f"seed={k}",) for k in range(3)]
+    first = train_population(make_cfg, tmp_path, "a", jobs)
+    jobs[1] = jobs[1] + ("algo.lr=1e-2",)
+    second = train_population(make_cfg, tmp_path, "b", jobs)
+    assert metrics(first[0]) == metrics(second[0])
+    assert metrics(first[2]) == metrics(second[2])
+    assert metrics(first[1]) != metrics(second[1])
+
+
+def test_a_job_with_a_bad_value_fails_alone(make_cfg, tmp_path):
+    jobs = [TORCH_PPO + ("seed=0",), TORCH_PPO + ("seed=1", "algo.clip_coef=-1")]
+    dirs = [tmp_path / "good", tmp_path / "bad"]
+    results = run_population([(make_cfg(*j, output_dir=d), list(j)) for j, d in zip(jobs, dirs, strict=True)])
+    assert results[0]["status"] == "completed" and results[0]["progress/env_steps"] >= 6144
+    assert "algo.clip_coef" in str(results[1])
+    assert '"status": "failed"' in (tmp_path / "bad" / "summary.json").read_text()
+
+
+def test_the_stacked_network_gives_each_member_its_own_bits_and_shares_its_storage():
+    import gymnasium as gym
+
+    from pglab.networks.actor_critic import ActorCritic
+
+    torch.set_num_threads(1)
+    for space in (gym.spaces.Discrete(3), gym.spaces.Box(-1.0, 1.0, (2,))):
+        policies = []
+        for k in range(4):
+            torch.manual_seed(k)
+            policies.append(ActorCritic(gym.spaces.Box(-1.0, 1.0, (6,)), space))
+        copies = [type(p)(gym.spaces.Box(-1.0, 1.0, (6,)), space) for p in policies]
+        for c, p in zip(copies, policies, strict=True):
+            c.load_state_dict(p.state_dict())
+        stacked = StackedActorCritic(policies)
+        for batch in (1, 2, 7, 256):
+            obs = torch.randn(4, batch, 6)
+            actions = torch.stack([c.act(obs[k])[0] for k, c in enumerate(copies)])
+            outputs = stacked.evaluate_actions(obs, actions)
+            for k, c in enumerate(copies):
+                for mine, theirs in zip(outputs, c.evaluate_actions(obs[k], actions[k]), strict=True):
+                    assert torch.equal(mine[k], theirs), (space, batch, k)
+        with torch.no_grad():  # a step on the stacked tensors is a step of every member's own module
+            stacked.params[0][2].add_(1.0)
+        assert torch.equal(next(policies[2].parameters()), next(copies[2].parameters()) + 1.0)
+
+
+def test_jobs_group_by_everything_but_seeds_and_scalar_hyperparameters():
+    a = population_key(["algo.lr=1e-3", "seed=0", "env.num_envs=8", "algo.gamma=0.9"])
+    assert a == population_key(["seed=4", "env.num_envs=8", "+algo.ent_coef=0.1", "algo.lr=3e-4"])
+    assert a != population_key(["seed=0", "env.num_envs=16"])
+    assert a != population_key(["seed=0", "env.num_envs=8", "algo.update_epochs=4"])
