@@ -10,7 +10,11 @@ from pglab.population.network import StackedActorCritic
 from pglab.population.run import population_key, run_population
 from pglab.train import run
 
-TORCH_PPO = ("experiment=ppo_cartpole_torch", "total_env_steps=6144", "callbacks.evaluation.every_env_steps=2048")
+TORCH_PPO = (
+    "experiment=ppo_cartpole_torch",
+    "total_env_steps=6144",
+    "callbacks.evaluation.every_env_steps=2048",
+)
 #: with a gymnasium vector env (numpy sub-envs) and the default PPO: 8 envs x 32 steps
 SYNC_PPO = ("env=cartpole", "total_env_steps=2048", "callbacks.evaluation.every_env_steps=1024")
 
@@ -33,8 +37,14 @@ def train_population(make_cfg, tmp_path: Path, name: str, jobs: list[tuple[str, 
 @pytest.mark.parametrize(
     "base, variants",
     [
-        (TORCH_PPO, [("seed=0",), ("seed=1", "algo.lr=1e-3", "algo.ent_coef=0.01", "algo.max_grad_norm=null")]),
-        (SYNC_PPO, [("seed=3", "algo.target_kl=0.01"), ("seed=4", "algo.gamma=0.95", "algo.clip_vloss=true")]),
+        (
+            TORCH_PPO,
+            [("seed=0",), ("seed=1", "algo.lr=1e-3", "algo.ent_coef=0.01", "algo.max_grad_norm=null")],
+        ),
+        (
+            SYNC_PPO,
+            [("seed=3", "algo.target_kl=0.01"), ("seed=4", "algo.gamma=0.95", "algo.clip_vloss=true")],
+        ),
         (TORCH_PPO, [("seed=2", "algo.normalize_advantage=false")]),  # a population of one
     ],
     ids=["torch-backend", "gymnasium-backend", "one-member"],
