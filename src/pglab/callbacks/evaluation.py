@@ -13,6 +13,7 @@ from pglab.algos.base import PolicyGradientModule
 from pglab.callbacks.schedule import crossed_multiple
 from pglab.checks import check_range
 from pglab.console import EVALUATIONS_LOGGER
+from pglab.envs.batched import BatchedEnv
 from pglab.envs.normalization import load_normalization_state, normalization_state
 from pglab.errors import ConfigError
 from pglab.rollout.evaluation import evaluate_policy
@@ -91,16 +92,23 @@ class PeriodicEvaluation(L.Callback):
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: PolicyGradientModule) -> None:
         steps = pl_module.collector.env_steps
-        if crossed_multiple(max(self.last_eval_step, 0), steps, self.every_env_steps):
+        if self.due(steps):
             self.evaluate(pl_module, final=steps >= pl_module.total_env_steps)
+
+    def due(self, steps: int) -> bool:
+        """Whether the schedule evaluates after a rollout that ended at `steps` env steps."""
+        return crossed_multiple(max(self.last_eval_step, 0), steps, self.every_env_steps)
 
     def on_train_end(self, trainer: L.Trainer, pl_module: PolicyGradientModule) -> None:
         # An interrupted run stops promptly; its resumed run evaluates on schedule.
-        if pl_module.collector.env_steps != self.last_eval_step and pl_module.stop_signal is None:
+        if self.due_at_end(pl_module):
             self.evaluate(pl_module, final=True)
 
+    def due_at_end(self, pl_module: PolicyGradientModule) -> bool:
+        """Whether training's end needs a final evaluation (none at the last rollout, and no signal)."""
+        return pl_module.collector.env_steps != self.last_eval_step and pl_module.stop_signal is None
+
     def evaluate(self, pl_module: PolicyGradientModule, final: bool = False) -> dict[str, float]:
-        self.num_evaluations += 1
         steps = pl_module.collector.env_steps
         trainer = pl_module.trainer
         with pl_module.metrics.timer("eval"):
@@ -111,6 +119,26 @@ class PeriodicEvaluation(L.Callback):
                 returns, lengths = trainer.strategy.broadcast((returns, lengths), src=0)
             else:
                 returns, lengths = self._play(pl_module, steps, final)
+        return self.record(pl_module, returns, lengths, final)
+
+    def batched_play_possible(self) -> bool:
+        """Whether this evaluation's episodes can be played as a block of a bigger batched env (population
+        training): greedy actions, no video, an unwrapped batched env."""
+        return (
+            self.deterministic
+            and self.video_every == 0
+            and isinstance(self.env.unwrapped, BatchedEnv)
+            and self.env is self.env.unwrapped
+        )
+
+    def record(
+        self, pl_module: PolicyGradientModule, returns: np.ndarray, lengths: np.ndarray, final: bool = False
+    ) -> dict[str, float]:
+        """Log an evaluation's episode returns and lengths (played by `evaluate`, or for a population's member by
+        the population) and apply `stop_at_score`."""
+        self.num_evaluations += 1
+        steps = pl_module.collector.env_steps
+        trainer = pl_module.trainer
         self.last_eval_step = steps
         self.last_result = {
             "eval/episode_return_mean": float(np.mean(returns)),
@@ -135,7 +163,7 @@ class PeriodicEvaluation(L.Callback):
         self, pl_module: PolicyGradientModule, steps: int, final: bool
     ) -> tuple[np.ndarray, np.ndarray]:
         """The returns and lengths of `episodes` evaluation episodes of the current policy (and their videos)."""
-        record = self.video_every > 0 and (final or self.num_evaluations % self.video_every == 0)
+        record = self.video_every > 0 and (final or (self.num_evaluations + 1) % self.video_every == 0)
         prefix = f"eval-step-{steps}"
         # A video evaluation runs on a fresh env that renders; same seeds, so the same episodes as self.env.
         env = (

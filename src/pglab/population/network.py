@@ -17,7 +17,6 @@ Supported: MLP trunks (separate or shared), `Discrete` and 1-D `Box` action spac
 import torch
 from torch import Tensor, nn
 from torch.distributions import Independent, Normal
-from torch.nn import functional as F
 
 from pglab.errors import ConfigError
 from pglab.networks.actor_critic import ActorCritic
@@ -45,6 +44,32 @@ class BatchedLinear(torch.autograd.Function):
         x, weight = ctx.saved_tensors
         grad_x = grad.bmm(weight) if ctx.needs_input_grad[0] else None
         grad_weight = grad.transpose(1, 2).bmm(x) if ctx.needs_input_grad[1] else None
+        grad_bias = grad.sum(1) if ctx.needs_input_grad[2] else None
+        return grad_x, grad_weight, grad_bias
+
+
+class MemberwiseLinear(torch.autograd.Function):
+    """`BatchedLinear` computed member by member (one `addmm` each, forward and backward, with the operands of
+    autograd's `addmm` backward), for the shapes whose batched product differs from the member's own. (Indexing
+    `x[k]` under autograd instead would make every member's backward fill a zero tensor of all members' size.)"""
+
+    @staticmethod
+    def forward(x: Tensor, weight: Tensor, bias: Tensor) -> Tensor:
+        return torch.stack([torch.addmm(bias[k], x[k], weight[k].t()) for k in range(x.shape[0])])
+
+    @staticmethod
+    def setup_context(ctx, inputs, output) -> None:
+        x, weight, _ = inputs
+        ctx.save_for_backward(x, weight)
+
+    @staticmethod
+    def backward(ctx, grad: Tensor):
+        x, weight = ctx.saved_tensors
+        members = range(x.shape[0])
+        grad_x = torch.stack([grad[k].mm(weight[k]) for k in members]) if ctx.needs_input_grad[0] else None
+        grad_weight = (
+            torch.stack([grad[k].t().mm(x[k]) for k in members]) if ctx.needs_input_grad[1] else None
+        )
         grad_bias = grad.sum(1) if ctx.needs_input_grad[2] else None
         return grad_x, grad_weight, grad_bias
 
@@ -105,7 +130,7 @@ class StackedActorCritic:
         if weight.shape[1] == 1 or x.shape[1] <= 2:
             # Matrix-vector shapes (a value head, a batch of one or two): BLAS computes a batched product of these
             # in another order than the member's own, so each member's layer runs on its own.
-            return torch.stack([F.linear(x[k], weight[k], bias[k]) for k in range(x.shape[0])])
+            return MemberwiseLinear.apply(x, weight, bias)
         return BatchedLinear.apply(x, weight, bias)
 
     def evaluate_actions(
@@ -116,11 +141,7 @@ class StackedActorCritic:
         default `self.params`; e.g. some members' rows of them, in `self.params`' order)."""
         params = dict(zip(self.names, self.params if params is None else params, strict=True))
         features = self._trunk(params, "actor_trunk", obs)
-        if not self.has_critic:
-            values = torch.zeros(obs.shape[:2], device=obs.device)
-        else:
-            critic_features = features if self.shared_trunk else self._trunk(params, "critic_trunk", obs)
-            values = self._linear(params, "value_head", critic_features).squeeze(-1)
+        values = self._values(params, obs, features)
         if self.gaussian:
             mean = self._linear(params, "action_head.mean", features)
             std = params["action_head.log_std"].unsqueeze(1).exp().expand_as(mean)
@@ -130,3 +151,50 @@ class StackedActorCritic:
         log_p = logits - logits.logsumexp(dim=-1, keepdim=True)
         entropy = -(log_p.clamp(min=torch.finfo(log_p.dtype).min) * log_p.softmax(dim=-1)).sum(-1)
         return log_p.gather(-1, actions.long().unsqueeze(-1)).squeeze(-1), entropy, values
+
+    # ----------------------------------------------------------------- acting (no gradients)
+    @torch.no_grad()
+    def act(self, obs: Tensor, generators: list[torch.Generator]) -> tuple[Tensor, Tensor, Tensor]:
+        """`obs (P, N, D)` -> `(actions (P, N, *Act), log_probs (P, N), values (P, N))`, member k sampling from
+        `generators[k]` exactly the draws its own `ActorCritic.act` takes from the global generator."""
+        params = dict(zip(self.names, self.params, strict=True))
+        features = self._trunk(params, "actor_trunk", obs)
+        values = self._values(params, obs, features)
+        members = range(obs.shape[0])
+        if self.gaussian:
+            mean = self._linear(params, "action_head.mean", features)
+            std = params["action_head.log_std"].unsqueeze(1).exp().expand_as(mean)
+            actions = torch.stack([torch.normal(mean[k], std[k], generator=generators[k]) for k in members])
+            dist = Independent(Normal(mean, std, validate_args=False), 1, validate_args=False)
+            return actions, dist.log_prob(actions), values
+        logits = self._linear(params, "action_head.logits", features)
+        log_p = logits - logits.logsumexp(dim=-1, keepdim=True)
+        noise = torch.stack(
+            [torch.empty_like(log_p[k]).exponential_(generator=generators[k]) for k in members]
+        )
+        actions = (log_p - noise.log()).argmax(dim=-1)
+        return actions, log_p.gather(-1, actions.unsqueeze(-1)).squeeze(-1), values
+
+    @torch.no_grad()
+    def value(self, obs: Tensor) -> Tensor:
+        """`obs (P, N, D)` -> V(s) `(P, N)`."""
+        params = dict(zip(self.names, self.params, strict=True))
+        features = self._trunk(params, "actor_trunk", obs) if self.shared_trunk else None
+        return self._values(params, obs, features)
+
+    @torch.no_grad()
+    def deterministic_action(self, obs: Tensor) -> Tensor:
+        """The members' greedy actions `(P, N, *Act)`: argmax for Discrete, the Gaussian mean for Box."""
+        params = dict(zip(self.names, self.params, strict=True))
+        features = self._trunk(params, "actor_trunk", obs)
+        if self.gaussian:
+            return self._linear(params, "action_head.mean", features)
+        logits = self._linear(params, "action_head.logits", features)
+        # the argmax of the normalized logits, as the member's `Categorical(logits=...).logits.argmax`
+        return (logits - logits.logsumexp(dim=-1, keepdim=True)).argmax(dim=-1)
+
+    def _values(self, params: dict[str, Tensor], obs: Tensor, features: Tensor | None) -> Tensor:
+        if not self.has_critic:
+            return torch.zeros(obs.shape[:2], device=obs.device)
+        critic_features = features if self.shared_trunk else self._trunk(params, "critic_trunk", obs)
+        return self._linear(params, "value_head", critic_features).squeeze(-1)

@@ -30,10 +30,13 @@ from torch import Tensor
 
 from pglab.algos.ppo import PPO
 from pglab.callbacks import PeriodicEvaluation
+from pglab.envs.batched import BatchedEnv
 from pglab.errors import DivergenceError
 from pglab.population.adam import PopulationAdam
+from pglab.population.collector import PopulationCollector
 from pglab.population.network import StackedActorCritic
 from pglab.rollout.batch import TrainingBatch
+from pglab.rollout.batched_collector import clip_actions
 from pglab.rollout.dataset import RolloutDataset, rollout_dataloader
 
 #: the per-minibatch metrics of the update, in the order they are stacked
@@ -83,10 +86,21 @@ class Member:
 class PopulationPPO(L.LightningModule):
     """Args:
     members: the members, in job order (all with the same env, network, rollout shape and update schedule).
+    collector: a `PopulationCollector` of all members' sub-envs (torch backend), or None.
+    eval_env: a batched env of `P * episodes` sub-envs for the members' evaluations (torch backend), or None.
     """
 
-    def __init__(self, members: list[Member]):
+    def __init__(
+        self,
+        members: list[Member],
+        collector: PopulationCollector | None = None,
+        eval_env: BatchedEnv | None = None,
+    ):
         super().__init__()
+        #: the batched collector of all members' sub-envs, or None: each member collects with its own
+        self.collector = collector
+        #: a batched env of every member's evaluation sub-envs, or None: each member's evaluation plays its own
+        self.eval_env = eval_env
         self.automatic_optimization = False
         self.members = members
         first = members[0].module
@@ -114,28 +128,46 @@ class PopulationPPO(L.LightningModule):
 
     # ----------------------------------------------------------------- collect
     def next_batch(self) -> list[TrainingBatch | None]:
-        """Every training member's rollout and batch, each collected by its own collector with its own RNG."""
+        """Every training member's rollout and batch: collected by the population's collector (one batched env
+        and policy pass for all members) where there is one, else by each member's own collector, each member
+        sampling from its own generator."""
         self._batches = [None] * self.size
         self._rollout_metrics = [{} for _ in range(self.size)]
-        for k in self.training_members():
-            member = self.members[k]
-            module = member.module
+        training = self.training_members()
+        for k in training:
+            module = self.members[k].module
             module.progress_before_rollout = module.collector.env_steps / module.total_env_steps
             # An ordinary run's DataLoader draws its iterator's base seed from the global generator at every
             # rollout (torch's `_BaseDataLoaderIter`); the member's stream draws it too, to stay in step.
-            torch.empty((), dtype=torch.int64).random_(generator=member.generator)
-            with module.metrics.timer("collect"):
-                global_state = torch.get_rng_state()
-                torch.set_rng_state(member.generator.get_state())
-                try:
-                    rollout = module.collect_rollout()
-                finally:
-                    member.generator.set_state(torch.get_rng_state())
-                    torch.set_rng_state(global_state)
+            torch.empty((), dtype=torch.int64).random_(generator=self.members[k].generator)
+        rollouts = {}
+        if self.collector is not None:
+            start = time.perf_counter()
+            generators = [m.generator for m in self.members]
+            num_steps = self.members[0].module.config.num_steps
+            rollouts = self.collector.collect(self.stacked, generators, num_steps, training)
+            for k in training:  # the population's collection time
+                self.members[k].module.metrics.phase_seconds["collect"] += time.perf_counter() - start
+        for k in training:
+            member = self.members[k]
+            module = member.module
+            rollout = rollouts[k] if k in rollouts else self._collect_alone(member)
             self._rollout_metrics[k] = episode_metrics(rollout)
             with module.metrics.timer("advantages"):
                 self._batches[k] = module.prepare_batch(rollout)
         return self._batches
+
+    def _collect_alone(self, member: Member):
+        """A rollout of `member` by its own collector, the member's generator as the global one meanwhile."""
+        module = member.module
+        with module.metrics.timer("collect"):
+            global_state = torch.get_rng_state()
+            torch.set_rng_state(member.generator.get_state())
+            try:
+                return module.collect_rollout()
+            finally:
+                member.generator.set_state(torch.get_rng_state())
+                torch.set_rng_state(global_state)
 
     # ----------------------------------------------------------------- update
     def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:
@@ -276,12 +308,18 @@ class PopulationPPO(L.LightningModule):
 
     def on_train_epoch_end(self) -> None:
         """Each member's evaluation, then its metrics row; stop when no member trains any more."""
+        due = [
+            k
+            for k in self._update_means
+            if self.members[k].evaluation is not None
+            and self.members[k].failure is None
+            and self.members[k].evaluation.due(self.members[k].module.collector.env_steps)
+        ]
+        self._evaluate(due)
         for k, member in enumerate(self.members):
             if k not in self._update_means:
                 continue
             module = member.module
-            if member.evaluation is not None and member.failure is None:
-                member.evaluation.on_train_epoch_end(member.trainer, module)
             steps_values, early_stops = self._update_means[k]
             row = {**self._rollout_metrics[k], **module.metrics.update_means()}
             if (
@@ -309,9 +347,61 @@ class PopulationPPO(L.LightningModule):
             member.module._train_start_steps = member.module.collector.env_steps
 
     def on_train_end(self) -> None:
-        for member in self.members:
-            if member.evaluation is not None and member.failure is None and self.stop_signal is None:
-                member.evaluation.on_train_end(member.trainer, member.module)
+        self._evaluate(
+            [
+                k
+                for k, m in enumerate(self.members)
+                if m.evaluation is not None and m.failure is None and m.evaluation.due_at_end(m.module)
+            ],
+            final=True,
+        )
+
+    def _evaluate(self, due: list[int], final: bool | None = None) -> None:
+        if self.stop_signal is not None and final:  # as an interrupted run: no final evaluation
+            return
+        """The evaluations of members `due`: played together in the population's evaluation env where it has one
+        (every member's episodes as its own evaluation plays them), else each by its own callback."""
+        if not due:
+            return
+        together = [
+            k for k in due if self.eval_env is not None and self.members[k].evaluation.batched_play_possible()
+        ]
+        if together:
+            start = time.perf_counter()
+            returns, lengths = self._play_together()
+            elapsed = time.perf_counter() - start
+            for k in together:
+                module = self.members[k].module
+                module.metrics.phase_seconds["eval"] += elapsed  # the population's evaluation time
+                done = final if final is not None else module.collector.env_steps >= module.total_env_steps
+                self.members[k].evaluation.record(module, returns[k], lengths[k], final=done)
+        for k in due:
+            if k not in together:
+                member = self.members[k]
+                done = (
+                    final if final is not None else member.module.collector.env_steps >= self.total_env_steps
+                )
+                member.evaluation.evaluate(member.module, final=done)
+
+    @torch.no_grad()
+    def _play_together(self):
+        """One greedy episode in each evaluation sub-env of every member, member k's block of sub-envs keyed by
+        its evaluation seed; `(returns, lengths)`, each `(P, episodes)` numpy arrays."""
+        env = self.eval_env
+        P = self.size
+        seeds = [m.evaluation.seed for m in self.members]
+        obs, _ = env.reset_blocks(seeds)
+        returns = torch.zeros(env.num_envs, dtype=torch.float64, device=obs.device)
+        lengths = torch.zeros(env.num_envs, dtype=torch.int64, device=obs.device)
+        running = torch.ones(env.num_envs, dtype=torch.bool, device=obs.device)
+        space = env.single_action_space
+        while bool(running.any()):
+            actions = self.stacked.deterministic_action(obs.view(P, -1, *obs.shape[1:])).flatten(0, 1)
+            obs, rewards, terminated, truncated, _ = env.step(clip_actions(actions, space))
+            returns += torch.where(running, rewards, 0.0)
+            lengths += running
+            running &= ~(terminated | truncated)
+        return returns.view(P, -1).cpu().numpy(), lengths.view(P, -1).cpu().numpy()
 
 
 def episode_metrics(rollout) -> dict[str, float]:

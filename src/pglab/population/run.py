@@ -23,7 +23,9 @@ from omegaconf import DictConfig, OmegaConf
 from pglab.algos.ppo import PPO
 from pglab.callbacks.signals import StopOnSignals
 from pglab.console import quiet_libraries
+from pglab.envs.batched import BatchedEnv
 from pglab.errors import ConfigError
+from pglab.population.collector import PopulationCollector, can_batch
 from pglab.population.ppo import Member, MemberTrainer, PopulationPPO
 from pglab.preflight import preflight
 from pglab.reporting import final_summary, plot_learning_curve, record_failure, summary_line, write_summary
@@ -160,7 +162,16 @@ def train_population(
         write_config(cfg, run_dir / "config.yaml")
         for logger in member.module.metrics.loggers:
             logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
-    population = PopulationPPO([members[k] for k in live])
+    population = PopulationPPO(
+        [members[k] for k in live],
+        collector=population_collector([members[k] for k in live], first_cfg, resources),
+        eval_env=population_eval_env([members[k] for k in live], resources),
+    )
+    log.info(
+        "Collection: %s; evaluation: %s",
+        "one batched env of every member's sub-envs" if population.collector else "each member's own env",
+        "one batched env of every member's episodes" if population.eval_env else "each member's own env",
+    )
     log.info(
         "Population of %d on %s x %d (%s): %s env steps each",
         len(live),
@@ -196,6 +207,30 @@ def train_population(
         log.info(summary_line(f"PPO on {cfg.env.id} (seed {cfg.seed})", summary, run_dir))
         results[k] = summary
     return results
+
+
+def population_collector(members: list[Member], cfg: DictConfig, resources) -> PopulationCollector | None:
+    """One batched env of every member's sub-envs (torch backend without normalization), or None."""
+    collectors = [m.module.collector for m in members]
+    if not can_batch(collectors):
+        return None
+    env = instantiate(cfg.env)(num_envs=len(members) * collectors[0].num_envs)
+    resources.callback(env.close)
+    if env is not env.unwrapped or not isinstance(env, BatchedEnv):
+        return None
+    return PopulationCollector(env, collectors)
+
+
+def population_eval_env(members: list[Member], resources) -> BatchedEnv | None:
+    """One batched env of every member's evaluation sub-envs, or None (each member's evaluation plays alone)."""
+    evaluations = [m.evaluation for m in members]
+    if any(e is None or not e.batched_play_possible() for e in evaluations):
+        return None
+    if len({(e.episodes, type(e.env), e.env.max_episode_steps) for e in evaluations}) > 1:
+        return None
+    env = evaluations[0].make_env(num_envs=len(members) * evaluations[0].episodes, evaluation=True)
+    resources.callback(env.close)
+    return env if env is env.unwrapped and isinstance(env, BatchedEnv) else None
 
 
 def population_key(overrides: list[str]) -> tuple[str, ...]:

@@ -159,6 +159,22 @@ class BatchedEnv(VectorEnv):
         self.episode_return = torch.zeros_like(self.episode_return)
         return self.observe(self.state), {}
 
+    def reset_blocks(self, seeds: list[int]) -> tuple[Tensor, dict]:
+        """Start a first episode in every sub-env, the sub-envs split into `len(seeds)` equal blocks, block j's
+        sub-env i keyed as sub-env i of an env reset with `seeds[j]` (so it plays that env's episodes): the
+        sub-envs of several runs, e.g. a population's members, stepped as one env."""
+        size, rest = divmod(self.num_envs, len(seeds))
+        if rest:
+            raise ValueError(f"{self.num_envs} sub-envs do not split into {len(seeds)} equal blocks")
+        index = torch.arange(size, dtype=torch.int64, device=self.device)
+        self._seed = int(seeds[0])
+        self.keys = torch.cat([env_keys(int(seed), index) for seed in seeds])
+        self.episode = torch.zeros_like(self.episode)
+        self.state = self._draw_start(self.episode)
+        self.elapsed = torch.zeros_like(self.elapsed)
+        self.episode_return = torch.zeros_like(self.episode_return)
+        return self.observe(self.state), {}
+
     def as_actions(self, actions: Any) -> Tensor:
         """`actions` as a tensor on the device: int64 `(N,)` for Discrete spaces, float32 `(N, A)` for Box."""
         dtype = torch.int64 if self._discrete else torch.float32
