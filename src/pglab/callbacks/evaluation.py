@@ -6,7 +6,8 @@ from pathlib import Path
 
 import lightning as L
 import numpy as np
-from gymnasium.vector import VectorEnv
+from gymnasium.vector import SyncVectorEnv, VectorEnv
+from gymnasium.wrappers.vector import RecordEpisodeStatistics
 from lightning.pytorch.loggers import WandbLogger
 
 from pglab.algos.base import PolicyGradientModule
@@ -122,14 +123,13 @@ class PeriodicEvaluation(L.Callback):
         return self.record(pl_module, returns, lengths, final)
 
     def batched_play_possible(self) -> bool:
-        """Whether this evaluation's episodes can be played as a block of a bigger batched env (population
-        training): greedy actions, no video, an unwrapped batched env."""
-        return (
-            self.deterministic
-            and self.video_every == 0
-            and isinstance(self.env.unwrapped, BatchedEnv)
-            and self.env is self.env.unwrapped
-        )
+        """Whether this evaluation's episodes can be played as a block of a bigger vector env (population
+        training): greedy actions, no video, an env without normalization wrappers."""
+        if not self.deterministic or self.video_every:
+            return False
+        if isinstance(self.env, BatchedEnv):
+            return True
+        return isinstance(self.env, RecordEpisodeStatistics) and isinstance(self.env.env, SyncVectorEnv)
 
     def record(
         self, pl_module: PolicyGradientModule, returns: np.ndarray, lengths: np.ndarray, final: bool = False

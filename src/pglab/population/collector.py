@@ -1,29 +1,45 @@
-"""The members' rollouts on the torch backend as one batched env and one batched policy pass per step.
+"""The members' rollouts as one vector env and one batched policy pass per step.
 
-A member's ordinary run steps a batched env of N sub-envs keyed by its seed (`pglab.envs.batched`). Here one env
-of P x N sub-envs holds every member's sub-envs, member k's block keyed as its own run's env
-(`BatchedEnv.reset_blocks`), so every sub-env plays the episodes it plays in the member's own run; the stacked
-network acts for all members at once, member k sampling from its own generator the draws its own run takes. Each
-member's collector keeps its counters and episode statistics, as in its own run.
+One vector env of P x N sub-envs holds every member's sub-envs, member k's block started as its own run's env
+(torch backend: keyed by the member's seed, `BatchedEnv.reset_blocks`; gymnasium: sub-env i of member k reset
+with seed `seed_k + i`), so every sub-env plays the episodes it plays in the member's own run; the stacked network
+acts for all members at once, member k sampling from its own generator the draws its own run takes. Each member's
+collector keeps its counters and episode statistics, as in its own run; its own env is not stepped.
 
-Used when every member's env is an unwrapped batched env (no observation or reward normalization, whose running
-statistics would mix the members); otherwise each member collects with its own collector.
+Used when the members' envs have no vector-level wrapper besides episode statistics (observation or reward
+normalization and reward clipping keep running statistics over all sub-envs, which would mix the members);
+otherwise each member collects with its own collector.
 """
 
+import numpy as np
 import torch
+from gymnasium.vector import SyncVectorEnv
+from gymnasium.wrappers.vector import RecordEpisodeStatistics
 from torch import Tensor
 
 from pglab.envs.batched import BatchedEnv
 from pglab.rollout.batch import Rollout
 from pglab.rollout.batched_collector import BatchedRolloutCollector, clip_actions
+from pglab.rollout.collector import env_actions
 
 
 def can_batch(collectors: list) -> bool:
-    """Whether the members' collectors can be replaced by one `PopulationCollector`."""
-    return (
-        all(isinstance(c, BatchedRolloutCollector) and c.env is c.base and c.rank == 0 for c in collectors)
-        and len({(type(c.base), c.num_envs, c.base.max_episode_steps) for c in collectors}) == 1
+    """Whether the members' collectors can be replaced by one population collector."""
+    if len({(type(c), type(c.env.unwrapped), c.num_envs) for c in collectors}) > 1:
+        return False
+    if all(isinstance(c, BatchedRolloutCollector) for c in collectors):
+        return all(c.env is c.base and c.rank == 0 for c in collectors)
+    return all(
+        isinstance(c.env, RecordEpisodeStatistics) and isinstance(c.env.env, SyncVectorEnv) and c.rank == 0
+        for c in collectors
     )
+
+
+def population_collector(env, collectors: list):
+    """The population collector of `env` (made like the members' envs, with P x N sub-envs)."""
+    if isinstance(env, BatchedEnv):
+        return PopulationCollector(env, collectors)
+    return GymnasiumPopulationCollector(env, collectors)
 
 
 class PopulationCollector:
@@ -102,5 +118,81 @@ class PopulationCollector:
                 torch.ones((T, N), dtype=torch.bool, device=device),
                 returns,
                 lengths,
+            )
+        return rollouts
+
+
+class GymnasiumPopulationCollector:
+    """`PopulationCollector` for gymnasium vector envs: one `SyncVectorEnv` of every member's sub-envs, the
+    member's `RolloutCollector.collect` step for step (numpy observations and flags, V(final obs) of the truncated
+    sub-envs per member)."""
+
+    def __init__(self, env, collectors: list):
+        self.env = env
+        self.collectors = collectors
+        self.members = len(collectors)
+        self.num_envs = collectors[0].num_envs
+        self._obs: np.ndarray | None = None
+
+    @torch.no_grad()
+    def collect(self, stacked, generators: list[torch.Generator], num_steps: int, training: list[int]):
+        P, N, T = self.members, self.num_envs, num_steps
+        if self._obs is None:
+            seeds = [c.seed + i for c in self.collectors for i in range(N)]
+            self._obs, _ = self.env.reset(seed=seeds)
+        first = self.collectors[0]
+        device = torch.device("cpu")
+        obs_buf = torch.empty((P, T, N, *first.observation_space.shape))
+        actions = torch.empty(
+            (P, T, N, *first.action_space.shape), dtype=torch.int64 if first._discrete else torch.float32
+        )
+        log_probs, values, final_values = (torch.zeros((P, T, N)) for _ in range(3))
+        rewards = np.empty((P, T, N), dtype=np.float32)
+        terminated, truncated = np.empty((P, T, N), dtype=bool), np.empty((P, T, N), dtype=bool)
+        episodes: list[list[tuple[float, int]]] = [[] for _ in range(P)]
+        obs = first._as_tensor(self._obs, device).view(P, N, *first.observation_space.shape)
+        for t in range(T):
+            obs_buf[:, t] = obs
+            step_actions, log_probs[:, t], values[:, t] = stacked.act(obs, generators)
+            actions[:, t] = step_actions
+            next_obs, step_rewards, step_terminated, step_truncated, infos = self.env.step(
+                env_actions(step_actions.flatten(0, 1), first.action_space)
+            )
+            self._obs = next_obs
+            rewards[:, t] = step_rewards.reshape(P, N)
+            terminated[:, t] = step_terminated.reshape(P, N)
+            truncated[:, t] = step_truncated.reshape(P, N)
+            if step_terminated.any() or step_truncated.any():
+                for k in range(P):
+                    rows = slice(k * N, (k + 1) * N)
+                    cut = np.flatnonzero(step_truncated[rows] & ~step_terminated[rows])
+                    if stacked.has_critic and cut.size:
+                        final_obs = np.stack(infos["final_obs"][k * N + cut])
+                        final_values[k, t, cut] = stacked.members[k].value(
+                            first._as_tensor(final_obs, device)
+                        )
+                    done = infos["_episode"][rows]
+                    if k in training and done.any():
+                        self.collectors[k]._record_episodes(
+                            infos["episode"]["r"][rows][done], infos["episode"]["l"][rows][done], episodes[k]
+                        )
+            obs = first._as_tensor(next_obs, device).view(P, N, *first.observation_space.shape)
+        last_values = stacked.value(obs)
+        rollouts = {}
+        for k in training:
+            collector = self.collectors[k]
+            collector.env_steps += T * N
+            flags = torch.from_numpy(terminated[k]), torch.from_numpy(truncated[k])
+            next_values = collector._next_values(values[k], last_values[k], final_values[k], *flags)
+            rollouts[k] = collector._rollout(
+                obs_buf[k],
+                actions[k],
+                log_probs[k],
+                values[k],
+                next_values,
+                torch.from_numpy(rewards[k]),
+                *flags,
+                torch.ones((T, N), dtype=torch.bool),
+                episodes[k],
             )
         return rollouts

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import lightning as L
+import numpy as np
 import torch
 from lightning.pytorch.loggers import Logger
 from torch import Tensor
@@ -37,6 +38,7 @@ from pglab.population.collector import PopulationCollector
 from pglab.population.network import StackedActorCritic
 from pglab.rollout.batch import TrainingBatch
 from pglab.rollout.batched_collector import clip_actions
+from pglab.rollout.collector import env_actions
 from pglab.rollout.dataset import RolloutDataset, rollout_dataloader
 
 #: the per-minibatch metrics of the update, in the order they are stacked
@@ -385,23 +387,37 @@ class PopulationPPO(L.LightningModule):
 
     @torch.no_grad()
     def _play_together(self):
-        """One greedy episode in each evaluation sub-env of every member, member k's block of sub-envs keyed by
-        its evaluation seed; `(returns, lengths)`, each `(P, episodes)` numpy arrays."""
+        """One greedy episode in each evaluation sub-env of every member, member k's block of sub-envs started as
+        its own evaluation starts them; `(returns, lengths)`, each `(P, episodes)` numpy arrays."""
         env = self.eval_env
         P = self.size
-        seeds = [m.evaluation.seed for m in self.members]
-        obs, _ = env.reset_blocks(seeds)
-        returns = torch.zeros(env.num_envs, dtype=torch.float64, device=obs.device)
-        lengths = torch.zeros(env.num_envs, dtype=torch.int64, device=obs.device)
-        running = torch.ones(env.num_envs, dtype=torch.bool, device=obs.device)
         space = env.single_action_space
-        while bool(running.any()):
-            actions = self.stacked.deterministic_action(obs.view(P, -1, *obs.shape[1:])).flatten(0, 1)
-            obs, rewards, terminated, truncated, _ = env.step(clip_actions(actions, space))
-            returns += torch.where(running, rewards, 0.0)
-            lengths += running
+        if isinstance(env, BatchedEnv):
+            obs, _ = env.reset_blocks([m.evaluation.seed for m in self.members])
+            returns = torch.zeros(env.num_envs, dtype=torch.float64, device=obs.device)
+            lengths = torch.zeros(env.num_envs, dtype=torch.int64, device=obs.device)
+            running = torch.ones(env.num_envs, dtype=torch.bool, device=obs.device)
+            while bool(running.any()):
+                actions = self.stacked.deterministic_action(obs.view(P, -1, *obs.shape[1:])).flatten(0, 1)
+                obs, rewards, terminated, truncated, _ = env.step(clip_actions(actions, space))
+                returns += torch.where(running, rewards, 0.0)
+                lengths += running
+                running &= ~(terminated | truncated)
+            return returns.view(P, -1).cpu().numpy(), lengths.view(P, -1).cpu().numpy()
+        # a gymnasium vector env: as `evaluate_policy`, sub-env i of member k reset with seed `seed_k + i`
+        episodes = env.num_envs // P
+        obs, _ = env.reset(seed=[m.evaluation.seed + i for m in self.members for i in range(episodes)])
+        returns = np.zeros(env.num_envs)
+        lengths = np.zeros(env.num_envs, dtype=np.int64)
+        running = np.ones(env.num_envs, dtype=bool)
+        while running.any():
+            obs_t = torch.as_tensor(obs, dtype=torch.float32).view(P, episodes, *obs.shape[1:])
+            actions = self.stacked.deterministic_action(obs_t).flatten(0, 1)
+            obs, rewards, terminated, truncated, _ = env.step(env_actions(actions, space))
+            returns[running] += rewards[running]
+            lengths[running] += 1
             running &= ~(terminated | truncated)
-        return returns.view(P, -1).cpu().numpy(), lengths.view(P, -1).cpu().numpy()
+        return returns.reshape(P, -1), lengths.reshape(P, -1)
 
 
 def episode_metrics(rollout) -> dict[str, float]:

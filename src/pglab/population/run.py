@@ -11,6 +11,7 @@ another), and `time/update_s` is the population's update time.
 """
 
 import contextlib
+import copy
 import logging
 from pathlib import Path
 from typing import Any
@@ -23,9 +24,8 @@ from omegaconf import DictConfig, OmegaConf
 from pglab.algos.ppo import PPO
 from pglab.callbacks.signals import StopOnSignals
 from pglab.console import quiet_libraries
-from pglab.envs.batched import BatchedEnv
 from pglab.errors import ConfigError
-from pglab.population.collector import PopulationCollector, can_batch
+from pglab.population.collector import PopulationCollector, can_batch, population_collector
 from pglab.population.ppo import Member, MemberTrainer, PopulationPPO
 from pglab.preflight import preflight
 from pglab.reporting import final_summary, plot_learning_curve, record_failure, summary_line, write_summary
@@ -164,7 +164,7 @@ def train_population(
             logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
     population = PopulationPPO(
         [members[k] for k in live],
-        collector=population_collector([members[k] for k in live], first_cfg, resources),
+        collector=make_population_collector([members[k] for k in live], first_cfg, resources),
         eval_env=population_eval_env([members[k] for k in live], resources),
     )
     log.info(
@@ -209,28 +209,32 @@ def train_population(
     return results
 
 
-def population_collector(members: list[Member], cfg: DictConfig, resources) -> PopulationCollector | None:
-    """One batched env of every member's sub-envs (torch backend without normalization), or None."""
+def make_population_collector(
+    members: list[Member], cfg: DictConfig, resources
+) -> PopulationCollector | None:
+    """One vector env of every member's sub-envs (no normalization wrappers), or None."""
     collectors = [m.module.collector for m in members]
     if not can_batch(collectors):
         return None
     env = instantiate(cfg.env)(num_envs=len(members) * collectors[0].num_envs)
     resources.callback(env.close)
-    if env is not env.unwrapped or not isinstance(env, BatchedEnv):
+    if not can_batch([type(collectors[0])(env, seed=0)]):  # the same wrappers as the members' envs
         return None
-    return PopulationCollector(env, collectors)
+    return population_collector(env, collectors)
 
 
-def population_eval_env(members: list[Member], resources) -> BatchedEnv | None:
+def population_eval_env(members: list[Member], resources) -> Any:
     """One batched env of every member's evaluation sub-envs, or None (each member's evaluation plays alone)."""
     evaluations = [m.evaluation for m in members]
     if any(e is None or not e.batched_play_possible() for e in evaluations):
         return None
-    if len({(e.episodes, type(e.env), e.env.max_episode_steps) for e in evaluations}) > 1:
+    if len({(e.episodes, type(e.env.unwrapped)) for e in evaluations}) > 1:
         return None
     env = evaluations[0].make_env(num_envs=len(members) * evaluations[0].episodes, evaluation=True)
     resources.callback(env.close)
-    return env if env is env.unwrapped and isinstance(env, BatchedEnv) else None
+    probe = copy.copy(evaluations[0])
+    probe.env = env
+    return env if probe.batched_play_possible() else None
 
 
 def population_key(overrides: list[str]) -> tuple[str, ...]:
