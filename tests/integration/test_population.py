@@ -3,6 +3,7 @@
 import csv
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -113,3 +114,35 @@ def test_jobs_group_by_everything_but_seeds_and_scalar_hyperparameters():
     assert a == population_key(["seed=4", "env.num_envs=8", "+algo.ent_coef=0.1", "algo.lr=3e-4"])
     assert a != population_key(["seed=0", "env.num_envs=16"])
     assert a != population_key(["seed=0", "env.num_envs=8", "algo.update_epochs=4"])
+
+
+def assert_same(a, b, path="checkpoint"):
+    """Two checkpoint values are equal, tensors bit for bit (timings and the run's own paths apart)."""
+    if isinstance(a, dict):
+        assert set(a) == set(b), (path, set(a) ^ set(b))
+        for key in a:
+            if key in ("wall_s", "phase_seconds", "pglab_config") or str(key).startswith("time/"):
+                continue
+            assert_same(a[key], b[key], f"{path}.{key}")
+    elif isinstance(a, list | tuple):
+        assert len(a) == len(b), path
+        for i, (x, y) in enumerate(zip(a, b, strict=True)):
+            assert_same(x, y, f"{path}[{i}]")
+    elif isinstance(a, torch.Tensor):
+        assert torch.equal(a, b), path
+    elif isinstance(a, np.ndarray):
+        assert np.array_equal(a, b), path
+    else:
+        assert a == b or (a != a and b != b), (path, a, b)
+
+
+@pytest.mark.parametrize("base", [TORCH_PPO, SYNC_PPO], ids=["torch-backend", "gymnasium-backend"])
+def test_a_members_checkpoints_are_its_own_runs_checkpoints(make_cfg, tmp_path, base):
+    jobs = [base + ("seed=5",), base + ("seed=6", "algo.ent_coef=0.01")]
+    run(make_cfg(*jobs[1], output_dir=tmp_path / "alone"), list(jobs[1]))
+    together = train_population(make_cfg, tmp_path, "member", jobs)
+    for name in ("last.ckpt", "best.ckpt"):
+        theirs = torch.load(tmp_path / "alone" / "checkpoints" / name, weights_only=False)
+        ours = torch.load(together[1] / "checkpoints" / name, weights_only=False)
+        assert ours["collector"]["env_state"] is not None
+        assert_same(ours, theirs)

@@ -75,6 +75,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         f"{' '.join(map(str, thread_candidates(usable_cores())))})",
     )
     parser.add_argument(
+        "--sweeps",
+        action="store_true",
+        help="only the sweep section: the same `train.py -m` sweeps under the basic, joblib and population "
+        "launchers (pglab.benchmark.sweeps; about 20 min; report docs/sweeps.md)",
+    )
+    parser.add_argument(
         "--seed", type=int, default=0, help="seed of the first repeat; repeat k uses seed + k (default 0)"
     )
     parser.add_argument(
@@ -182,6 +188,11 @@ def benchmark(args: argparse.Namespace, budget: Budget, command: str) -> None:
 
 def main(argv: list[str]) -> None:
     args = parse_args(argv)
+    if args.sweeps:  # Hydra's launchers only: Stable-Baselines3 is not needed
+        from pglab.benchmark import sweeps
+
+        sweeps.run(args.quick, args.out_dir, args.work_dir, " ".join(["python scripts/benchmark.py", *argv]))
+        return
     try:
         metadata.version("stable-baselines3")
     except metadata.PackageNotFoundError:

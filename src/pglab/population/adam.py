@@ -47,6 +47,11 @@ class PopulationAdam:
         self.eps = float(eps)
         self.exp_avg = [torch.zeros_like(p) for p in self.params]
         self.exp_avg_sq = [torch.zeros_like(p) for p in self.params]
+        #: every member's rows of the parameters and moments, made once (views: the tensors change in place)
+        self._rows = [
+            [t.detach().unbind(0) for t in tensors]
+            for tensors in (self.params, self.exp_avg, self.exp_avg_sq)
+        ]
         #: `steps[k][i]`: member k's step count of parameter i (a float32 scalar tensor, as fused Adam keeps it)
         self.steps = [
             [torch.zeros((), dtype=torch.float32, device=p.device) for p in self.params]
@@ -74,16 +79,17 @@ class PopulationAdam:
             if is_active:
                 by_lr[lr].append(member)
         with_grad = [i for i, p in enumerate(self.params) if p.grad is not None]
+        grads = {i: self.params[i].grad.unbind(0) for i in with_grad}
         beta1, beta2 = self.betas
         for lr, members in by_lr.items():
             rows = [(k, i) for k in members for i in with_grad]
             steps = [self.steps[k][i] for k, i in rows]
             torch._foreach_add_(steps, 1)  # as torch.optim.Adam's fused path does before its kernel
             torch._fused_adam_(
-                [self.params[i][k] for k, i in rows],
-                [self.params[i].grad[k] for k, i in rows],
-                [self.exp_avg[i][k] for k, i in rows],
-                [self.exp_avg_sq[i][k] for k, i in rows],
+                [self._rows[0][i][k] for k, i in rows],
+                [grads[i][k] for k, i in rows],
+                [self._rows[1][i][k] for k, i in rows],
+                [self._rows[2][i][k] for k, i in rows],
                 [],
                 steps,
                 amsgrad=False,

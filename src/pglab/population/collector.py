@@ -18,6 +18,8 @@ from gymnasium.wrappers.vector import RecordEpisodeStatistics
 from torch import Tensor
 
 from pglab.envs.batched import BatchedEnv
+from pglab.envs.snapshot import vector_env_state
+from pglab.population.checkpoints import block
 from pglab.rollout.batch import Rollout
 from pglab.rollout.batched_collector import BatchedRolloutCollector, clip_actions
 from pglab.rollout.collector import env_actions
@@ -121,6 +123,15 @@ class PopulationCollector:
             )
         return rollouts
 
+    def member_state(self, k: int) -> tuple[dict | None, Tensor | None]:
+        """Member `k`'s block of the env state and observations, as its own collector's `state_dict` holds them."""
+        if self._obs is None:
+            return None, None
+        N, total = self.num_envs, self.env.num_envs
+        state = block(self.env.state_dict(), k, N, total)
+        state["seed"] = self.collectors[k].seed
+        return state, self._obs[k * N : (k + 1) * N].cpu().clone()
+
 
 class GymnasiumPopulationCollector:
     """`PopulationCollector` for gymnasium vector envs: one `SyncVectorEnv` of every member's sub-envs, the
@@ -196,3 +207,20 @@ class GymnasiumPopulationCollector:
                 episodes[k],
             )
         return rollouts
+
+    def member_state(self, k: int) -> tuple[dict | None, Tensor | None]:
+        """Member `k`'s sub-envs' exact state and observations, as its own collector's `state_dict` holds them."""
+        state = vector_env_state(self.env) if self._obs is not None else None
+        if state is None:
+            return None, None
+        N, total = self.num_envs, self.env.num_envs
+        state = block(state, k, N, total)
+        # the counts over all sub-envs, as the member's own env has them
+        if "num_envs" in state["vector_env"]:
+            state["vector_env"]["num_envs"] = N
+        for wrapper in state["vector_wrappers"]:
+            if (
+                "episode_count" in wrapper
+            ):  # RecordEpisodeStatistics: the episodes ended in the member's sub-envs
+                wrapper["episode_count"] = self.collectors[k].episodes
+        return state, torch.from_numpy(np.array(self._obs[k * N : (k + 1) * N]))

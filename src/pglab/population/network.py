@@ -31,13 +31,10 @@ class BatchedLinear(torch.autograd.Function):
     last bits for some shapes, e.g. CartPole's 4 inputs)."""
 
     @staticmethod
-    def forward(x: Tensor, weight: Tensor, bias: Tensor) -> Tensor:
-        return torch.baddbmm(bias.unsqueeze(1), x, weight.transpose(1, 2))
-
-    @staticmethod
-    def setup_context(ctx, inputs, output) -> None:
-        x, weight, _ = inputs
+    def forward(ctx, x: Tensor, weight: Tensor, bias: Tensor) -> Tensor:
+        # (the form without `setup_context`: its argument binding costs about 0.1 ms a call)
         ctx.save_for_backward(x, weight)
+        return torch.baddbmm(bias.unsqueeze(1), x, weight.transpose(1, 2))
 
     @staticmethod
     def backward(ctx, grad: Tensor):
@@ -54,13 +51,9 @@ class MemberwiseLinear(torch.autograd.Function):
     `x[k]` under autograd instead would make every member's backward fill a zero tensor of all members' size.)"""
 
     @staticmethod
-    def forward(x: Tensor, weight: Tensor, bias: Tensor) -> Tensor:
-        return torch.stack([torch.addmm(bias[k], x[k], weight[k].t()) for k in range(x.shape[0])])
-
-    @staticmethod
-    def setup_context(ctx, inputs, output) -> None:
-        x, weight, _ = inputs
+    def forward(ctx, x: Tensor, weight: Tensor, bias: Tensor) -> Tensor:
         ctx.save_for_backward(x, weight)
+        return torch.stack([torch.addmm(bias[k], x[k], weight[k].t()) for k in range(x.shape[0])])
 
     @staticmethod
     def backward(ctx, grad: Tensor):
@@ -121,7 +114,7 @@ class StackedActorCritic:
         for i, activation in enumerate(self.activations):
             x = self._linear(params, f"{prefix}.{2 * i}", x)
             if activation is not None:
-                x = activation(x)
+                x = activation.forward(x)  # the member's activation (its hooks-free call)
         return x
 
     @staticmethod

@@ -30,9 +30,10 @@ from lightning.pytorch.loggers import Logger
 from torch import Tensor
 
 from pglab.algos.ppo import PPO
-from pglab.callbacks import PeriodicEvaluation
+from pglab.callbacks import EnvStepCheckpoint, PeriodicEvaluation
 from pglab.envs.batched import BatchedEnv
 from pglab.errors import DivergenceError
+from pglab.population import checkpoints
 from pglab.population.adam import PopulationAdam
 from pglab.population.collector import PopulationCollector
 from pglab.population.network import StackedActorCritic
@@ -76,6 +77,10 @@ class Member:
     module: PPO
     evaluation: PeriodicEvaluation | None
     generator: torch.Generator
+    #: the member's checkpoint schedule and best score (its `callbacks.checkpoint`), or None: no checkpoints
+    checkpoint: EnvStepCheckpoint | None = None
+    #: numpy's, Python's and CUDA's RNG states of the member's run (what its checkpoints hold besides the generator)
+    rng_states: dict = field(default_factory=dict)
     trainer: MemberTrainer | None = None
     failure: BaseException | None = None
     finished: bool = False
@@ -339,6 +344,8 @@ class PopulationPPO(L.LightningModule):
             module.metrics.log(row, module.collector.env_steps)
             if module.budget_exhausted() or member.trainer.should_stop:
                 member.finished = True
+            if member.failure is None and self.stop_signal is None:
+                checkpoints.after_rollout(self, k)
         if not self.training_members() or self.stop_signal is not None:
             self.trainer.should_stop = True
 
@@ -349,6 +356,7 @@ class PopulationPPO(L.LightningModule):
             member.module._train_start_steps = member.module.collector.env_steps
 
     def on_train_end(self) -> None:
+        """The final evaluations, then every member's `last.ckpt` (an interrupted population's too)."""
         self._evaluate(
             [
                 k
@@ -357,6 +365,13 @@ class PopulationPPO(L.LightningModule):
             ],
             final=True,
         )
+        for k, member in enumerate(self.members):
+            if member.failure is None:
+                checkpoints.at_end(self, k)
+            elif isinstance(member.failure, DivergenceError) and member.checkpoint is not None:
+                path = member.checkpoint.dirpath / "last.ckpt"
+                if path.is_file():  # the error names the last good checkpoint, as an ordinary run's
+                    member.failure.kept = (path, member.checkpoint._last_saved_step)
 
     def _evaluate(self, due: list[int], final: bool | None = None) -> None:
         if self.stop_signal is not None and final:  # as an interrupted run: no final evaluation

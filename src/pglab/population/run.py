@@ -29,6 +29,7 @@ from pglab.population.collector import PopulationCollector, can_batch, populatio
 from pglab.population.ppo import Member, MemberTrainer, PopulationPPO
 from pglab.preflight import preflight
 from pglab.reporting import final_summary, plot_learning_curve, record_failure, summary_line, write_summary
+from pglab.rng import rng_states
 from pglab.rollout.batched_collector import make_collector
 from pglab.run_dir import check_holds_no_run, clear_leftovers, run_dir_lock
 from pglab.train import finalize_on_error, write_config
@@ -110,9 +111,16 @@ def build_member(cfg: DictConfig, run_dir: Path, resources: contextlib.ExitStack
     for logger in loggers:
         resources.push(finalize_on_error(logger))
     evaluation = instantiate(cfg.callbacks.evaluation) if "evaluation" in cfg.callbacks else None
+    checkpoint = instantiate(cfg.callbacks.checkpoint) if "checkpoint" in cfg.callbacks else None
     generator = torch.Generator()
     generator.set_state(torch.get_rng_state())  # where the ordinary run's global generator is now
-    member = Member(module=module, evaluation=evaluation, generator=generator)
+    member = Member(
+        module=module,
+        evaluation=evaluation,
+        generator=generator,
+        checkpoint=checkpoint,
+        rng_states=rng_states(),
+    )
     module.metrics.loggers = loggers
     return member
 
