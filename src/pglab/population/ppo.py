@@ -221,7 +221,11 @@ class PopulationPPO(L.LightningModule):
     def _minibatch_step(self, data, index, rows, updating, members, columns, metrics):
         """One gradient step of the members at positions `updating` on their minibatches `index (U, mb)`.
         Returns the positions still updating, and those that stopped for the target KL at this minibatch."""
-        take = lambda x: x[rows].gather(1, _expand_index(index, x))  # noqa: E731
+        everyone = len(updating) == data.obs.shape[0]  # the usual case: no member has stopped this update
+
+        def take(x: Tensor) -> Tensor:
+            return (x if everyone else x[rows]).gather(1, _expand_index(index, x))
+
         obs, actions = take(data.obs), take(data.actions)
         old_log_probs, old_values = take(data.old_log_probs), take(data.old_values)
         advantages, returns = take(data.advantages), take(data.returns)
@@ -231,7 +235,7 @@ class PopulationPPO(L.LightningModule):
             for j in range(len(self.stacked.params))
         ]
         log_probs, entropy, values = self.stacked.evaluate_actions(obs, actions, weights)
-        col = {name: value[rows] for name, value in columns.items()}
+        col = columns if everyone else {name: value[rows] for name, value in columns.items()}
         standardized = (advantages - advantages.mean(-1, keepdim=True)) / (
             advantages.std(-1, keepdim=True) + 1e-8
         )
