@@ -140,7 +140,8 @@ def test_offline_run_with_csv_tensorboard_and_wandb_holds_config_metrics_and_che
     assert {e.get("exit_code", 0) for e in records["exit"]} == {0}
 
 
-def test_multirun_gives_one_finished_run_per_job_in_one_group_named_by_swept_values(tmp_path):
+@pytest.mark.parametrize("launcher", [(), ("hydra/launcher=population",)], ids=["basic", "population"])
+def test_multirun_gives_one_finished_run_per_job_in_one_group_named_by_swept_values(tmp_path, launcher):
     sweep_dir = tmp_path / "sweep"
     result = train(
         "-m",
@@ -148,6 +149,7 @@ def test_multirun_gives_one_finished_run_per_job_in_one_group_named_by_swept_val
         "algo.lr=1e-3",
         "seed=0,1",
         *SMOKE,
+        *launcher,
         f"hydra.sweep.dir={sweep_dir}",
         env=no_credentials(tmp_path),
     )
@@ -158,6 +160,8 @@ def test_multirun_gives_one_finished_run_per_job_in_one_group_named_by_swept_val
         records = read_records(run_file)
         (run,) = records["run"]
         assert records["exit"], "the job's W&B run was finished"
+        steps = [h["item"]["progress/env_steps"] for h in records["history"]]
+        assert steps and steps == sorted(steps)  # the job's own rows, in its own run
         runs.append(run)
     assert runs[0]["run_group"] == runs[1]["run_group"] == "sweep"
     assert [r["display_name"] for r in runs] == [

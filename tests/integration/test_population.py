@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import torch
 
+from pglab.errors import DivergenceError
 from pglab.population.network import StackedActorCritic
 from pglab.population.run import population_key, run_population
 from pglab.train import run
@@ -146,3 +147,17 @@ def test_a_members_checkpoints_are_its_own_runs_checkpoints(make_cfg, tmp_path, 
         ours = torch.load(together[1] / "checkpoints" / name, weights_only=False)
         assert ours["collector"]["env_state"] is not None
         assert_same(ours, theirs)
+
+
+def test_a_diverging_member_fails_alone_as_its_own_run_would(make_cfg, tmp_path):
+    jobs = [TORCH_PPO + ("seed=0",), TORCH_PPO + ("seed=1", "algo.vf_coef=1e38")]  # an infinite value loss
+    run(make_cfg(*jobs[0], output_dir=tmp_path / "alone0"), list(jobs[0]))
+    with pytest.raises(DivergenceError) as alone:
+        run(make_cfg(*jobs[1], output_dir=tmp_path / "alone1"), list(jobs[1]))
+    dirs = [tmp_path / "member0", tmp_path / "member1"]
+    results = run_population([(make_cfg(*j, output_dir=d), list(j)) for j, d in zip(jobs, dirs, strict=True)])
+    assert results[0]["status"] == "completed" and metrics(dirs[0]) == metrics(tmp_path / "alone0")
+    assert isinstance(results[1], DivergenceError) and str(results[1]) == str(alone.value).replace(
+        "alone1", "member1"
+    )
+    assert '"status": "failed"' in (dirs[1] / "summary.json").read_text()

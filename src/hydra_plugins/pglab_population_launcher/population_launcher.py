@@ -157,7 +157,7 @@ class PopulationLauncher(Launcher):
                     output_dir  # this job's dir, whatever Hydra's singleton says later
                 )
             prepared.append((idx, sweep_config, task_cfg, hydra_cfg))
-        jobs = [(task_cfg, list(sweep.hydra.overrides.task)) for _, sweep, task_cfg, _ in prepared]
+        jobs = [(task_cfg, list(sweep.hydra.overrides.task), sweep) for _, sweep, task_cfg, _ in prepared]
         outcomes = train_in_processes(jobs, self.n_jobs, self.torch_threads)
         optuna = "optuna" in str(OmegaConf.select(self.config, "hydra.sweeper._target_", default="")).lower()
         results: dict[int, JobReturn] = {}
@@ -255,11 +255,10 @@ def derived_config(base: DictConfig, overrides: list[str], master: DictConfig) -
 def train_in_processes(jobs: list, n_jobs: int, torch_threads: int | None) -> list:
     """`run_population(jobs)`, or with `n_jobs > 1` its jobs split into `n_jobs` populations, each trained in a
     process forked from this one (which has imported torch already) and started side by side."""
-    from pglab.population.run import run_population
 
     chunks = [jobs[i::n_jobs] for i in range(min(n_jobs, len(jobs)))]
     if len(chunks) == 1:
-        return run_population(jobs, torch_threads)
+        return _run(jobs, torch_threads)
     context = multiprocessing.get_context("fork")
     with concurrent.futures.ProcessPoolExecutor(len(chunks), mp_context=context) as pool:
         futures = [pool.submit(_train_chunk, chunk, torch_threads) for chunk in chunks]
@@ -278,14 +277,22 @@ def train_in_processes(jobs: list, n_jobs: int, torch_threads: int | None) -> li
 
 def _train_chunk(jobs: list, torch_threads: int | None) -> list:
     """One process's population; errors come back as `JobFailed` (the message: what the job's summary says)."""
-    from pglab.population.run import run_population
 
     return [
         outcome
         if not isinstance(outcome, BaseException)
         else JobFailed(f"{type(outcome).__name__}: {outcome}")
-        for outcome in run_population(jobs, torch_threads)
+        for outcome in _run(jobs, torch_threads)
     ]
+
+
+def _run(jobs: list, torch_threads: int | None) -> list:
+    """`run_population` of `(config, overrides, sweep config)` triples."""
+    from pglab.population.run import run_population
+
+    return run_population(
+        [(cfg, overrides) for cfg, overrides, _ in jobs], torch_threads, [sweep for _, _, sweep in jobs]
+    )
 
 
 class JobFailed(Exception):

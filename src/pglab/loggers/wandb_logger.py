@@ -189,6 +189,11 @@ class EnvStepWandbLogger(WandbLogger):
         self.log_checkpoints = log_model
         self._pending_checkpoints: dict[str, tuple[Path, int]] = {}
 
+    def beside_other_runs(self) -> None:
+        """Let this logger's W&B run stay active beside other runs of this process (each member of a population
+        logs to its own run): `reinit="create_new"`, where a run of its own process finishes the previous run."""
+        self._wandb_init["reinit"] = "create_new"
+
     def resume_at(self, env_steps: int) -> None:
         """Continue the W&B run this run dir already holds (`resume=<run dir>`), if any: same run id, so the
         dashboard shows one run. Call before logging. (W&B cannot delete history: steps the interrupted

@@ -1,6 +1,16 @@
-"""Population training: many members (hyperparameter configurations and seeds) trained as one batched program.
+"""Population training: the jobs of a sweep that differ only in seeds and scalar hyperparameters, trained as one
+batched program in one process (`python train.py -m ... hydra/launcher=population`).
 
-Each member's copy of a parameter is a row of one stacked tensor `(P, ...)`; the members never couple.
+- `run.run_population(jobs)`: checks, builds and reports every job as `pglab.train.run` does for one run, and
+  trains them together; `hydra_plugins.pglab_population_launcher` is the Hydra launcher that calls it;
+- `ppo.PopulationPPO`: the LightningModule whose `training_step` updates every member at once;
+- `network.StackedActorCritic`: the members' actor-critics as stacked `(P, ...)` weights, one batched pass;
+- `adam.PopulationAdam`: fused Adam per member, with each member's learning rate and step count;
+- `collector`: one vector env of every member's sub-envs (torch backend and gymnasium's `SyncVectorEnv`);
+- `checkpoints`: each member's `last.ckpt` / `best.ckpt`, its own run's checkpoint bit for bit.
+
+On the CPU every member trains bit for bit as its own run would (same evaluations, same checkpoints), and no
+member's hyperparameters or divergence touch another's.
 """
 
 from pglab.population.adam import PopulationAdam

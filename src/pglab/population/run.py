@@ -12,12 +12,15 @@ another), and `time/update_s` is the population's update time.
 
 import contextlib
 import copy
+import functools
 import logging
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import lightning as L
 import torch
+from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
@@ -59,21 +62,35 @@ Result = dict[str, Any] | BaseException
 
 
 def run_population(
-    jobs: list[tuple[DictConfig, list[str]]], torch_threads: int | None = None
+    jobs: list[tuple[DictConfig, list[str]]],
+    torch_threads: int | None = None,
+    hydra_configs: list[DictConfig] | None = None,
 ) -> list[Result]:
-    """Train `jobs` (each a resolved config and its command-line overrides) as one population.
+    """Train `jobs` (each a config and its command-line overrides) as one population.
 
+    `hydra_configs`: each job's Hydra config (from a launcher), made current while the job is checked and built,
+    so that what reads it (the W&B run's group and name) sees its own job.
     Returns, per job in order, its summary (as `pglab.train.run` returns it) or the error it failed with.
     """
+    with_job = functools.partial(_with_hydra_config, hydra_configs)
     results: list[Result | None] = [None] * len(jobs)
     with contextlib.ExitStack() as resources:
         ready: list[tuple[int, DictConfig, Path]] = []
         for k, (cfg, overrides) in enumerate(jobs):
             run_dir = Path(cfg.paths.output_dir)
             try:
+                with_job(k)
                 resources.enter_context(run_dir_lock(run_dir, "paths.output_dir"))
                 check_holds_no_run(run_dir, "paths.output_dir")
                 cfg, _ = preflight(cfg, overrides)
+                if str(OmegaConf.select(cfg, "trainer.accelerator", default="cpu")) not in (
+                    "cpu",
+                    "auto",
+                ) or (str(OmegaConf.select(cfg, "trainer.strategy", default="auto")) != "auto"):
+                    raise ConfigError(
+                        "hydra/launcher=population trains on the CPU in one process (accelerator=cpu, "
+                        "trainer.strategy=auto); for accelerator=gpu or ddp use the basic or joblib launcher"
+                    )
                 if cfg.get("resume") or cfg.get("ckpt_path"):
                     raise ConfigError(
                         "hydra/launcher=population starts new runs only: resume= and ckpt_path= "
@@ -88,7 +105,10 @@ def run_population(
             ready.append((k, cfg, run_dir))
         if ready:
             trained = train_population(
-                [(cfg, run_dir) for _, cfg, run_dir in ready], resources, torch_threads
+                [(cfg, run_dir) for _, cfg, run_dir in ready],
+                resources,
+                torch_threads,
+                lambda i: with_job(ready[i][0]),
             )
             for (k, _, _), result in zip(ready, trained, strict=True):
                 results[k] = result
@@ -109,6 +129,8 @@ def build_member(cfg: DictConfig, run_dir: Path, resources: contextlib.ExitStack
     module.run_config = OmegaConf.to_container(cfg, resolve=True)
     loggers = [instantiate(c) for c in cfg.logger.values()]
     for logger in loggers:
+        if hasattr(logger, "beside_other_runs"):  # W&B: every member's run active at once
+            logger.beside_other_runs()
         resources.push(finalize_on_error(logger))
     evaluation = instantiate(cfg.callbacks.evaluation) if "evaluation" in cfg.callbacks else None
     checkpoint = instantiate(cfg.callbacks.checkpoint) if "checkpoint" in cfg.callbacks else None
@@ -125,8 +147,16 @@ def build_member(cfg: DictConfig, run_dir: Path, resources: contextlib.ExitStack
     return member
 
 
+def _with_hydra_config(hydra_configs: list[DictConfig] | None, k: int) -> None:
+    if hydra_configs is not None:
+        HydraConfig.instance().set_config(hydra_configs[k])
+
+
 def train_population(
-    jobs: list[tuple[DictConfig, Path]], resources: contextlib.ExitStack, torch_threads: int | None
+    jobs: list[tuple[DictConfig, Path]],
+    resources: contextlib.ExitStack,
+    torch_threads: int | None,
+    with_job: Callable[[int], None] = lambda k: None,
 ) -> list[Result]:
     """Build every member, train them together, write every member's reports."""
     quiet_libraries()
@@ -138,6 +168,7 @@ def train_population(
     results: list[Result | None] = [None] * len(jobs)
     for k, (cfg, run_dir) in enumerate(jobs):
         try:
+            with_job(k)
             members.append(build_member(cfg, run_dir, resources))
         except Exception as error:
             record_failure(error, 0, run_dir / "summary.json")
