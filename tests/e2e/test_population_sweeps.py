@@ -1,20 +1,19 @@
 """`hydra/launcher=population` from the command line: members are jobs, results equal the basic launcher's, failed
 jobs fail alone, other algorithms run alone, Optuna gets every trial, SIGINT checkpoints every member."""
 
-import csv
 import json
 import os
 import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import torch
 import yaml
 
 from tests.cli import train
 from tests.conftest import ROOT
+from tests.e2e.test_sweeps import read_jobs
 
 QUIET = ("logger=csv", "callbacks.progress.refresh_every_env_steps=1000000000")
 TORCH_PPO = (
@@ -23,11 +22,6 @@ TORCH_PPO = (
     "callbacks.evaluation.every_env_steps=2048",
 )
 POPULATION = ("hydra/launcher=population", "hydra.launcher.n_jobs=2")
-
-
-def read_jobs(sweep_dir: Path) -> list[dict[str, str]]:
-    with open(sweep_dir / "sweep_summary.csv") as f:
-        return list(csv.DictReader(f))
 
 
 def test_a_population_sweep_runs_every_job_as_the_basic_launcher_does_and_bad_jobs_fail_alone(tmp_path):
