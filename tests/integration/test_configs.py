@@ -39,6 +39,7 @@ def test_groups_have_the_documented_options():
         "pixelcopter",
         "pixelcopter_pixels",
         "pong",
+        "pong_ple",
     ]
     assert NETWORKS == ["cnn", "mlp"]
     assert ACCELERATORS == ["cpu", "gpu"]

@@ -32,6 +32,9 @@ CASES = {
         ],
         640,
     ),
+    # PLE's Pong (a native env with snapshot()/restore(), which need a reset game: the checkpoint is loaded before
+    # the first reset): mid-game paddles, ball, scores and PLE's RandomState continue.
+    "ppo-pong-ple-normalized": (["algo=ppo", "env=pong_ple", "env.normalize_obs=true"], 5120),
     # REINFORCE: whole episodes, the env RNG streams continue across the stop.
     "reinforce-cartpole": (["algo=reinforce", "env=cartpole", "algo.episodes_per_rollout=4"], 3000),
     # The torch backend: the batched env's state tensors and episode counters continue, and so do its tensor

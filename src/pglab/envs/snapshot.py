@@ -80,13 +80,25 @@ def _set_numeric_attributes(obj: Any, state: dict[str, Any], skip: frozenset[str
             setattr(obj, name, value.numpy().copy() if isinstance(value, torch.Tensor) else value)
 
 
+def _core_kind(core: Env) -> str | None:
+    """How pglab captures an unwrapped env's state ("snapshot", "attributes", "mujoco"), or None: it cannot."""
+    if hasattr(core, "snapshot") and hasattr(core, "restore"):
+        return "snapshot"
+    if type(core).__module__.startswith(CLASSIC_CONTROL):
+        return "attributes"
+    if hasattr(core, "model") and hasattr(core, "data") and hasattr(core.data, "qpos"):  # MuJoCo
+        return "mujoco"
+    return None
+
+
 def _core_state(core: Env) -> dict[str, Any] | None:
     """The exact state of an unwrapped env, or None when pglab cannot rebuild it."""
-    if hasattr(core, "snapshot") and hasattr(core, "restore"):
+    kind = _core_kind(core)
+    if kind == "snapshot":
         state = {"kind": "snapshot", "state": core.snapshot()}
-    elif type(core).__module__.startswith(CLASSIC_CONTROL):
+    elif kind == "attributes":
         state = {"kind": "attributes", "state": _numeric_attributes(core)}
-    elif hasattr(core, "model") and hasattr(core, "data") and hasattr(core.data, "qpos"):  # MuJoCo
+    elif kind == "mujoco":
         state = {"kind": "mujoco", "state": _numeric_attributes(core), "physics": _mujoco_state(core)}
     else:
         return None
@@ -133,6 +145,15 @@ def _wrapper_chain(env: Any, wrapper_type: type) -> tuple[list[Any], Any]:
         chain.append(env)
         env = env.env
     return chain, env
+
+
+def can_snapshot(env: VectorEnv) -> bool:
+    """Whether `vector_env_state(env)` captures `env`, asked without capturing it (a native env's `snapshot()`
+    needs a reset game, and a checkpoint is loaded before the first reset)."""
+    vector_wrappers, base = _wrapper_chain(env, VectorWrapper)
+    return isinstance(base, SyncVectorEnv) and all(
+        _core_kind(_wrapper_chain(sub_env, Wrapper)[1]) is not None for sub_env in base.envs
+    )
 
 
 def vector_env_state(env: VectorEnv) -> dict[str, Any] | None:

@@ -35,6 +35,10 @@ THRESHOLDS = {
         "no gymnasium threshold; -200 is the usual bar for a swung-up, balanced pendulum",
     ),
     "pglab/PixelCopter-v0": (5.0, "the Hugging Face course's certification bar (mean - std >= 5)"),
+    "pglab/PongPLE-v0": (
+        0.0,
+        "no threshold in PLE or the course; 0 = more points won than lost against PLE's CPU paddle",
+    ),
     "ALE/Pong-v5": (
         0.0,
         "no gymnasium threshold; 0 = more points won than lost against the built-in opponent",

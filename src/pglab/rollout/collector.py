@@ -17,7 +17,7 @@ from gymnasium.vector import VectorEnv
 from torch import Tensor
 
 from pglab.envs.normalization import load_normalization_state, normalization_state
-from pglab.envs.snapshot import load_vector_env_state, vector_env_state
+from pglab.envs.snapshot import can_snapshot, load_vector_env_state, vector_env_state
 from pglab.networks.actor_critic import ActorCritic
 from pglab.rollout.batch import Rollout
 
@@ -110,12 +110,7 @@ class RolloutCollector:
         # Checkpoints hold process 0's envs; the other processes of a data-parallel run start new episodes.
         env_state = state.get("env_state")
         # (a checkpoint of the torch backend holds its batched env's state instead: new episodes then)
-        if (
-            self.rank == 0
-            and env_state is not None
-            and "sub_envs" in env_state
-            and vector_env_state(self.env) is not None
-        ):
+        if self.rank == 0 and env_state is not None and "sub_envs" in env_state and can_snapshot(self.env):
             load_vector_env_state(self.env, state["env_state"])
             self._obs = state["obs"].numpy().copy()
         else:
