@@ -2,8 +2,12 @@
 
 Used by `scripts/plot.py`. A run is a dir with the `config.yaml` and `csv/metrics.csv` that every pglab run
 writes (CSV logger, the default); its curve is one metric (by default the evaluation return) against env
-steps. Runs are grouped by config keys (`--group-by algo.lr`); by default by the algorithm and env when those
-differ, else by every key that differs between the runs (seeds, paths and output dirs excepted).
+steps. A results record (`docs/results/<name>.json`, `pglab.results.record`) is one run per seed, with the
+evaluation return only and a small config: `preset` (the record's name), `env`, `seed` and the record's dotted
+overrides (`algo.lr=...`). Runs are grouped by config keys (`--group-by algo.lr`); by default by `label` (and env)
+where the runs were given one (`LABEL=DIR` on the command line), else by `preset` for records, else by the
+algorithm and env when those differ, else by every key that differs between the runs (seeds, paths and output
+dirs excepted).
 
 Runs of one group are evaluated at slightly different env steps (evaluations happen at rollout boundaries),
 so each curve is linearly interpolated onto the union of the group's steps, within the range that every run
@@ -30,6 +34,10 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 #: Config keys that differ between runs without making them different configurations.
 IGNORED_KEY_PARTS = ("seed", "dir", "path", "save_dir", "ckpt")
+#: Keys whose value alone names a group ("PPO" rather than "algo=PPO").
+BARE_KEYS = ("label", "preset", "algo", "env")
+#: The metrics a results record holds, as the index of their column in its `eval` rows ([env_step, mean, std]).
+RECORD_METRICS = {"eval/episode_return_mean": 1, "eval/episode_return_std": 2}
 
 
 @dataclass
@@ -77,11 +85,53 @@ def read_metric(metrics_csv: Path, metric: str) -> tuple[np.ndarray, np.ndarray]
     return np.asarray(steps)[order], np.asarray(values)[order]
 
 
-def find_runs(dirs: list[Path], metric: str) -> tuple[list[Run], list[Path]]:
-    """The runs under `dirs` with `metric` logged, and the run dirs skipped (failed, no CSV or no such metric)."""
+def override_value(text: str) -> Any:
+    """A command-line value as Hydra reads it: YAML, plus numbers such as `1e-3` (a string to YAML 1.1)."""
+    value = yaml.safe_load(text)
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            return value
+    return value
+
+
+def record_runs(path: Path, metric: str) -> list[Run]:
+    """One run per seed of the results record `path` (none if it does not hold `metric`)."""
+    if metric not in RECORD_METRICS:
+        return []
+    record = json.loads(path.read_text())
+    runs = []
+    for seed in sorted(record["seeds"], key=int):
+        curve = np.asarray(record["seeds"][seed]["eval"], dtype=float)  # (K, 3): env step, mean, std
+        config: dict[str, Any] = {
+            "preset": record["preset"],
+            "env": record["env_id"],
+            "env.id": record["env_id"],
+        }
+        for override in record.get("overrides", []):
+            key, _, value = override.partition("=")
+            if "." in key:
+                config[key.lstrip("+~")] = override_value(value)
+        config["seed"] = int(seed)
+        runs.append(Run(Path(f"{path}#seed={seed}"), config, curve[:, 0], curve[:, RECORD_METRICS[metric]]))
+    return runs
+
+
+def find_runs(
+    dirs: list[Path], metric: str, labels: list[str | None] | None = None
+) -> tuple[list[Run], list[Path]]:
+    """The runs under `dirs` (run or sweep dirs, or results records) with `metric` logged, and the run dirs
+    skipped (failed, no CSV or no such metric). `labels[i]`, where given, becomes the `label` key of the config of
+    every run under `dirs[i]`."""
     runs, skipped = [], []
-    for root in dirs:
-        for config_path in sorted(root.rglob("config.yaml")):
+    for root, label in zip(dirs, labels or [None] * len(dirs), strict=True):
+        found = len(runs)
+        if root.is_file():
+            record = record_runs(root, metric)
+            runs += record
+            skipped += [] if record else [root]
+        for config_path in sorted(root.rglob("config.yaml")) if root.is_dir() else []:
             run_dir = config_path.parent
             if run_dir.name == ".hydra":
                 continue
@@ -98,6 +148,9 @@ def find_runs(dirs: list[Path], metric: str) -> tuple[list[Run], list[Path]]:
                 continue
             config = flatten(yaml.safe_load(config_path.read_text()))
             runs.append(Run(run_dir, config, steps, values))
+        if label is not None:
+            for run in runs[found:]:
+                run.config["label"] = label
     return runs, skipped
 
 
@@ -116,6 +169,10 @@ def varying_keys(runs: list[Run]) -> list[str]:
 
 def default_group_by(runs: list[Run]) -> list[str]:
     varying = varying_keys(runs)
+    if "label" in varying:
+        return ["label"] + (["env"] if "env" in varying else [])
+    if "preset" in varying:  # results records: the preset names the configuration (and its env)
+        return ["preset"]
     preferred = [k for k in ("algo", "env") if k in varying]
     return preferred or [k for k in varying if not k.endswith("._target_")]
 
@@ -126,8 +183,7 @@ def group_runs(runs: list[Run], group_by: list[str]) -> list[Curve]:
     for run in runs:
         label = (
             ", ".join(
-                f"{k}={run.config.get(k)}" if k not in ("algo", "env") else str(run.config.get(k))
-                for k in group_by
+                f"{k}={run.config.get(k)}" if k not in BARE_KEYS else str(run.config.get(k)) for k in group_by
             )
             or "all runs"
         )

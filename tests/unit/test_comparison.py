@@ -1,11 +1,21 @@
 """Grouping and confidence bands of learning curves (scripts/plot.py)."""
 
+import json
 import math
 
 import numpy as np
 import pytest
 
-from pglab.comparison import Curve, Run, aggregate, default_group_by, default_title, flatten, group_runs
+from pglab.comparison import (
+    Curve,
+    Run,
+    aggregate,
+    default_group_by,
+    default_title,
+    find_runs,
+    flatten,
+    group_runs,
+)
 
 
 def make_run(algo, lr, seed, steps, values):
@@ -71,3 +81,53 @@ def test_the_title_promises_a_band_only_where_a_group_has_two_runs():
         default_title({"eval/episode_return_mean": one, "rollout/episode_return_mean": two})
         == "mean and 95% CI across seeds"
     )
+
+
+def test_a_results_record_is_one_run_per_seed_grouped_by_preset(tmp_path):
+    record = {
+        "preset": "guide_reinforce_lr_1e-3",
+        "overrides": ["algo=reinforce", "env=cartpole", "algo.lr=1e-3"],
+        "env_id": "CartPole-v1",
+        "seeds": {
+            "10": {"eval": [[100, 20.0, 1.0], [200, 30.0, 2.0]]},
+            "2": {"eval": [[100, 25.0, 3.0], [200, 35.0, 4.0]]},
+        },
+    }
+    path = tmp_path / "guide_reinforce_lr_1e-3.json"
+    path.write_text(json.dumps(record))
+    runs, skipped = find_runs([path], "eval/episode_return_mean")
+    assert skipped == [] and [run.config["seed"] for run in runs] == [2, 10]  # seed order, not "10" < "2"
+    assert runs[0].config == {
+        "preset": "guide_reinforce_lr_1e-3",
+        "env": "CartPole-v1",
+        "env.id": "CartPole-v1",
+        "algo.lr": 1e-3,
+        "seed": 2,
+    }
+    np.testing.assert_array_equal(runs[1].steps, [100, 200])
+    np.testing.assert_array_equal(runs[1].values, [20.0, 30.0])
+    stds, _ = find_runs([path], "eval/episode_return_std")
+    np.testing.assert_array_equal(stds[0].values, [3.0, 4.0])
+    assert find_runs([path], "losses/entropy") == ([], [path])  # a record holds the evaluations only
+    other = tmp_path / "ppo.json"
+    other.write_text(json.dumps(record | {"preset": "ppo", "overrides": []}))
+    runs, _ = find_runs([path, other], "eval/episode_return_mean")
+    assert default_group_by(runs) == ["preset"]
+    assert [c.label for c in group_runs(runs, ["preset"])] == ["guide_reinforce_lr_1e-3", "ppo"]
+
+
+def test_labelled_inputs_are_the_default_groups_per_env(tmp_path):
+    record = {"preset": "p", "env_id": "CartPole-v1", "seeds": {"0": {"eval": [[1, 1.0, 0.0]]}}}
+    paths = []
+    for name, env in (("a", "CartPole-v1"), ("b", "Acrobot-v1"), ("c", "CartPole-v1")):
+        paths.append(tmp_path / f"{name}.json")
+        paths[-1].write_text(json.dumps(record | {"preset": name, "env_id": env}))
+    runs, _ = find_runs(paths, "eval/episode_return_mean", ["old", "old", "new"])
+    assert [run.config["label"] for run in runs] == ["old", "old", "new"]
+    assert default_group_by(runs) == ["label", "env"]
+    assert [c.label for c in group_runs(runs, ["label", "env"])] == [
+        "old, CartPole-v1",
+        "old, Acrobot-v1",
+        "new, CartPole-v1",
+    ]
+    assert default_group_by(runs[:1] + runs[2:]) == ["label"]  # one env

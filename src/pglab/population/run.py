@@ -14,6 +14,7 @@ import contextlib
 import copy
 import functools
 import logging
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -219,7 +220,10 @@ def train_population(
         first_cfg.env.vectorization,
         f"{first_cfg.total_env_steps:,}",
     )
-    trainer.fit(population)
+    with warnings.catch_warnings():
+        # PopulationAdam steps every member by hand, so Lightning is given no optimizer on purpose.
+        warnings.filterwarnings("ignore", message=r".*configure_optimizers` returned `None`")
+        trainer.fit(population)
     wall_s = {k: members[k].module.wall_time() for k in live}  # the population's training time, reports apart
     for k in live:
         cfg, run_dir = jobs[k]
