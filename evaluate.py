@@ -1,7 +1,11 @@
 """pglab evaluation entry point: `python evaluate.py ckpt_path=<run>/checkpoints/last.ckpt [episodes=10 video=true]`.
 
-Exit codes: 0 done; 2 a bad argument or checkpoint (one `[ERROR]` line says which and why); 1 the results file
-could not be written (one `[ERROR]` line names it and the cause), or Hydra refused the command line.
+Also `push_to_hub=ORG/NAME` (share the checkpoint's agent on the Hugging Face Hub) and `from_hub=ORG/NAME|DIR`
+(evaluate a shared agent); see conf/evaluate.yaml.
+
+Exit codes: 0 done; 2 a bad argument, checkpoint or Hub folder (one `[ERROR]` line on stderr says which and why); 1
+a file could not be written, or the Hub could not be reached or refused the upload or download (one `[ERROR]` line
+names it and the cause), or Hydra refused the command line.
 """
 
 import logging
@@ -11,10 +15,16 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig
 
-from pglab.errors import ConfigError, StorageError
+from pglab.errors import ConfigError, HubError, StorageError
 from pglab.overrides import unknown_key_message
 
 log = logging.getLogger("pglab")
+
+
+def fail(error: Exception, code: int) -> None:
+    """One `[ERROR]` line on stderr (the format of the log's lines, which go to stdout), and exit with `code`."""
+    print(f"[ERROR] {error}", file=sys.stderr, flush=True)
+    sys.exit(code)
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="evaluate")
@@ -24,19 +34,15 @@ def main(cfg: DictConfig) -> float:
     try:
         result = run(cfg)
     except ConfigError as error:
-        log.error("%s", error)
-        sys.exit(2)
-    except StorageError as error:
-        log.error("%s", error)
-        sys.exit(1)
+        fail(error, 2)
+    except (StorageError, HubError) as error:
+        fail(error, 1)
     return result["episode_return_mean"]
 
 
 if __name__ == "__main__":
-    # An unknown key, before Hydra reports it in several lines: one line listing the keys there are. ckpt_path
-    # is left out of the check: unknown_key_message's `key in section` is False for a mandatory (???) value.
-    args = [arg for arg in sys.argv[1:] if not arg.startswith("ckpt_path=")]
-    if message := unknown_key_message(args, Path(__file__).resolve().parent / "conf", "evaluate"):
+    # An unknown key, before Hydra reports it in several lines: one line listing the keys there are.
+    if message := unknown_key_message(sys.argv[1:], Path(__file__).resolve().parent / "conf", "evaluate"):
         print(f"[pglab][ERROR] - {message}", file=sys.stderr)
         sys.exit(2)
     main()

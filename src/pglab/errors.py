@@ -40,3 +40,8 @@ def find_error(error: BaseException | None, kind: type[Exception]) -> Exception 
 class StorageError(OSError):
     """A file of the run could not be written (disk full, read-only, no permission); the message names the path and
     the cause, and says what was kept."""
+
+
+class HubError(RuntimeError):
+    """The Hugging Face Hub could not be reached or refused a request (`evaluate.py push_to_hub=` / `from_hub=`);
+    the message names the repo, the endpoint and the cause, and says what was kept locally."""

@@ -8,10 +8,15 @@ run's checkpoint copied there) is refused with the differing keys. The weights a
 `torch.load(weights_only=True)`, which restores tensors and plain containers only and never runs code from the
 file. Episodes are seeded as the training run's evaluations (`seed + i`, by default the run seed + 1_000_000), so
 evaluating `last.ckpt` with the same number of episodes reproduces the final evaluation logged by training.
+
+`push_to_hub=ORG/NAME` also writes the agent's Hub folder and uploads it; `from_hub=ORG/NAME` (or a folder it wrote)
+evaluates such a folder instead of a checkpoint, its network rebuilt from its `config.yaml` (`pglab.hub`, imported
+only then: huggingface_hub reads its `HF_*` variables when it is imported).
 """
 
 import json
 import logging
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -96,25 +101,88 @@ def weight_differences(expected: dict[str, torch.Tensor], found: dict[str, torch
     return differences
 
 
-def load_policy(
-    run_cfg: DictConfig, checkpoint: dict[str, Any], env: Any, device: str, ckpt_path: Path, source: str
+def build_policy(
+    run_cfg: DictConfig,
+    weights: dict[str, torch.Tensor],
+    observation_space: Any,
+    action_space: Any,
+    device: str,
+    key: str,
+    source: str,
 ) -> ActorCritic:
-    """The run's policy network, built for `env`'s spaces, with the checkpoint's weights; a ConfigError naming
-    the parameters that differ (one line, no tensor dump) if they do not fit the network `source` describes."""
+    """The run's policy network, built for the env's spaces, with `weights` (its state_dict); a ConfigError
+    naming the input (`key`, e.g. `ckpt_path=...`) and the parameters that differ (one line, no tensor dump) if
+    they do not fit the network `source` describes."""
     algo_class = get_class(run_cfg.algo._target_)
     policy: ActorCritic = instantiate(run_cfg.network)(
-        env.single_observation_space, env.single_action_space, with_critic=algo_class.needs_critic
+        observation_space, action_space, with_critic=algo_class.needs_critic
     )
-    weights = {
-        k.removeprefix("policy."): v for k, v in checkpoint["state_dict"].items() if k.startswith("policy.")
-    }
     differences = weight_differences(policy.state_dict(), weights)
     if differences:
         more = len(differences) - SHOWN_DIFFERENCES
         shown = "; ".join(differences[:SHOWN_DIFFERENCES]) + (f"; and {more} more" if more > 0 else "")
-        raise ConfigError(f"ckpt_path={ckpt_path}: its weights do not fit the network of {source}: {shown}")
+        raise ConfigError(f"{key}: its weights do not fit the network of {source}: {shown}")
     policy.load_state_dict(weights)
     return policy.to(device).eval()
+
+
+@dataclass
+class Agent:
+    """What evaluation needs of a trained agent, read from a checkpoint or from a Hub folder (`pglab.hub`)."""
+
+    config: DictConfig  #: the resolved config of the run that trained it
+    weights: dict[str, torch.Tensor]  #: the policy network's state_dict (actor and critic)
+    normalization: dict[str, Any]  #: observation statistics, as `normalization_state` writes them
+    env_steps: int | None  #: env steps trained
+    key: str  #: the input as messages name it: `ckpt_path=<path>`, `from_hub=<repo or dir>`
+    origin: dict[str, str]  #: what the results JSON records of the input (`checkpoint: <path>`, ...)
+    source: str  #: where `config` comes from (named when the weights do not fit it)
+    out_dir: Path  #: where the results JSON and videos go by default
+    name: str  #: their file name prefix
+    run_dir: Path | None  #: the training run's dir, when known (its learning curve and Hydra's launch record)
+
+
+def checkpoint_agent(ckpt_path: Path) -> Agent:
+    """The agent of a pglab checkpoint: its weights, normalization statistics and run config."""
+    checkpoint = load_checkpoint(ckpt_path, training_state=False)
+    run_cfg = run_config(ckpt_path, checkpoint)
+    beside = find_run_config(ckpt_path)
+    source = "the checkpoint's config" if checkpoint.get("pglab_config") else str(beside)
+    collector = checkpoint.get("collector", {})
+    return Agent(
+        config=run_cfg,
+        weights={
+            k.removeprefix("policy."): v
+            for k, v in checkpoint["state_dict"].items()
+            if k.startswith("policy.")
+        },
+        normalization=collector.get("normalization", {}),
+        env_steps=collector.get("env_steps"),
+        key=f"ckpt_path={ckpt_path}",
+        origin={"checkpoint": str(ckpt_path)},
+        source=source,
+        out_dir=ckpt_path.parent,
+        name=ckpt_path.stem,
+        run_dir=beside.parent if beside is not None else None,
+    )
+
+
+def check_inputs(cfg: DictConfig) -> None:
+    """Exactly one of ckpt_path and from_hub; push_to_hub takes a checkpoint."""
+    if cfg.ckpt_path is None and cfg.from_hub is None:
+        raise ConfigError(
+            "ckpt_path is required: python evaluate.py ckpt_path=<run dir>/checkpoints/last.ckpt "
+            "(or from_hub=ORG/NAME for an agent shared on the Hugging Face Hub)"
+        )
+    if cfg.ckpt_path is not None and cfg.from_hub is not None:
+        raise ConfigError(
+            f"ckpt_path={cfg.ckpt_path} and from_hub={cfg.from_hub} both name an agent to evaluate; give one"
+        )
+    if cfg.push_to_hub is not None and cfg.from_hub is not None:
+        raise ConfigError(
+            f"push_to_hub={cfg.push_to_hub} shares a checkpoint: give ckpt_path=..., not from_hub (a Hub folder "
+            "uploads as it is: hf upload ORG/NAME DIR)"
+        )
 
 
 def check_device(device: str) -> None:
@@ -129,35 +197,51 @@ def check_device(device: str) -> None:
 
 
 def run(cfg: DictConfig) -> dict[str, Any]:
-    """Evaluate `cfg.ckpt_path`; returns the result (also written as JSON next to the checkpoint)."""
-    if OmegaConf.is_missing(cfg, "ckpt_path"):
-        raise ConfigError(
-            "ckpt_path is required: python evaluate.py ckpt_path=<run dir>/checkpoints/last.ckpt"
-        )
+    """Evaluate `cfg.ckpt_path` (or the Hub folder `cfg.from_hub`); returns the result (also written as JSON next
+    to the checkpoint). With `cfg.push_to_hub`, the agent's Hub folder is written and uploaded after."""
+    check_inputs(cfg)
     check_range("episodes", cfg.episodes, 1)
     check_range("video_episodes", cfg.video_episodes, 1, cfg.episodes)
     check_device(cfg.device)
-    ckpt_path = Path(cfg.ckpt_path).expanduser().resolve()
-    checkpoint = load_checkpoint(ckpt_path, training_state=False)
-    run_cfg = run_config(ckpt_path, checkpoint)
-    source = "the checkpoint's config" if checkpoint.get("pglab_config") else str(find_run_config(ckpt_path))
+    if cfg.from_hub is not None or cfg.push_to_hub is not None:
+        # imported only then: huggingface_hub reads HF_ENDPOINT, HF_HOME, ... when it is imported
+        from pglab import hub
+    if cfg.from_hub is not None:
+        agent = hub.load_agent(str(cfg.from_hub))
+        out_dir = Path(cfg.hub.eval_dir).expanduser().resolve() if cfg.hub.eval_dir else agent.out_dir
+    else:
+        agent = checkpoint_agent(Path(cfg.ckpt_path).expanduser().resolve())
+        out_dir = agent.out_dir
+    # The repo id, the token and the folder are checked before the episodes are played.
+    push = hub.prepare_push(str(cfg.push_to_hub), cfg.hub, agent) if cfg.push_to_hub is not None else None
+    run_cfg = agent.config
     seed = cfg.seed
     if seed is None:
         seed = OmegaConf.select(run_cfg, "callbacks.evaluation.seed", default=run_cfg.seed) + EVAL_SEED_OFFSET
-    out = ckpt_path.with_name(f"{ckpt_path.stem}-eval-{datetime.now():%Y%m%d-%H%M%S-%f}")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    out = out_dir / f"{agent.name}-eval-{datetime.now():%Y%m%d-%H%M%S-%f}"
 
+    record = cfg.video or push is not None  # the Hub folder's replay.mp4 is the first episode's video
     env = instantiate(run_cfg.env)(
         num_envs=cfg.episodes,
         evaluation=True,
-        video_dir=ckpt_path.parent if cfg.video else None,
-        video_episodes=cfg.video_episodes,
+        video_dir=out_dir if record else None,
+        video_episodes=cfg.video_episodes if cfg.video else 1,
         video_prefix=out.name,
     )
     try:  # observation normalization statistics, as training left them
-        load_normalization_state(env, checkpoint.get("collector", {}).get("normalization", {}))
+        load_normalization_state(env, agent.normalization)
     except ValueError as error:
-        raise ConfigError(f"ckpt_path={ckpt_path} does not fit its run's env config: {error}") from None
-    policy = load_policy(run_cfg, checkpoint, env, cfg.device, ckpt_path, source)
+        raise ConfigError(f"{agent.key} does not fit its run's env config: {error}") from None
+    policy = build_policy(
+        run_cfg,
+        agent.weights,
+        env.single_observation_space,
+        env.single_action_space,
+        cfg.device,
+        agent.key,
+        agent.source,
+    )
     torch.manual_seed(seed)  # sampled actions (deterministic=false) repeat with the seed
     returns, lengths = evaluate_policy(policy, env, seed, cfg.deterministic)
     env.close()  # writes the videos
@@ -165,10 +249,10 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     algo = run_cfg.algo._target_.rsplit(".", 1)[-1]
     videos = [f"{out}-{i}-episode-0.mp4" for i in range(cfg.video_episodes)] if cfg.video else []
     result = {
-        "checkpoint": str(ckpt_path),
+        **agent.origin,
         "algo": algo,
         "env_id": run_cfg.env.id,
-        "env_steps": checkpoint.get("collector", {}).get("env_steps"),
+        "env_steps": agent.env_steps,
         "episodes": int(cfg.episodes),
         "deterministic": bool(cfg.deterministic),
         "seed": int(seed),
@@ -195,4 +279,11 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         out,
         "; video " + ", ".join(videos) if videos else "",
     )
+    if push is not None:
+        replay = Path(f"{out}-0-episode-0.mp4")
+        try:
+            hub.push(push, agent, result, replay)
+        finally:
+            if not cfg.video:  # recorded for the folder only
+                replay.unlink(missing_ok=True)
     return result

@@ -204,7 +204,7 @@ def test_an_unknown_key_gets_one_line_with_the_keys(args):
     assert result.returncode == 2
     assert output_lines(result) == [
         "[pglab][ERROR] - episodez is not a key of the top level; its keys: ckpt_path, deterministic, device, episodes, "
-        "seed, video, video_episodes. (To add a new key on purpose, write +episodez=...)"
+        "from_hub, hub, push_to_hub, seed, video, video_episodes. (To add a new key on purpose, write +episodez=...)"
     ]
 
 
@@ -212,5 +212,6 @@ def test_a_missing_ckpt_path_is_one_line():
     result = evaluate("episodes=3")
     assert result.returncode == 2
     assert output_lines(result) == [
-        "[ERROR] ckpt_path is required: python evaluate.py ckpt_path=<run dir>/checkpoints/last.ckpt"
+        "[ERROR] ckpt_path is required: python evaluate.py ckpt_path=<run dir>/checkpoints/last.ckpt (or "
+        "from_hub=ORG/NAME for an agent shared on the Hugging Face Hub)"
     ]

@@ -46,7 +46,14 @@ STUDIES = {
     "guide_reinforce_ent_0.05": ("algo.ent_coef=0.05",),
 }
 #: code that training does not run: changes to it leave a record's commit clean
-NOT_TRAINING = (":!src/pglab/benchmark", ":!src/pglab/results", ":!src/pglab/evaluate.py")
+NOT_TRAINING = (
+    ":!src/pglab/benchmark",
+    ":!src/pglab/results",
+    ":!src/pglab/evaluate.py",
+    ":!src/pglab/hub.py",
+    ":!src/pglab/aggregate_metrics.py",
+    ":!src/pglab/aggregate_report.py",
+)
 PACKAGES = ("torch", "lightning", "gymnasium", "numpy", "hydra-core", "mujoco", "ale-py", "box2d")
 
 
