@@ -46,6 +46,8 @@ OTHER_PRESETS = {
     "ppo_hopper": "CleanRL's MuJoCo PPO",
     "ppo_pixelcopter": "",
     "reinforce_pixelcopter_hf": "Hugging Face course",
+    "ppo_pong_ple": "",
+    "reinforce_pong_ple_hf": "Hugging Face course",
     "ppo_pong": "CleanRL's Atari PPO",
 }
 #: the torch backend's presets (`env.vectorization=torch`)
