@@ -225,6 +225,7 @@ def save_weights(
         tensors[OBS_RMS_PREFIX + "count"] = torch.tensor(float(obs_rms["count"]), dtype=torch.float64)
     metadata = {"format": "pt", "library": "pglab", "pglab_version": pglab.__version__}
     save_file(tensors, str(path), metadata=metadata | {"env_id": results["env_id"], "algo": results["algo"]})
+    path.chmod(0o644)  # safetensors writes owner-only (0600); the folder's other files are world-readable
 
 
 def write_folder(folder: Path, files: dict[str, Any]) -> None:
