@@ -87,7 +87,10 @@ def main() -> None:
         parser.error("--reps must be at least 1")
     panels, grouping = {}, {}
     for metric in args.metric:
-        runs, skipped = find_runs(list(dirs), metric, list(labels))
+        try:
+            runs, skipped = find_runs(list(dirs), metric, list(labels))
+        except ValueError as error:  # a .json that is not a results record
+            parser.error(str(error))
         for run_dir in skipped:
             print(
                 f"skipped {run_dir}: failed, or no {metric} in its csv/metrics.csv (logger=csv or logger=many "

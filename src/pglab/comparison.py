@@ -100,7 +100,15 @@ def record_runs(path: Path, metric: str) -> list[Run]:
     """One run per seed of the results record `path` (none if it does not hold `metric`)."""
     if metric not in RECORD_METRICS:
         return []
-    record = json.loads(path.read_text())
+    try:
+        record = json.loads(path.read_text())
+    except (OSError, ValueError) as error:
+        raise ValueError(f"{path}: not a readable results record ({error})") from None
+    if not isinstance(record, dict) or not all(k in record for k in ("seeds", "preset", "env_id")):
+        raise ValueError(
+            f"{path}: not a results record (docs/results/<name>.json, with seeds, preset and env_id); "
+            "give run or sweep dirs for other runs"
+        )
     runs = []
     for seed in sorted(record["seeds"], key=int):
         curve = np.asarray(record["seeds"][seed]["eval"], dtype=float)  # (K, 3): env step, mean, std

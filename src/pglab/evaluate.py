@@ -23,10 +23,11 @@ from typing import Any
 
 import numpy as np
 import torch
+from hydra.errors import InstantiationException
 from hydra.utils import get_class, instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from pglab.atomic import atomic_path
+from pglab.atomic import atomic_path, storage_error
 from pglab.callbacks.evaluation import EVAL_SEED_OFFSET
 from pglab.checks import check_range
 from pglab.envs.normalization import load_normalization_state
@@ -113,10 +114,15 @@ def build_policy(
     """The run's policy network, built for the env's spaces, with `weights` (its state_dict); a ConfigError
     naming the input (`key`, e.g. `ckpt_path=...`) and the parameters that differ (one line, no tensor dump) if
     they do not fit the network `source` describes."""
-    algo_class = get_class(run_cfg.algo._target_)
-    policy: ActorCritic = instantiate(run_cfg.network)(
-        observation_space, action_space, with_critic=algo_class.needs_critic
-    )
+    try:
+        algo_class = get_class(run_cfg.algo._target_)
+        policy: ActorCritic = instantiate(run_cfg.network)(
+            observation_space, action_space, with_critic=algo_class.needs_critic
+        )
+    except (InstantiationException, ImportError) as error:
+        raise ConfigError(
+            f"{key}: the network of {source} cannot be built: {str(error).splitlines()[0]}"
+        ) from None
     differences = weight_differences(policy.state_dict(), weights)
     if differences:
         more = len(differences) - SHOWN_DIFFERENCES
@@ -218,17 +224,23 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     seed = cfg.seed
     if seed is None:
         seed = OmegaConf.select(run_cfg, "callbacks.evaluation.seed", default=run_cfg.seed) + EVAL_SEED_OFFSET
-    out_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise storage_error(out_dir, error) from error
     out = out_dir / f"{agent.name}-eval-{datetime.now():%Y%m%d-%H%M%S-%f}"
 
     record = cfg.video or push is not None  # the Hub folder's replay.mp4 is the first episode's video
-    env = instantiate(run_cfg.env)(
-        num_envs=cfg.episodes,
-        evaluation=True,
-        video_dir=out_dir if record else None,
-        video_episodes=cfg.video_episodes if cfg.video else 1,
-        video_prefix=out.name,
-    )
+    try:
+        env = instantiate(run_cfg.env)(
+            num_envs=cfg.episodes,
+            evaluation=True,
+            video_dir=out_dir if record else None,
+            video_episodes=cfg.video_episodes if cfg.video else 1,
+            video_prefix=out.name,
+        )
+    except InstantiationException as error:
+        raise ConfigError(f"{agent.key}: its env cannot be built: {str(error).splitlines()[0]}") from None
     try:  # observation normalization statistics, as training left them
         load_normalization_state(env, agent.normalization)
     except ValueError as error:

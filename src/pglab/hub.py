@@ -48,6 +48,7 @@ from huggingface_hub.errors import (
     RepositoryNotFoundError,
 )
 from huggingface_hub.utils import validate_repo_id
+from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from safetensors import SafetensorError
@@ -244,11 +245,15 @@ def write_folder(folder: Path, files: dict[str, Any]) -> None:
         if folder.exists():
             os.replace(folder, previous)
         os.replace(staging, folder)
-    except OSError as error:
+    except BaseException as error:
         shutil.rmtree(staging, ignore_errors=True)
         if previous.exists() and not folder.exists():
             os.replace(previous, folder)  # the previous folder is kept
-        raise storage_error(folder / name if name else folder, error) from error
+        if isinstance(
+            error, OSError | SafetensorError
+        ):  # safetensors reports a failed write as its own error
+            raise storage_error(folder / name if name else folder, error) from error
+        raise
     shutil.rmtree(previous, ignore_errors=True)
 
 
@@ -479,6 +484,38 @@ def hub_folder(source: str) -> tuple[Path, str | None]:
         raise HubError(f"from_hub={source}: {what} ({describe(error)})") from None
 
 
+#: the sections of a run config that evaluation instantiates
+BUILT_SECTIONS = ("algo", "env", "network")
+
+
+def check_targets(config: DictConfig, where: str) -> None:
+    """Refuse a downloaded config whose algo, env or network would make Hydra call anything outside pglab.
+
+    Loading a shared agent must run no code from the Hub: the weights are safetensors, and Hydra's `_target_`
+    could otherwise name any importable callable (`os.system`, say)."""
+    found = []
+
+    def walk(node: Any, path: str) -> None:
+        if isinstance(node, dict):
+            for name, value in node.items():
+                if name == "_target_" and not (isinstance(value, str) and value.startswith("pglab.")):
+                    found.append(f"{path}._target_={value}")
+                walk(value, f"{path}.{name}")
+        elif isinstance(node, list):
+            for i, value in enumerate(node):
+                walk(value, f"{path}[{i}]")
+
+    for section in BUILT_SECTIONS:
+        walk(
+            OmegaConf.to_container(config.get(section), resolve=False) if section in config else None, section
+        )
+    if found:
+        raise ConfigError(
+            f"{where} names callables outside pglab ({'; '.join(found[:3])}): a shared agent's config may only "
+            "build pglab's own envs, networks and algorithms, so it is not loaded"
+        )
+
+
 def load_agent(source: str) -> Agent:
     """The agent of a Hub folder (`source`: a dir push_to_hub wrote, or `ORG/NAME` on the Hub): its run config,
     its network weights and observation statistics read from safetensors, and its results' env steps."""
@@ -492,22 +529,27 @@ def load_agent(source: str) -> Agent:
         raise ConfigError(
             f"{key}: {folder / CONFIG_FILE} is not a pglab run config (no algo and env sections)"
         )
+    check_targets(config, f"{key}: {folder / CONFIG_FILE}")
     try:
         tensors = load_file(str(folder / WEIGHTS_FILE))
     except (SafetensorError, OSError) as error:
         raise ConfigError(f"{key}: {folder / WEIGHTS_FILE} cannot be read as safetensors ({error})") from None
     weights = {k.removeprefix(POLICY_PREFIX): v for k, v in tensors.items() if k.startswith(POLICY_PREFIX)}
     normalization = {}
-    if OBS_RMS_PREFIX + "mean" in tensors:
-        normalization["obs_rms"] = {
-            "mean": tensors[OBS_RMS_PREFIX + "mean"],
-            "var": tensors[OBS_RMS_PREFIX + "var"],
-            "count": float(tensors[OBS_RMS_PREFIX + "count"]),
-        }
+    obs_rms = {name: tensors.get(OBS_RMS_PREFIX + name) for name in ("mean", "var", "count")}
+    if any(value is not None for value in obs_rms.values()):
+        if any(value is None for value in obs_rms.values()) or obs_rms["count"].numel() != 1:
+            raise ConfigError(
+                f"{key}: {folder / WEIGHTS_FILE} holds incomplete observation statistics: it needs "
+                f"{OBS_RMS_PREFIX}mean, var and count (one number)"
+            )
+        normalization["obs_rms"] = obs_rms | {"count": float(obs_rms["count"])}
     try:
         results = json.loads((folder / RESULTS_FILE).read_text())
     except (OSError, ValueError):
         results = {}
+    if not isinstance(results, dict):
+        raise ConfigError(f"{key}: {folder / RESULTS_FILE} is not a pglab results file (a JSON object)")
     return Agent(
         config=config,
         weights=weights,
@@ -529,7 +571,10 @@ def load_policy(source: str, device: str = "cpu") -> ActorCritic:
     A run that normalized observations needs them normalized with `load_agent(source).normalization["obs_rms"]`.
     Raises ConfigError (one line) when the weights do not fit the config's network."""
     agent = load_agent(source)
-    observation_space, action_space = env_spaces(instantiate(agent.config.env))
+    try:
+        observation_space, action_space = env_spaces(instantiate(agent.config.env))
+    except InstantiationException as error:
+        raise ConfigError(f"{agent.key}: its env cannot be built: {str(error).splitlines()[0]}") from None
     return build_policy(
         agent.config, agent.weights, observation_space, action_space, device, agent.key, agent.source
     )

@@ -131,3 +131,13 @@ def test_labelled_inputs_are_the_default_groups_per_env(tmp_path):
         "new, CartPole-v1",
     ]
     assert default_group_by(runs[:1] + runs[2:]) == ["label"]  # one env
+
+
+def test_a_json_that_is_not_a_results_record_is_refused_naming_it(tmp_path):
+    evaluation = tmp_path / "last-eval-20261203.json"
+    evaluation.write_text(json.dumps({"env_id": "CartPole-v1", "returns": [500.0]}))
+    broken = tmp_path / "broken.json"
+    broken.write_text("{not json")
+    for path, reason in ((evaluation, "not a results record"), (broken, "not a readable results record")):
+        with pytest.raises(ValueError, match=rf"{path.name}: {reason}"):
+            find_runs([path], "eval/episode_return_mean")

@@ -7,7 +7,7 @@ import torch
 from huggingface_hub import ModelCard
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
-from safetensors.torch import load_file
+from safetensors.torch import load_file, save_file
 
 from pglab import hub
 from pglab.envs.factory import env_spaces
@@ -169,3 +169,64 @@ def test_a_new_push_replaces_a_previous_folder_and_a_failed_write_keeps_it(tmp_p
     assert [p.name for p in folder.iterdir()] == [hub.RESULTS_FILE]
     assert (folder / hub.RESULTS_FILE).read_text() == "second"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["folder"]  # no staging dir left
+
+
+def pendulum_folder(make_cfg, tmp_path, normalization: dict, **config_changes) -> "tuple":
+    """A Hub folder of an untrained Pendulum policy; `config_changes` are dotted keys set in its config.yaml."""
+    config = make_cfg("env=pendulum")
+    observation_space, action_space = env_spaces(instantiate(config.env))
+    policy = instantiate(config.network)(observation_space, action_space, with_critic=True)
+    config = OmegaConf.create(OmegaConf.to_container(config, resolve=True))
+    for key, value in config_changes.items():
+        OmegaConf.update(config, key, value, force_add=True)
+    results = hub.hub_results("a/b", evaluation("Pendulum-v1", "PPO", -150.0, 20.0))
+    folder = tmp_path / "folder"
+    hub.write_folder(
+        folder,
+        {
+            hub.WEIGHTS_FILE: lambda path: hub.save_weights(
+                path, policy.state_dict(), normalization, results
+            ),
+            hub.CONFIG_FILE: lambda path: OmegaConf.save(config, path),
+        },
+    )
+    return folder, policy
+
+
+@pytest.mark.parametrize(
+    "key, target",
+    [("env._target_", "builtins.print"), ("network._target_", "os.system"), ("algo._target_", "os.getenv")],
+)
+def test_a_downloaded_config_may_not_make_hydra_call_anything_outside_pglab(
+    key, target, make_cfg, tmp_path, capsys
+):
+    folder, _ = pendulum_folder(make_cfg, tmp_path, {}, **{key: target})
+    with pytest.raises(ConfigError, match=rf"names callables outside pglab \({key}={target}\)"):
+        hub.load_policy(str(folder))
+    assert capsys.readouterr().out == ""  # nothing was called
+
+
+def test_incomplete_observation_statistics_and_a_results_file_that_is_no_object_are_refused(
+    make_cfg, tmp_path
+):
+    folder, _ = pendulum_folder(make_cfg, tmp_path, {})
+    tensors = load_file(folder / hub.WEIGHTS_FILE)
+    tensors["normalization.obs_rms.mean"] = torch.zeros(3, dtype=torch.float64)  # no var, no count
+    save_file(tensors, str(folder / hub.WEIGHTS_FILE))
+    with pytest.raises(ConfigError, match="incomplete observation statistics"):
+        hub.load_agent(str(folder))
+    del tensors["normalization.obs_rms.mean"]
+    save_file(tensors, str(folder / hub.WEIGHTS_FILE))
+    (folder / hub.RESULTS_FILE).write_text("[]")
+    with pytest.raises(ConfigError, match="is not a pglab results file"):
+        hub.load_agent(str(folder))
+
+
+def test_a_weights_file_that_cannot_be_written_is_a_storage_error_and_leaves_no_staging_dir(tmp_path):
+    def unwritable(path):
+        results = {"env_id": "CartPole-v1", "algo": "PPO"}
+        hub.save_weights(tmp_path / "missing" / "dir" / "x.safetensors", {"w": torch.zeros(2)}, {}, results)
+
+    with pytest.raises(OSError, match=r"could not write .*folder/model\.safetensors"):
+        hub.write_folder(tmp_path / "folder", {hub.WEIGHTS_FILE: unwritable})
+    assert list(tmp_path.iterdir()) == []
