@@ -285,12 +285,9 @@ def upload(push: Push, results: dict[str, Any]) -> None:
         }.get(status, f"{endpoint} refused the upload: {first_line(error)}")
         raise HubError(f"push_to_hub={push.repo_id}: {reason}; {later}") from None
     except Exception as error:  # noqa: BLE001  (huggingface_hub's HTTP client raises its own transport errors)
-        what = (
-            f"the Hub at {endpoint} cannot be reached"
-            if unreachable(error)
-            else f"the upload to {endpoint} failed"
-        )
-        raise HubError(f"push_to_hub={push.repo_id}: {what} ({describe(error)}); {later}") from None
+        raise transfer_failure(
+            f"push_to_hub={push.repo_id}", endpoint, "upload to", error, f"; {later}"
+        ) from None
     log.info("Uploaded to %s/%s", endpoint, push.repo_id)
 
 
@@ -476,12 +473,7 @@ def hub_folder(source: str) -> tuple[Path, str | None]:
     except HfHubHTTPError as error:
         raise HubError(f"from_hub={source}: {endpoint} refused the download: {first_line(error)}") from None
     except Exception as error:  # noqa: BLE001  (huggingface_hub's HTTP client raises its own transport errors)
-        what = (
-            f"the Hub at {endpoint} cannot be reached"
-            if unreachable(error)
-            else f"the download from {endpoint} failed"
-        )
-        raise HubError(f"from_hub={source}: {what} ({describe(error)})") from None
+        raise transfer_failure(f"from_hub={source}", endpoint, "download from", error) from None
 
 
 #: the sections of a run config that evaluation instantiates
@@ -591,6 +583,19 @@ def unreachable(error: BaseException) -> bool:
 
 def first_line(error: BaseException) -> str:
     return next((line.strip() for line in str(error).splitlines() if line.strip()), type(error).__name__)
+
+
+def transfer_failure(
+    key: str, endpoint: str, transfer: str, error: BaseException, then: str = ""
+) -> HubError:
+    """The HubError of an upload or download (`transfer`: "upload to" / "download from") that did not get an HTTP
+    answer: the Hub could not be reached, or the transfer failed on the way."""
+    what = (
+        f"the Hub at {endpoint} cannot be reached"
+        if unreachable(error)
+        else f"the {transfer} {endpoint} failed"
+    )
+    return HubError(f"{key}: {what} ({describe(error)}){then}")
 
 
 def describe(error: BaseException) -> str:

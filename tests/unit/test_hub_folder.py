@@ -102,20 +102,15 @@ def test_a_repo_id_of_the_wrong_form_is_refused_naming_the_key(repo_id):
     assert hub.check_repo_id("some-user/ppo-CartPole-v1", "push_to_hub") == "some-user/ppo-CartPole-v1"
 
 
-@pytest.mark.parametrize("shared_trunk", [False, True])
-def test_a_folder_round_trips_the_weights_and_observation_statistics_exactly(
-    shared_trunk, make_cfg, tmp_path
-):
-    config = make_cfg("env=pendulum", "env.normalize_obs=true", f"network.shared_trunk={shared_trunk}")
+def pendulum_folder(make_cfg, tmp_path, normalization: dict, *overrides: str, **config_changes) -> tuple:
+    """A Hub folder (weights and config.yaml) of an untrained Pendulum policy composed with `overrides`;
+    `config_changes` are dotted keys then set in its config.yaml. Returns (folder, policy, config)."""
+    config = make_cfg("env=pendulum", *overrides)
     observation_space, action_space = env_spaces(instantiate(config.env))
     policy = instantiate(config.network)(observation_space, action_space, with_critic=True)
-    normalization = {
-        "obs_rms": {
-            "mean": torch.tensor([0.1, -0.2, 0.3], dtype=torch.float64),
-            "var": torch.tensor([1.5, 2.5, 1e-3], dtype=torch.float64),
-            "count": 6001.0,
-        }
-    }
+    config = OmegaConf.create(OmegaConf.to_container(config, resolve=True))
+    for key, value in config_changes.items():
+        OmegaConf.update(config, key, value, force_add=True)
     results = hub.hub_results("a/b", evaluation("Pendulum-v1", "PPO", -150.0, 20.0))
     folder = tmp_path / "folder"
     hub.write_folder(
@@ -124,8 +119,25 @@ def test_a_folder_round_trips_the_weights_and_observation_statistics_exactly(
             hub.WEIGHTS_FILE: lambda path: hub.save_weights(
                 path, policy.state_dict(), normalization, results
             ),
-            hub.CONFIG_FILE: lambda path: OmegaConf.save(config, path, resolve=True),
+            hub.CONFIG_FILE: lambda path: OmegaConf.save(config, path),
         },
+    )
+    return folder, policy, config
+
+
+@pytest.mark.parametrize("shared_trunk", [False, True])
+def test_a_folder_round_trips_the_weights_and_observation_statistics_exactly(
+    shared_trunk, make_cfg, tmp_path
+):
+    normalization = {
+        "obs_rms": {
+            "mean": torch.tensor([0.1, -0.2, 0.3], dtype=torch.float64),
+            "var": torch.tensor([1.5, 2.5, 1e-3], dtype=torch.float64),
+            "count": 6001.0,
+        }
+    }
+    folder, policy, config = pendulum_folder(
+        make_cfg, tmp_path, normalization, "env.normalize_obs=true", f"network.shared_trunk={shared_trunk}"
     )
     tensors = load_file(folder / hub.WEIGHTS_FILE)  # safetensors: tensors only, no pickle
     assert {k for k in tensors if not k.startswith("policy.")} == {
@@ -171,28 +183,6 @@ def test_a_new_push_replaces_a_previous_folder_and_a_failed_write_keeps_it(tmp_p
     assert sorted(p.name for p in tmp_path.iterdir()) == ["folder"]  # no staging dir left
 
 
-def pendulum_folder(make_cfg, tmp_path, normalization: dict, **config_changes) -> "tuple":
-    """A Hub folder of an untrained Pendulum policy; `config_changes` are dotted keys set in its config.yaml."""
-    config = make_cfg("env=pendulum")
-    observation_space, action_space = env_spaces(instantiate(config.env))
-    policy = instantiate(config.network)(observation_space, action_space, with_critic=True)
-    config = OmegaConf.create(OmegaConf.to_container(config, resolve=True))
-    for key, value in config_changes.items():
-        OmegaConf.update(config, key, value, force_add=True)
-    results = hub.hub_results("a/b", evaluation("Pendulum-v1", "PPO", -150.0, 20.0))
-    folder = tmp_path / "folder"
-    hub.write_folder(
-        folder,
-        {
-            hub.WEIGHTS_FILE: lambda path: hub.save_weights(
-                path, policy.state_dict(), normalization, results
-            ),
-            hub.CONFIG_FILE: lambda path: OmegaConf.save(config, path),
-        },
-    )
-    return folder, policy
-
-
 @pytest.mark.parametrize(
     "key, target",
     [("env._target_", "builtins.print"), ("network._target_", "os.system"), ("algo._target_", "os.getenv")],
@@ -200,7 +190,7 @@ def pendulum_folder(make_cfg, tmp_path, normalization: dict, **config_changes) -
 def test_a_downloaded_config_may_not_make_hydra_call_anything_outside_pglab(
     key, target, make_cfg, tmp_path, capsys
 ):
-    folder, _ = pendulum_folder(make_cfg, tmp_path, {}, **{key: target})
+    folder, _, _ = pendulum_folder(make_cfg, tmp_path, {}, **{key: target})
     with pytest.raises(ConfigError, match=rf"names callables outside pglab \({key}={target}\)"):
         hub.load_policy(str(folder))
     assert capsys.readouterr().out == ""  # nothing was called
@@ -209,7 +199,7 @@ def test_a_downloaded_config_may_not_make_hydra_call_anything_outside_pglab(
 def test_incomplete_observation_statistics_and_a_results_file_that_is_no_object_are_refused(
     make_cfg, tmp_path
 ):
-    folder, _ = pendulum_folder(make_cfg, tmp_path, {})
+    folder, _, _ = pendulum_folder(make_cfg, tmp_path, {})
     tensors = load_file(folder / hub.WEIGHTS_FILE)
     tensors["normalization.obs_rms.mean"] = torch.zeros(3, dtype=torch.float64)  # no var, no count
     save_file(tensors, str(folder / hub.WEIGHTS_FILE))

@@ -111,6 +111,7 @@ class PongPLEEnv(gym.Env):
         self.player_speed = 0.4 * self.height
         self.cpu_speed = 0.6 * self.height
         self.ball_speed = 0.75 * self.height
+        self.paddle_push = {UP: -self.player_speed, DOWN: self.player_speed, NOOP: 0.0}  # dy of each action
         self.action_space = gym.spaces.Discrete(3)
         if obs_type == "state":
             self.observation_space = gym.spaces.Box(-np.inf, np.inf, shape=(7,), dtype=np.float32)
@@ -227,7 +228,7 @@ class PongPLEEnv(gym.Env):
         action = int(action)
         if not 0 <= action < 3:
             raise ValueError(f"action={action}: PongPLE's actions are 0 (up), 1 (down) and 2 (no-op)")
-        dy = {UP: -self.player_speed, DOWN: self.player_speed, NOOP: 0.0}[action]
+        dy = self.paddle_push[action]
         reward = 0.0
         self._move_ball()
         point = False
