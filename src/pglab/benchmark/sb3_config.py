@@ -9,7 +9,8 @@ from typing import Any
 
 #: SB3's class for each preset that has a counterpart there
 SB3_ALGOS = {"ppo_cartpole": "PPO", "a2c_cartpole": "A2C"}
-SB3_ACTIVATIONS = {"tanh": "Tanh", "relu": "ReLU", "elu": "ELU", "gelu": "GELU"}  # torch.nn class names
+#: torch.nn class names; SB3 has no fast tanh, so pglab's `fast_tanh` maps to the same function, `nn.Tanh`
+SB3_ACTIVATIONS = {"fast_tanh": "Tanh", "tanh": "Tanh", "relu": "ReLU", "elu": "ELU", "gelu": "GELU"}
 #: RL Zoo's tuned CartPole-v1 PPO (rl-baselines3-zoo, hyperparams/ppo.yml); everything else SB3's defaults.
 #: `lin_x` is RL Zoo's `linear_schedule(x)`: x * progress_remaining.
 RL_ZOO_PPO_CARTPOLE = {

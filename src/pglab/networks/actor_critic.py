@@ -30,7 +30,8 @@ class ActorCritic(nn.Module):
         action_space: `Discrete` or 1-D `Box`.
         trunk: "mlp" or "cnn" (set by the network config: network=mlp | network=cnn).
         hidden_sizes: hidden layer widths of each MLP trunk, or of the fully connected layers after the CNN.
-        activation: one of tanh, relu, elu, gelu.
+        activation: one of fast_tanh (tanh, computed fast on the CPU: `pglab.networks.activations`), tanh
+            (`torch.tanh`), relu, elu, gelu.
         shared_trunk: one trunk for both heads instead of two separate networks.
         log_std_init: initial log-std of the Gaussian policy (Box actions only).
         with_critic: build the value head (REINFORCE does not need one); set by the algorithm.
@@ -42,7 +43,7 @@ class ActorCritic(nn.Module):
         action_space: gym.Space,
         trunk: str = "mlp",
         hidden_sizes: list[int] = (64, 64),
-        activation: str = "tanh",
+        activation: str = "fast_tanh",
         shared_trunk: bool = False,
         log_std_init: float = 0.0,
         with_critic: bool = True,

@@ -5,8 +5,16 @@ import math
 from torch import nn
 
 from pglab.errors import ConfigError
+from pglab.networks.activations import FastTanh
 
-ACTIVATIONS: dict[str, type[nn.Module]] = {"tanh": nn.Tanh, "relu": nn.ReLU, "elu": nn.ELU, "gelu": nn.GELU}
+#: `fast_tanh` is tanh computed fast on the CPU (`pglab.networks.activations`); `tanh` is `torch.tanh`
+ACTIVATIONS: dict[str, type[nn.Module]] = {
+    "fast_tanh": FastTanh,
+    "tanh": nn.Tanh,
+    "relu": nn.ReLU,
+    "elu": nn.ELU,
+    "gelu": nn.GELU,
+}
 
 HIDDEN_GAIN = math.sqrt(2)
 
