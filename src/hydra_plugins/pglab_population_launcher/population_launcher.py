@@ -142,7 +142,7 @@ class PopulationLauncher(Launcher):
             task_cfg = copy.deepcopy(sweep_config)
             with read_write(task_cfg), open_dict(task_cfg):
                 del task_cfg["hydra"]
-            hydra_cfg = copy.deepcopy(HydraConfig.instance().cfg)
+            hydra_cfg = HydraConfig.instance().cfg  # a copy `set_config` has just made for this job alone
             Path(output_dir).mkdir(parents=True, exist_ok=True)
             if position == 0:  # the population's log: the first job's train.log (and the console)
                 configure_log(sweep_config.hydra.job_logging, sweep_config.hydra.verbose)
