@@ -69,8 +69,9 @@ def plot_learning_curve(metrics: Metrics, path: Path, title: str) -> None:
         (r[STEP_KEY], r["eval/episode_return_mean"], r["eval/episode_return_std"])
         for r in metrics.evaluations
     ]
-    # A Figure outside pyplot, with fixed margins that fit the labels of any return scale: `tight_layout` would
-    # lay the text out once more before the draw (a third of the plot's cost, paid by every member of a sweep).
+    # A Figure outside pyplot, with fixed margins that fit tick labels of up to six characters (returns down to
+    # -20000): `tight_layout` would lay the text out once more before the draw, about a quarter of the plot's cost,
+    # paid by every member of a sweep.
     fig = Figure(figsize=(7, 4), dpi=100)
     fig.subplots_adjust(left=0.13, right=0.98, bottom=0.12, top=0.92)
     ax = fig.add_subplot()
