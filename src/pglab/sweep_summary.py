@@ -11,7 +11,8 @@ or sweeper), or on demand with `python scripts/summarize_runs.py <sweep dir>`:
 
 A job is read from its dir: `.hydra/overrides.yaml` (written by Hydra before the job starts) and
 `summary.json` (written by `pglab.train.run` when the job completes or fails). A job dir without
-`summary.json` is reported as failed: the process crashed or was killed.
+`summary.json` is reported as failed: the process crashed or was killed. A job that continued a run elsewhere
+(`-m resume=<run dir>,...`) leaves `resumed_run.json` in its dir, naming that run, which is read instead.
 """
 
 import csv
@@ -77,8 +78,10 @@ def seed_value(text: object) -> int | None:
     return int(value) if value.is_integer() else None
 
 
-def read_job(job_dir: Path) -> JobResult:
-    overrides = yaml.safe_load((job_dir / ".hydra" / "overrides.yaml").read_text()) or []
+def read_job(job_dir: Path, overrides: list[str] | None = None) -> JobResult:
+    """The job of `job_dir`, with its overrides from `.hydra/overrides.yaml` unless given."""
+    if overrides is None:
+        overrides = yaml.safe_load((job_dir / ".hydra" / "overrides.yaml").read_text()) or []
     given = next((o.split("=", 1)[1] for o in overrides if o.split("=", 1)[0].lstrip("+~") == "seed"), None)
     seed = seed_value(given)
     if seed is None and (job_dir / "config.yaml").exists():
@@ -106,11 +109,35 @@ def read_job(job_dir: Path) -> JobResult:
 
 def read_sweep(sweep_dir: Path) -> list[JobResult]:
     """The jobs of `sweep_dir`: its sub-dirs holding `.hydra/overrides.yaml` (Hydra's `<sweep dir>/<job
-    number>`), or `sweep_dir` itself when it is a single run dir; in job-number order."""
+    number>`) or `resumed_run.json`, or `sweep_dir` itself when it is a single run dir; in job-number order."""
     if (sweep_dir / ".hydra" / "overrides.yaml").exists():
         return [read_job(sweep_dir)]
-    job_dirs = sorted((p.parent.parent for p in sweep_dir.glob("*/.hydra/overrides.yaml")), key=job_sort_key)
-    return [read_job(d) for d in job_dirs]
+    job_dirs = {p.parent.parent for p in sweep_dir.glob("*/.hydra/overrides.yaml")}
+    job_dirs |= {p.parent for p in sweep_dir.glob(f"*/{RESUMED_RUN}")}
+    return [read_resumed_job(d) for d in sorted(job_dirs, key=job_sort_key)]
+
+
+#: the file of a sweep's job dir naming the run the job continued (`-m resume=<run dir>,...`)
+RESUMED_RUN = "resumed_run.json"
+
+
+def point_to_resumed_run(job_dir: Path, run_dir: Path) -> None:
+    """Record in a resuming sweep job's own dir (Hydra's, which holds only its log) the run it continues."""
+    job_dir.mkdir(parents=True, exist_ok=True)
+    (job_dir / RESUMED_RUN).write_text(json.dumps({"run_dir": str(run_dir.resolve())}) + "\n")
+
+
+def read_resumed_job(job_dir: Path) -> JobResult:
+    """`read_job(job_dir)`, or for a job that continued a run elsewhere, that run's row under this job's name."""
+    pointer = job_dir / RESUMED_RUN
+    if not pointer.is_file() or (job_dir / ".hydra" / "overrides.yaml").exists():
+        return read_job(job_dir)
+    run_dir = Path(json.loads(pointer.read_text())["run_dir"])
+    if (job_dir / "summary.json").exists() or not (run_dir / ".hydra" / "overrides.yaml").exists():
+        return read_job(job_dir, [f"resume={run_dir}"])  # a refused resume: this job's own record of why
+    result = read_job(run_dir)  # with the run's own overrides, so that its configuration groups across seeds
+    result.job = job_dir.name
+    return result
 
 
 def by_config(jobs: list[JobResult]) -> list[ConfigResult]:

@@ -23,6 +23,7 @@ from pglab.preflight import preflight
 from pglab.reporting import final_summary, plot_learning_curve, record_failure, summary_line, write_summary
 from pglab.rollout.batched_collector import make_collector
 from pglab.run_dir import check_holds_no_run, clear_leftovers, process_rank, run_dir_lock
+from pglab.sweep_summary import point_to_resumed_run
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +48,8 @@ def run(cfg: DictConfig, overrides: list[str] = ()) -> dict[str, Any]:
     is_rank_zero = process_rank() == 0  # in data-parallel training only process 0 writes the run's files
     run_dir = Path(str(cfg.resume)).expanduser() if cfg.get("resume") else Path(cfg.paths.output_dir)
     key = "resume" if cfg.get("resume") else "paths.output_dir"
+    if is_rank_zero and cfg.get("resume") and Path(cfg.paths.output_dir).resolve() != run_dir.resolve():
+        point_to_resumed_run(Path(cfg.paths.output_dir), run_dir)  # a sweep's job: its summary reads the run
     with run_dir_lock(run_dir, key) if is_rank_zero else contextlib.nullcontext():
         if is_rank_zero and not cfg.get("resume"):
             check_holds_no_run(run_dir, key)

@@ -3,6 +3,7 @@ jobs fail alone, other algorithms run alone, Optuna gets every trial, SIGINT che
 
 import json
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -95,7 +96,7 @@ def test_optuna_asking_for_several_trials_at_a_time_gets_every_trials_return(tmp
     assert best["best_value"] == max(float(j["eval_return_mean"]) for j in jobs)
 
 
-def test_sigint_checkpoints_every_member_and_each_resumes_as_its_own_run(tmp_path):
+def test_sigint_checkpoints_every_member_which_resume_as_a_population_or_each_as_its_own_run(tmp_path):
     sweep_dir = tmp_path / "sweep"
     process = subprocess.Popen(
         [
@@ -120,18 +121,38 @@ def test_sigint_checkpoints_every_member_and_each_resumes_as_its_own_run(tmp_pat
         assert process.poll() is None and time.monotonic() < deadline, process.communicate()[1][-3000:]
         time.sleep(0.2)
     process.send_signal(signal.SIGINT)
-    _, stderr = process.communicate(timeout=60)
+    stdout, stderr = process.communicate(timeout=60)
     assert process.returncode == 130, stderr[-3000:]
     for k in (0, 1):
         summary = json.loads((sweep_dir / str(k) / "summary.json").read_text())
         assert summary["status"] == "interrupted" and summary["signal"] == "SIGINT"
         checkpoint = torch.load(sweep_dir / str(k) / "checkpoints" / "last.ckpt", weights_only=False)
         assert checkpoint["collector"]["env_steps"] == summary["progress/env_steps"] > 0
-    resumed = train(
-        f"resume={sweep_dir / '1'}", f"total_env_steps={summary['progress/env_steps'] + 2048}", timeout=300
+    stopped_at = summary["progress/env_steps"]
+    # The log spells out the command that continues the population; both members take it from their last.ckpt.
+    log = (stdout + stderr).decode()
+    (command,) = [line for line in log.splitlines() if "Continue the population with:" in line]
+    arguments = shlex.split(command.split("Continue the population with: python train.py ", 1)[1])
+    assert arguments == ["-m", "hydra/launcher=population", f"resume={sweep_dir / '0'},{sweep_dir / '1'}"]
+    together = train(
+        *arguments,
+        f"total_env_steps={stopped_at + 2048}",
+        f"hydra.sweep.dir={tmp_path / 'continued'}",
+        timeout=300,
     )
+    assert together.returncode == 0, together.stderr[-3000:]
+    assert "Continuing 2 members from their checkpoints" in together.stdout + together.stderr
+    for k in (0, 1):
+        after = json.loads((sweep_dir / str(k) / "summary.json").read_text())
+        assert after["status"] == "completed" and after["progress/env_steps"] == stopped_at + 2048
+    # The continuing sweep's summary has a row per member, read from the run it continued.
+    rows = read_jobs(tmp_path / "continued")
+    assert [(r["job"], r["status"], int(r["env_steps"])) for r in rows] == [
+        ("0", "completed", stopped_at + 2048),
+        ("1", "completed", stopped_at + 2048),
+    ]
+    assert [r["seed"] for r in rows] == ["0", "1"]
+    resumed = train(f"resume={sweep_dir / '1'}", f"total_env_steps={stopped_at + 4096}", timeout=300)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     after = json.loads((sweep_dir / "1" / "summary.json").read_text())
-    assert (
-        after["status"] == "completed" and after["progress/env_steps"] == summary["progress/env_steps"] + 2048
-    )
+    assert after["status"] == "completed" and after["progress/env_steps"] == stopped_at + 4096

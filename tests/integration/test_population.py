@@ -1,6 +1,7 @@
 """Population training: every member trains exactly as its own run would, and members never couple."""
 
 import csv
+import json
 from pathlib import Path
 
 import numpy as np
@@ -9,6 +10,7 @@ import torch
 
 from pglab.errors import DivergenceError
 from pglab.population.network import StackedActorCritic
+from pglab.population.ppo import PopulationPPO
 from pglab.population.run import population_key, run_population
 from pglab.train import run
 
@@ -161,3 +163,66 @@ def test_a_diverging_member_fails_alone_as_its_own_run_would(make_cfg, tmp_path)
         "alone1", "member1"
     )
     assert '"status": "failed"' in (dirs[1] / "summary.json").read_text()
+
+
+@pytest.mark.parametrize(
+    "base, stop_at", [(TORCH_PPO, 3072), (SYNC_PPO, 1024)], ids=["torch-backend", "gymnasium-backend"]
+)
+def test_a_stopped_population_resumed_as_one_continues_bit_for_bit(
+    make_cfg, tmp_path, monkeypatch, base, stop_at
+):
+    jobs = [base + ("seed=7",), base + ("seed=8", "algo.lr=1e-3", "algo.gamma=0.95")]
+    straight = train_population(make_cfg, tmp_path, "straight", jobs)
+    total = json.loads((straight[0] / "summary.json").read_text())["progress/env_steps"]
+
+    # Stopped as by a SIGINT during the update of the rollout that reaches `stop_at` env steps.
+    on_train_epoch_end = PopulationPPO.on_train_epoch_end
+
+    def stop_there(population):
+        if population.stop_signal is None and population.members[0].module.collector.env_steps >= stop_at:
+            population.stop_signal = "SIGINT"
+        on_train_epoch_end(population)
+
+    monkeypatch.setattr(PopulationPPO, "on_train_epoch_end", stop_there)
+    dirs = [tmp_path / f"stopped{k}" for k in range(len(jobs))]
+    first = run_population([(make_cfg(*j, output_dir=d), list(j)) for j, d in zip(jobs, dirs, strict=True)])
+    assert [(r["status"], r["progress/env_steps"]) for r in first] == [("interrupted", stop_at)] * 2
+    monkeypatch.undo()
+
+    resumed = run_population(
+        [
+            (make_cfg(f"resume={d}", output_dir=tmp_path / f"job{k}"), [f"resume={d}"])
+            for k, d in enumerate(dirs)
+        ]
+    )
+    assert [(r["status"], r["progress/env_steps"]) for r in resumed] == [("completed", total)] * 2
+    for alone, member in zip(straight, dirs, strict=True):
+        assert metrics(member) == metrics(alone)  # one curve: no gap, no repeated row, every value the same
+        for name in ("last.ckpt", "best.ckpt"):
+            ours, theirs = (torch.load(d / "checkpoints" / name, weights_only=False) for d in (member, alone))
+            if (
+                name == "best.ckpt"
+            ):  # written at the stop, after the rollout's counters moved on: the training
+                # state is the straight run's, the loop counters and checkpoint schedule are the stop's
+                ours, theirs = (
+                    {key: c[key] for key in ("state_dict", "optimizer_states", "collector", "metrics", "rng")}
+                    | {"best": c["callbacks"]["EnvStepCheckpoint"]["best"]}
+                    for c in (ours, theirs)
+                )
+            assert_same(ours, theirs)
+
+
+def test_members_resumed_from_different_points_train_as_one_population_per_point(make_cfg, tmp_path):
+    jobs = [TORCH_PPO + ("seed=0",), TORCH_PPO + ("seed=1",)]
+    run(make_cfg(*jobs[1], output_dir=tmp_path / "alone"), list(jobs[1]))
+    (done,) = train_population(make_cfg, tmp_path, "done", [jobs[0]])
+    before = metrics(done)
+    results = run_population(
+        [
+            (make_cfg(f"resume={done}", output_dir=tmp_path / "job"), [f"resume={done}"]),  # at its budget
+            (make_cfg(*jobs[1], output_dir=tmp_path / "new"), list(jobs[1])),  # from the start
+        ]
+    )
+    assert [(r["status"], r["progress/env_steps"]) for r in results] == [("completed", 6144)] * 2
+    assert metrics(done) == before  # nothing more to train: the curve is as it was
+    assert metrics(tmp_path / "new") == metrics(tmp_path / "alone")

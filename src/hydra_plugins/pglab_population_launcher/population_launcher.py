@@ -11,6 +11,8 @@ Every job is still a Hydra job: its dir under the sweep dir with `.hydra/` (conf
 Hydra's job callbacks (the sweep summary reads the dirs), and its return value (the final evaluation's mean
 return, which Optuna receives). A job that fails (its config check, a diverging member) fails alone: its
 `summary.json` says why, and it returns NaN (with the Optuna sweeper it is reported as a failed trial).
+`resume=<run dir>,<run dir>,...` continues interrupted members as one population (each from its `last.ckpt`, all at
+the same env step), as the message after SIGINT/SIGTERM spells out.
 """
 
 import concurrent.futures
@@ -19,6 +21,7 @@ import logging
 import math
 import multiprocessing
 import os
+import shlex
 import signal
 import sys
 from collections.abc import Sequence
@@ -162,6 +165,7 @@ class PopulationLauncher(Launcher):
         optuna = "optuna" in str(OmegaConf.select(self.config, "hydra.sweeper._target_", default="")).lower()
         results: dict[int, JobReturn] = {}
         interrupted: str | None = None
+        stopped: list[str] = []  # the run dirs of the interrupted jobs
         for (idx, sweep_config, task_cfg, hydra_cfg), outcome in zip(prepared, outcomes, strict=True):
             result = JobReturn(
                 overrides=list(sweep_config.hydra.overrides.task),
@@ -179,11 +183,20 @@ class PopulationLauncher(Launcher):
                 result._return_value = outcome.get("eval/episode_return_mean", math.nan)
                 if outcome.get("status") == "interrupted":
                     interrupted = outcome["signal"]
+                    stopped.append(str(task_cfg.get("resume") or task_cfg.paths.output_dir))
             HydraConfig.instance().set_config(sweep_config)
             callbacks.on_job_end(config=sweep_config, job_return=result)
             results[idx] = result
         configure_log(self.config.hydra.hydra_logging, self.config.hydra.verbose)
         if interrupted is not None:  # as train.py does for one run: stop the sweep, exit 128 + the signal
+            if stopped:
+                log.warning(
+                    "Stopped by %s; every member's checkpoint is saved. Continue the population with: "
+                    "python train.py -m hydra/launcher=population%s %s",
+                    interrupted,
+                    f" hydra.launcher.n_jobs={self.n_jobs}" if self.n_jobs > 1 else "",
+                    shlex.quote("resume=" + ",".join(stopped)),
+                )
             sys.exit(128 + signal.Signals[interrupted].value)
         return results
 

@@ -116,7 +116,10 @@ def _restore_core(core: Env, state: dict[str, Any]) -> None:
             _set_mujoco_state(core, state["physics"])
     generator = getattr(np.random, state["rng"]["kind"])()
     generator.state = state["rng"]["state"]
+    seed = getattr(core, "_np_random_seed", None)
     core.np_random = np.random.Generator(generator)
+    if seed is not None:  # gymnasium's setter marks the seed unknown (-1); it is the one restored
+        core._np_random_seed = seed
 
 
 def _mujoco_state(core: Env) -> torch.Tensor:

@@ -11,6 +11,8 @@ normalization and reward clipping keep running statistics over all sub-envs, whi
 otherwise each member collects with its own collector.
 """
 
+from typing import Any
+
 import numpy as np
 import torch
 from gymnasium.vector import SyncVectorEnv
@@ -18,7 +20,8 @@ from gymnasium.wrappers.vector import RecordEpisodeStatistics
 from torch import Tensor
 
 from pglab.envs.batched import BatchedEnv
-from pglab.envs.snapshot import vector_env_state
+from pglab.envs.snapshot import load_vector_env_state, vector_env_state
+from pglab.errors import ConfigError
 from pglab.population.checkpoints import block
 from pglab.rollout.batch import Rollout
 from pglab.rollout.batched_collector import BatchedRolloutCollector, clip_actions
@@ -123,6 +126,24 @@ class PopulationCollector:
             )
         return rollouts
 
+    def continue_members(self) -> None:
+        """Start every member's block where its own collector stands after loading its checkpoint: the sub-envs'
+        exact state and observations, or (a checkpoint without them) new episodes keyed as its own run keys
+        them, by `seed + env_steps`."""
+        self._obs, _ = self.env.reset_blocks(
+            [c.seed if c._obs is not None else c._first_reset_seed for c in self.collectors]
+        )
+        N = self.num_envs
+        for k, collector in enumerate(self.collectors):
+            if collector._obs is None:
+                continue
+            rows, own = slice(k * N, (k + 1) * N), collector.base
+            for name, value in own.state.items():
+                self.env.state[name][rows] = value.to(self.env.device)
+            for name in ("episode", "elapsed", "episode_return"):
+                getattr(self.env, name)[rows] = getattr(own, name).to(self.env.device)
+            self._obs[rows] = collector._obs.to(self._obs.device)
+
     def member_state(self, k: int) -> tuple[dict | None, Tensor | None]:
         """Member `k`'s block of the env state and observations, as its own collector's `state_dict` holds them."""
         if self._obs is None:
@@ -208,6 +229,19 @@ class GymnasiumPopulationCollector:
             )
         return rollouts
 
+    def continue_members(self) -> None:
+        """Start every member's sub-envs where its own collector's envs stand after loading its checkpoint (their
+        exact state and observations: `pglab.envs.snapshot`). Members whose checkpoints hold no env state cannot
+        join: their own runs would start new episodes seeded `seed + env_steps`, one seed per member."""
+        if any(c._obs is None for c in self.collectors):
+            raise ConfigError(
+                "a member's checkpoint holds no env state to continue in a population; resume it on its own "
+                "(python train.py resume=<run dir>)"
+            )
+        states = [vector_env_state(c.env) for c in self.collectors]
+        load_vector_env_state(self.env, joined(states, self.num_envs))
+        self._obs = np.concatenate([c._obs for c in self.collectors])
+
     def member_state(self, k: int) -> tuple[dict | None, Tensor | None]:
         """Member `k`'s sub-envs' exact state and observations, as its own collector's `state_dict` holds them."""
         state = vector_env_state(self.env) if self._obs is not None else None
@@ -224,3 +258,24 @@ class GymnasiumPopulationCollector:
             ):  # RecordEpisodeStatistics: the episodes ended in the member's sub-envs
                 wrapper["episode_count"] = self.collectors[k].episodes
         return state, torch.from_numpy(np.array(self._obs[k * N : (k + 1) * N]))
+
+
+def joined(states: list, size: int) -> Any:
+    """The state of one env of every member's sub-envs from the members' own (`size` sub-envs each), the inverse of
+    `pglab.population.checkpoints.block`: per-sub-env arrays, tensors and lists joined, counts
+    (`RecordEpisodeStatistics.episode_count`) summed, other values (settings) the first member's."""
+    first = states[0]
+    if isinstance(first, torch.Tensor | np.ndarray) and first.ndim and first.shape[0] == size:
+        return torch.cat(states) if isinstance(first, torch.Tensor) else np.concatenate(states)
+    if isinstance(first, dict):
+        return {
+            key: sum(s[key] for s in states)
+            if key == "episode_count"
+            else joined([s[key] for s in states], size)
+            for key in first
+        }
+    if isinstance(first, list):
+        if len(first) == size:
+            return [item for s in states for item in s]
+        return [joined(list(items), size) for items in zip(*states, strict=True)]
+    return first

@@ -28,7 +28,7 @@ from omegaconf import DictConfig, OmegaConf
 from pglab.algos.ppo import PPO
 from pglab.callbacks.signals import StopOnSignals
 from pglab.console import quiet_libraries
-from pglab.errors import ConfigError
+from pglab.errors import ConfigError, find_error
 from pglab.population.collector import PopulationCollector, can_batch, population_collector
 from pglab.population.ppo import Member, MemberTrainer, PopulationPPO
 from pglab.preflight import preflight
@@ -36,13 +36,15 @@ from pglab.reporting import final_summary, plot_learning_curve, record_failure, 
 from pglab.rng import rng_states
 from pglab.rollout.batched_collector import make_collector
 from pglab.run_dir import check_holds_no_run, clear_leftovers, run_dir_lock
+from pglab.sweep_summary import point_to_resumed_run
 from pglab.train import finalize_on_error, write_config
 
 log = logging.getLogger(__name__)
 
-#: the hyperparameters in which the members of one population may differ (with the seed); anything else in the
-#: config must be the same (`structure_key`)
+#: the hyperparameters in which the members of one population may differ (with the seed and the run a member
+#: continues, `resume=<run dir>`); anything else in the config must be the same (`check_same_structure`)
 POPULATION_KEYS = (
+    "resume",
     "seed",
     "algo.lr",
     "algo.gamma",
@@ -76,14 +78,20 @@ def run_population(
     with_job = functools.partial(_with_hydra_config, hydra_configs)
     results: list[Result | None] = [None] * len(jobs)
     with contextlib.ExitStack() as resources:
-        ready: list[tuple[int, DictConfig, Path]] = []
+        ready: list[tuple[int, DictConfig, Path, dict[str, Any] | None]] = []
         for k, (cfg, overrides) in enumerate(jobs):
-            run_dir = Path(cfg.paths.output_dir)
+            resume = bool(cfg.get("resume"))
+            job_dir = Path(cfg.paths.output_dir)
+            run_dir = Path(str(cfg.resume)).expanduser() if resume else job_dir
+            key = "resume" if resume else "paths.output_dir"
+            if resume and job_dir.resolve() != run_dir.resolve():
+                point_to_resumed_run(job_dir, run_dir)  # the sweep's summary reads the run
             try:
                 with_job(k)
-                resources.enter_context(run_dir_lock(run_dir, "paths.output_dir"))
-                check_holds_no_run(run_dir, "paths.output_dir")
-                cfg, _ = preflight(cfg, overrides)
+                resources.enter_context(run_dir_lock(run_dir, key))
+                if not resume:
+                    check_holds_no_run(run_dir, key)
+                cfg, checkpoint = preflight(cfg, overrides)
                 if str(OmegaConf.select(cfg, "trainer.accelerator", default="cpu")) not in (
                     "cpu",
                     "auto",
@@ -92,26 +100,33 @@ def run_population(
                         "hydra/launcher=population trains on the CPU in one process (accelerator=cpu, "
                         "trainer.strategy=auto); for accelerator=gpu or ddp use the basic or joblib launcher"
                     )
-                if cfg.get("resume") or cfg.get("ckpt_path"):
+                if cfg.get("ckpt_path") and not resume:
                     raise ConfigError(
-                        "hydra/launcher=population starts new runs only: resume= and ckpt_path= "
-                        "are for one run (python train.py resume=<run dir>)"
+                        "hydra/launcher=population starts new runs or continues its members' own "
+                        "(resume=<run dir>); ckpt_path= (weights into a new run) is for one run"
                     )
             except Exception as error:
-                run_dir.mkdir(parents=True, exist_ok=True)
-                record_failure(error, 0, run_dir / "summary.json")
+                # A refused resume leaves the run's files as they were: the failure goes to the sweep's job dir.
+                failed_dir = job_dir if resume else run_dir
+                failed_dir.mkdir(parents=True, exist_ok=True)
+                record_failure(error, 0, failed_dir / "summary.json")
                 results[k] = error
                 continue
             run_dir.mkdir(parents=True, exist_ok=True)
-            ready.append((k, cfg, run_dir))
-        if ready:
+            ready.append((k, cfg, run_dir, checkpoint))
+        # Members continue in lockstep from one point: jobs resumed from different env steps (e.g. the two
+        # processes of an `n_jobs=2` sweep, stopped by one signal) train as one population per starting point.
+        starts: dict[tuple[int, int], list[tuple[int, DictConfig, Path, dict[str, Any] | None]]] = {}
+        for job in ready:
+            starts.setdefault((0, 0) if job[3] is None else starting_point(job[3]), []).append(job)
+        for group in starts.values():
             trained = train_population(
-                [(cfg, run_dir) for _, cfg, run_dir in ready],
+                [(cfg, run_dir, checkpoint) for _, cfg, run_dir, checkpoint in group],
                 resources,
                 torch_threads,
-                lambda i: with_job(ready[i][0]),
+                lambda i, group=group: with_job(group[i][0]),
             )
-            for (k, _, _), result in zip(ready, trained, strict=True):
+            for (k, *_), result in zip(group, trained, strict=True):
                 results[k] = result
     return results
 
@@ -148,18 +163,47 @@ def build_member(cfg: DictConfig, run_dir: Path, resources: contextlib.ExitStack
     return member
 
 
+def starting_point(checkpoint: dict[str, Any]) -> tuple[int, int]:
+    """`(env steps, rollouts)` a run continues from, as its checkpoint holds them."""
+    return int(checkpoint["collector"]["env_steps"]), int(checkpoint.get("epoch", 0))
+
+
+def continue_member(member: Member, checkpoint: dict[str, Any]) -> None:
+    """Put a freshly built member where its checkpoint stopped, as Lightning's restore puts an ordinary run: the
+    module's own state (collector, metrics, wall time; `on_load_checkpoint`), the policy's weights, the
+    evaluation's and checkpoint's schedules and the RNG streams (the optimizer state is loaded into the
+    population's, once it exists). A member whose budget is spent trains no further."""
+    module = member.module
+    module.on_load_checkpoint(checkpoint)
+    module.policy.load_state_dict(
+        {name.removeprefix("policy."): value for name, value in checkpoint["state_dict"].items()}
+    )
+    callbacks = checkpoint.get("callbacks", {})
+    if member.evaluation is not None and "PeriodicEvaluation" in callbacks:
+        member.evaluation.load_state_dict(callbacks["PeriodicEvaluation"])
+    if member.checkpoint is not None and "EnvStepCheckpoint" in callbacks:
+        member.checkpoint.load_state_dict(callbacks["EnvStepCheckpoint"])
+    member.generator.set_state(checkpoint["rng"]["torch"])
+    member.rng_states = dict(checkpoint["rng"])
+    for logger in module.metrics.loggers:  # continue the run's logs after the checkpoint's env step
+        if hasattr(logger, "resume_at"):
+            logger.resume_at(int(checkpoint["collector"]["env_steps"]))
+    member.finished = module.budget_exhausted()
+
+
 def _with_hydra_config(hydra_configs: list[DictConfig] | None, k: int) -> None:
     if hydra_configs is not None:
         HydraConfig.instance().set_config(hydra_configs[k])
 
 
 def train_population(
-    jobs: list[tuple[DictConfig, Path]],
+    jobs: list[tuple[DictConfig, Path, dict[str, Any] | None]],
     resources: contextlib.ExitStack,
     torch_threads: int | None,
     with_job: Callable[[int], None] = lambda k: None,
 ) -> list[Result]:
-    """Build every member, train them together, write every member's reports."""
+    """Build every member (each job a config, its run dir and the checkpoint it continues, or None), train them
+    together, write every member's reports."""
     quiet_libraries()
     first_cfg = jobs[0][0]
     threads = torch_threads or first_cfg.torch_threads
@@ -167,12 +211,27 @@ def train_population(
         torch.set_num_threads(int(threads))
     members: list[Member | None] = []
     results: list[Result | None] = [None] * len(jobs)
-    for k, (cfg, run_dir) in enumerate(jobs):
+    start: tuple[int, int] | None = None  # the env step and rollout the members start from (the first's)
+    for k, (cfg, run_dir, checkpoint) in enumerate(jobs):
         try:
             with_job(k)
-            members.append(build_member(cfg, run_dir, resources))
+            member = build_member(cfg, run_dir, resources)
+            at = (0, 0) if checkpoint is None else starting_point(checkpoint)
+            start = start or at
+            if at != start:  # (`run_population` groups its jobs by starting point)
+                raise ConfigError(
+                    f"{'resume=' + str(run_dir) if checkpoint else str(run_dir)} starts at {at[0]:,} env steps "
+                    f"(rollout {at[1]}), the population's first member at {start[0]:,} (rollout {start[1]}): "
+                    "the members of a population continue from the same point"
+                )
+            if checkpoint is not None:
+                continue_member(member, checkpoint)
+            members.append(member)
         except Exception as error:
-            record_failure(error, 0, run_dir / "summary.json")
+            if not (
+                checkpoint is not None and find_error(error, ConfigError)
+            ):  # a refused resume writes nothing
+                record_failure(error, 0, run_dir / "summary.json")
             results[k] = error
             members.append(None)
     live = [k for k, m in enumerate(members) if m is not None]
@@ -190,8 +249,18 @@ def train_population(
         devices=1,
         callbacks=[StopOnSignals()],
     )
+    resumed = {k: jobs[k][2] for k in live if jobs[k][2] is not None}
+    if resumed:
+        # The population's loop counters where the members' runs stopped (`progress/rollouts` counts on).
+        trainer.fit_loop.load_state_dict(next(iter(resumed.values()))["loops"]["fit_loop"])
+        log.info(
+            "Continuing %d member%s from their checkpoints at %s env steps",
+            len(resumed),
+            "s" if len(resumed) > 1 else "",
+            f"{start[0]:,}",
+        )
     for k in live:
-        cfg, run_dir = jobs[k]
+        cfg, run_dir, _ = jobs[k]
         member = members[k]
         member.trainer = MemberTrainer(population=trainer, loggers=member.module.metrics.loggers)
         member.module.trainer = member.trainer
@@ -207,6 +276,13 @@ def train_population(
         collector=make_population_collector([members[k] for k in live], first_cfg, resources),
         eval_env=population_eval_env([members[k] for k in live], resources),
     )
+    for i, k in enumerate(live):
+        if (
+            k in resumed
+        ):  # the checkpoint's learning rate already replaced by this run's (`on_load_checkpoint`)
+            population.optimizer.load_member_state_dict(i, resumed[k]["optimizer_states"][0])
+    if resumed and population.collector is not None:
+        population.collector.continue_members()
     log.info(
         "Collection: %s; evaluation: %s",
         "one batched env of every member's sub-envs" if population.collector else "each member's own env",
@@ -226,7 +302,7 @@ def train_population(
         trainer.fit(population)
     wall_s = {k: members[k].module.wall_time() for k in live}  # the population's training time, reports apart
     for k in live:
-        cfg, run_dir = jobs[k]
+        cfg, run_dir, _ = jobs[k]
         member = members[k]
         module = member.module
         if member.failure is not None:
