@@ -137,6 +137,10 @@ def read_resumed_job(job_dir: Path) -> JobResult:
         return read_job(job_dir, [f"resume={run_dir}"])  # a refused resume: this job's own record of why
     result = read_job(run_dir)  # with the run's own overrides, so that its configuration groups across seeds
     result.job = job_dir.name
+    summary = run_dir / "summary.json"
+    if summary.exists() and summary.stat().st_mtime < pointer.stat().st_mtime:  # the run's earlier summary
+        result.status = "failed"
+        result.error = "no summary.json since this job resumed the run: the job crashed or was killed"
     return result
 
 

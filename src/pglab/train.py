@@ -48,19 +48,31 @@ def run(cfg: DictConfig, overrides: list[str] = ()) -> dict[str, Any]:
     is_rank_zero = process_rank() == 0  # in data-parallel training only process 0 writes the run's files
     run_dir = Path(str(cfg.resume)).expanduser() if cfg.get("resume") else Path(cfg.paths.output_dir)
     key = "resume" if cfg.get("resume") else "paths.output_dir"
+    job_dir = None  # a sweep job's own dir when it resumes a run elsewhere: its summary reads that run
     if is_rank_zero and cfg.get("resume") and Path(cfg.paths.output_dir).resolve() != run_dir.resolve():
-        point_to_resumed_run(Path(cfg.paths.output_dir), run_dir)  # a sweep's job: its summary reads the run
-    with run_dir_lock(run_dir, key) if is_rank_zero else contextlib.nullcontext():
+        job_dir = Path(cfg.paths.output_dir)
+        point_to_resumed_run(job_dir, run_dir)
+    with contextlib.ExitStack() as held:
+        try:
+            if is_rank_zero:
+                held.enter_context(run_dir_lock(run_dir, key))
+        except Exception as error:
+            if job_dir is not None:  # a refused resume: in the sweep job's dir, the run left as it was
+                record_failure(error, 0, job_dir / "summary.json")
+            raise
         if is_rank_zero and not cfg.get("resume"):
             check_holds_no_run(run_dir, key)
         try:
             cfg, checkpoint = preflight(cfg, overrides)
         except Exception as error:
-            # A refused resume leaves the run's files as they were; a sweep job is recorded (as a run that failed
-            # before its first update, so its dir holds nothing to protect).
+            # A refused resume leaves the run's files as they were (a sweep job records it in its own dir); a
+            # new run's failure is recorded (as a run that failed before its first update, so its dir holds
+            # nothing to protect).
             if is_rank_zero and not cfg.get("resume"):
                 run_dir.mkdir(parents=True, exist_ok=True)
                 record_failure(error, 0, run_dir / "summary.json")
+            elif job_dir is not None:
+                record_failure(error, 0, job_dir / "summary.json")
             raise
         run_dir.mkdir(parents=True, exist_ok=True)
         return train(cfg, run_dir, checkpoint, is_rank_zero)

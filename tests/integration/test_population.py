@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from pglab.errors import DivergenceError
+from pglab.errors import ConfigError, DivergenceError
 from pglab.population.network import StackedActorCritic
 from pglab.population.ppo import PopulationPPO
 from pglab.population.run import population_key, run_population
@@ -166,7 +166,9 @@ def test_a_diverging_member_fails_alone_as_its_own_run_would(make_cfg, tmp_path)
 
 
 @pytest.mark.parametrize(
-    "base, stop_at", [(TORCH_PPO, 3072), (SYNC_PPO, 1024)], ids=["torch-backend", "gymnasium-backend"]
+    "base, stop_at",
+    [(TORCH_PPO, 3072), (SYNC_PPO, 1024), (SYNC_PPO + ("env.num_envs=1",), 1024)],
+    ids=["torch-backend", "gymnasium-backend", "gymnasium-one-sub-env"],
 )
 def test_a_stopped_population_resumed_as_one_continues_bit_for_bit(
     make_cfg, tmp_path, monkeypatch, base, stop_at
@@ -226,3 +228,15 @@ def test_members_resumed_from_different_points_train_as_one_population_per_point
     assert [(r["status"], r["progress/env_steps"]) for r in results] == [("completed", 6144)] * 2
     assert metrics(done) == before  # nothing more to train: the curve is as it was
     assert metrics(tmp_path / "new") == metrics(tmp_path / "alone")
+
+
+def test_a_run_given_twice_trains_once_and_the_repeat_fails_in_its_own_job_dir(make_cfg, tmp_path):
+    (done,) = train_population(make_cfg, tmp_path, "done", [TORCH_PPO + ("seed=0",)])
+    before = metrics(done)
+    results = run_population(
+        [(make_cfg(f"resume={done}", output_dir=tmp_path / f"job{k}"), [f"resume={done}"]) for k in range(2)]
+    )
+    assert results[0]["status"] == "completed"
+    assert isinstance(results[1], ConfigError) and "another job's run dir" in str(results[1])
+    assert json.loads((tmp_path / "job1" / "summary.json").read_text())["status"] == "failed"
+    assert metrics(done) == before  # one curve, no row written twice

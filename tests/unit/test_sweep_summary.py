@@ -2,10 +2,12 @@
 
 import json
 import math
+import os
 
 import yaml
 
 from pglab.sweep_summary import (
+    RESUMED_RUN,
     JobResult,
     best_line,
     by_config,
@@ -92,23 +94,27 @@ def test_seeds_given_as_floats_are_whole_numbers_or_none():
 
 def test_a_job_that_resumed_a_run_elsewhere_is_read_from_that_run(tmp_path):
     runs, sweep = tmp_path / "runs", tmp_path / "sweep"
-    make_job(runs, 0, ["algo.lr=1e-3", "seed=0"], completed(100.0))
-    make_job(runs, 1, ["algo.lr=1e-3", "seed=1"], completed(300.0))
-    point_to_resumed_run(sweep / "0", runs / "0")
-    point_to_resumed_run(sweep / "1", runs / "1")
-    point_to_resumed_run(sweep / "2", tmp_path / "gone")
-    point_to_resumed_run(sweep / "3", runs / "0")  # refused (its run is locked, say): the job's own record
-    (sweep / "3" / "summary.json").write_text(
+    for k in range(3):
+        make_job(runs, k, ["algo.lr=1e-3", f"seed={k}"], completed(100.0 * (k + 1)))
+        point_to_resumed_run(sweep / str(k), runs / str(k))
+        # the resumed run wrote its summary after the job pointed to it, except run 2 (killed after its resume)
+        later = 2_000_000_000 if k < 2 else 1_000_000_000
+        os.utime(runs / str(k) / "summary.json", (later, later))
+        os.utime(sweep / str(k) / RESUMED_RUN, (1_500_000_000, 1_500_000_000))
+    point_to_resumed_run(sweep / "3", tmp_path / "gone")
+    point_to_resumed_run(sweep / "4", runs / "0")  # refused (its run is locked, say): the job's own record
+    (sweep / "4" / "summary.json").write_text(
         json.dumps({"status": "failed", "error": "ConfigError: locked"})
     )
 
     jobs = read_sweep(sweep)
     assert [(j.job, j.overrides, j.seed, j.status, j.eval_return_mean) for j in jobs[:2]] == [
         ("0", "algo.lr=1e-3", 0, "completed", 100.0),
-        ("1", "algo.lr=1e-3", 1, "completed", 300.0),
+        ("1", "algo.lr=1e-3", 1, "completed", 200.0),
     ]
-    assert (jobs[2].overrides, jobs[2].status) == (f"resume={tmp_path / 'gone'}", "failed")
-    assert "no summary.json" in jobs[2].error
-    assert (jobs[3].status, jobs[3].error) == ("failed", "ConfigError: locked")
+    assert jobs[2].status == "failed" and "crashed or was killed" in jobs[2].error
+    assert (jobs[3].overrides, jobs[3].status) == (f"resume={tmp_path / 'gone'}", "failed")
+    assert "no summary.json" in jobs[3].error
+    assert (jobs[4].status, jobs[4].error) == ("failed", "ConfigError: locked")
     (config,) = [c for c in by_config(jobs) if c.overrides == "algo.lr=1e-3"]
-    assert config.seeds == [0, 1] and config.mean == 200.0
+    assert config.seeds == [0, 1] and config.mean == 150.0

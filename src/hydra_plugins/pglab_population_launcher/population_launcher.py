@@ -189,7 +189,13 @@ class PopulationLauncher(Launcher):
             results[idx] = result
         configure_log(self.config.hydra.hydra_logging, self.config.hydra.verbose)
         if interrupted is not None:  # as train.py does for one run: stop the sweep, exit 128 + the signal
-            if stopped:
+            if len(stopped) == 1:  # (a multirun of one resume is refused: that is an ordinary run's resume)
+                log.warning(
+                    "Stopped by %s; its checkpoint is saved. Continue it with: python train.py %s",
+                    interrupted,
+                    shlex.quote(f"resume={stopped[0]}"),
+                )
+            elif stopped:
                 log.warning(
                     "Stopped by %s; every member's checkpoint is saved. Continue the population with: "
                     "python train.py -m hydra/launcher=population%s %s",

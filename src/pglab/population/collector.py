@@ -59,13 +59,15 @@ class PopulationCollector:
         self.members = len(collectors)
         self.num_envs = collectors[0].num_envs
         self._obs: Tensor | None = None
+        self._seeds: list[int] = []  # the seed keying each member's block of sub-envs
 
     @torch.no_grad()
     def collect(self, stacked, generators: list[torch.Generator], num_steps: int, training: list[int]):
         """`num_steps` steps of every member's sub-envs; returns the rollouts of the members in `training`."""
         P, N, T = self.members, self.num_envs, num_steps
         if self._obs is None:
-            self._obs, _ = self.env.reset_blocks([c.seed for c in self.collectors])
+            self._seeds = [c.seed for c in self.collectors]
+            self._obs, _ = self.env.reset_blocks(self._seeds)
         device = self._obs.device
         first = self.collectors[0]
         obs_buf = torch.empty((P, T, N, *first.observation_space.shape), device=device)
@@ -130,9 +132,8 @@ class PopulationCollector:
         """Start every member's block where its own collector stands after loading its checkpoint: the sub-envs'
         exact state and observations, or (a checkpoint without them) new episodes keyed as its own run keys
         them, by `seed + env_steps`."""
-        self._obs, _ = self.env.reset_blocks(
-            [c.seed if c._obs is not None else c._first_reset_seed for c in self.collectors]
-        )
+        self._seeds = [c.base.seed if c._obs is not None else c._first_reset_seed for c in self.collectors]
+        self._obs, _ = self.env.reset_blocks(self._seeds)
         N = self.num_envs
         for k, collector in enumerate(self.collectors):
             if collector._obs is None:
@@ -150,7 +151,7 @@ class PopulationCollector:
             return None, None
         N, total = self.num_envs, self.env.num_envs
         state = block(self.env.state_dict(), k, N, total)
-        state["seed"] = self.collectors[k].seed
+        state["seed"] = self._seeds[k]  # the seed that keys the block's draws, as its own env's `seed`
         return state, self._obs[k * N : (k + 1) * N].cpu().clone()
 
 
@@ -230,16 +231,24 @@ class GymnasiumPopulationCollector:
         return rollouts
 
     def continue_members(self) -> None:
-        """Start every member's sub-envs where its own collector's envs stand after loading its checkpoint (their
-        exact state and observations: `pglab.envs.snapshot`). Members whose checkpoints hold no env state cannot
-        join: their own runs would start new episodes seeded `seed + env_steps`, one seed per member."""
-        if any(c._obs is None for c in self.collectors):
+        """Start every member's sub-envs where its own collector's envs stand after loading its checkpoint: their
+        exact state and observations (`pglab.envs.snapshot`), or, where a checkpoint holds none (an env that cannot
+        be captured), new episodes seeded as its own run seeds them, `seed + env_steps` (+ the sub-env's index)."""
+        started = [c._obs is not None for c in self.collectors]
+        if not any(started):
+            N = self.num_envs
+            self._obs, _ = self.env.reset(
+                seed=[c._first_reset_seed + i for c in self.collectors for i in range(N)]
+            )
+            return
+        if not all(started):
             raise ConfigError(
-                "a member's checkpoint holds no env state to continue in a population; resume it on its own "
+                "some members' checkpoints hold their env state and some do not; resume them on their own "
                 "(python train.py resume=<run dir>)"
             )
-        states = [vector_env_state(c.env) for c in self.collectors]
-        load_vector_env_state(self.env, joined(states, self.num_envs))
+        load_vector_env_state(
+            self.env, joined([vector_env_state(c.env) for c in self.collectors], self.num_envs)
+        )
         self._obs = np.concatenate([c._obs for c in self.collectors])
 
     def member_state(self, k: int) -> tuple[dict | None, Tensor | None]:
@@ -260,22 +269,30 @@ class GymnasiumPopulationCollector:
         return state, torch.from_numpy(np.array(self._obs[k * N : (k + 1) * N]))
 
 
-def joined(states: list, size: int) -> Any:
-    """The state of one env of every member's sub-envs from the members' own (`size` sub-envs each), the inverse of
-    `pglab.population.checkpoints.block`: per-sub-env arrays, tensors and lists joined, counts
-    (`RecordEpisodeStatistics.episode_count`) summed, other values (settings) the first member's."""
-    first = states[0]
-    if isinstance(first, torch.Tensor | np.ndarray) and first.ndim and first.shape[0] == size:
-        return torch.cat(states) if isinstance(first, torch.Tensor) else np.concatenate(states)
-    if isinstance(first, dict):
-        return {
-            key: sum(s[key] for s in states)
-            if key == "episode_count"
-            else joined([s[key] for s in states], size)
-            for key in first
-        }
-    if isinstance(first, list):
-        if len(first) == size:
-            return [item for s in states for item in s]
-        return [joined(list(items), size) for items in zip(*states, strict=True)]
-    return first
+def joined(states: list[dict[str, Any]], size: int) -> dict[str, Any]:
+    """One vector env's state (`vector_env_state`) of every member's sub-envs from the members' own, `size`
+    sub-envs each, the inverse of `pglab.population.checkpoints.block`: the sub-envs' list concatenated, and each
+    vector wrapper's and the vector env's attributes joined (`_joined_attributes`)."""
+    return {
+        "vector_wrappers": [
+            _joined_attributes(list(wrappers), size)
+            for wrappers in zip(*(s["vector_wrappers"] for s in states), strict=True)
+        ],
+        "vector_env": _joined_attributes([s["vector_env"] for s in states], size),
+        "sub_envs": [sub_env for s in states for sub_env in s["sub_envs"]],
+    }
+
+
+def _joined_attributes(attributes: list[dict[str, Any]], size: int) -> dict[str, Any]:
+    """Per-sub-env arrays (leading dim `size`) concatenated, `RecordEpisodeStatistics.episode_count` summed,
+    other values (settings, scalars) the first member's."""
+    result = {}
+    for key, first in attributes[0].items():
+        values = [a[key] for a in attributes]
+        if key == "episode_count":
+            result[key] = sum(values)
+        elif isinstance(first, torch.Tensor) and first.ndim and first.shape[0] == size:
+            result[key] = torch.cat(values)
+        else:
+            result[key] = first
+    return result

@@ -37,7 +37,7 @@ from pglab.rng import rng_states
 from pglab.rollout.batched_collector import make_collector
 from pglab.run_dir import check_holds_no_run, clear_leftovers, run_dir_lock
 from pglab.sweep_summary import point_to_resumed_run
-from pglab.train import finalize_on_error, write_config
+from pglab.train import finalize_on_error, train, write_config
 
 log = logging.getLogger(__name__)
 
@@ -77,8 +77,19 @@ def run_population(
     """
     with_job = functools.partial(_with_hydra_config, hydra_configs)
     results: list[Result | None] = [None] * len(jobs)
+    job_dirs: dict[
+        int, Path
+    ] = {}  # where a resumed job's failure is recorded (its run's files stay as they were)
+
+    def fail(k: int, error: BaseException, steps: int = 0) -> None:
+        if k in job_dirs:
+            job_dirs[k].mkdir(parents=True, exist_ok=True)
+            record_failure(error, steps, job_dirs[k] / "summary.json")
+        results[k] = error
+
     with contextlib.ExitStack() as resources:
         ready: list[tuple[int, DictConfig, Path, dict[str, Any] | None]] = []
+        taken: set[Path] = set()
         for k, (cfg, overrides) in enumerate(jobs):
             resume = bool(cfg.get("resume"))
             job_dir = Path(cfg.paths.output_dir)
@@ -86,9 +97,13 @@ def run_population(
             key = "resume" if resume else "paths.output_dir"
             if resume and job_dir.resolve() != run_dir.resolve():
                 point_to_resumed_run(job_dir, run_dir)  # the sweep's summary reads the run
+                job_dirs[k] = job_dir
             try:
                 with_job(k)
+                if run_dir.resolve() in taken:  # the lock is this process's already: it would not refuse
+                    raise ConfigError(f"{key}={run_dir} is another job's run dir in this population as well")
                 resources.enter_context(run_dir_lock(run_dir, key))
+                taken.add(run_dir.resolve())
                 if not resume:
                     check_holds_no_run(run_dir, key)
                 cfg, checkpoint = preflight(cfg, overrides)
@@ -106,29 +121,65 @@ def run_population(
                         "(resume=<run dir>); ckpt_path= (weights into a new run) is for one run"
                     )
             except Exception as error:
-                # A refused resume leaves the run's files as they were: the failure goes to the sweep's job dir.
-                failed_dir = job_dir if resume else run_dir
-                failed_dir.mkdir(parents=True, exist_ok=True)
-                record_failure(error, 0, failed_dir / "summary.json")
-                results[k] = error
+                if not resume:
+                    run_dir.mkdir(parents=True, exist_ok=True)
+                    record_failure(error, 0, run_dir / "summary.json")
+                fail(k, error)
                 continue
             run_dir.mkdir(parents=True, exist_ok=True)
             ready.append((k, cfg, run_dir, checkpoint))
-        # Members continue in lockstep from one point: jobs resumed from different env steps (e.g. the two
-        # processes of an `n_jobs=2` sweep, stopped by one signal) train as one population per starting point.
-        starts: dict[tuple[int, int], list[tuple[int, DictConfig, Path, dict[str, Any] | None]]] = {}
+        # A resumed run of another algorithm continues as an ordinary run. The others train in lockstep from one
+        # point and one structure: jobs resumed from different env steps (e.g. the two processes of an `n_jobs=2`
+        # sweep, stopped by one signal) or from other sweeps train as one population each.
+        groups: dict[tuple, list[tuple[int, DictConfig, Path, dict[str, Any] | None]]] = {}
         for job in ready:
-            starts.setdefault((0, 0) if job[3] is None else starting_point(job[3]), []).append(job)
-        for group in starts.values():
-            trained = train_population(
-                [(cfg, run_dir, checkpoint) for _, cfg, run_dir, checkpoint in group],
-                resources,
-                torch_threads,
-                lambda i, group=group: with_job(group[i][0]),
-            )
-            for (k, *_), result in zip(group, trained, strict=True):
-                results[k] = result
+            _, cfg, _, checkpoint = job
+            if OmegaConf.select(cfg, "algo._target_") not in POPULATION_ALGORITHMS:
+                groups[("alone", job[0])] = [job]
+                continue
+            start = (0, 0) if checkpoint is None else starting_point(checkpoint)
+            groups.setdefault((start, structure_key(cfg)), []).append(job)
+        stopped_by: str | None = None
+        for key, group in groups.items():
+            if stopped_by is not None:  # a signal stopped the sweep: the rest does not start
+                for k, *_ in group:
+                    results[k] = ConfigError(f"not started: {stopped_by} stopped the sweep before this job")
+                continue
+            try:
+                if key[0] == "alone":
+                    (k, cfg, run_dir, checkpoint) = group[0]
+                    with_job(k)
+                    trained = [train(cfg, run_dir, checkpoint)]
+                else:
+                    trained = train_population(
+                        [(cfg, run_dir, checkpoint) for _, cfg, run_dir, checkpoint in group],
+                        resources,
+                        torch_threads,
+                        lambda i, group=group: with_job(group[i][0]),
+                    )
+            except (
+                Exception
+            ) as error:  # before any member trained (e.g. a checkpoint's env state that cannot join)
+                trained = [error] * len(group)
+            for (k, *_, checkpoint), result in zip(group, trained, strict=True):
+                if isinstance(result, BaseException):
+                    fail(k, result, 0 if checkpoint is None else starting_point(checkpoint)[0])
+                else:
+                    results[k] = result
+                    if result.get("status") == "interrupted":
+                        stopped_by = result.get("signal", "a signal")
     return results
+
+
+def structure_key(cfg: DictConfig) -> tuple[str, ...]:
+    """What the members of one population share: `SHARED_KEYS`, the network and the env settings (but `env.gamma`,
+    the reward normalization's discount, which follows each member's `algo.gamma`)."""
+    env = {k: v for k, v in OmegaConf.to_container(cfg.env, resolve=True).items() if k != "gamma"}
+    return (
+        *(str(OmegaConf.select(cfg, key)) for key in SHARED_KEYS),
+        OmegaConf.to_yaml(cfg.network, resolve=True),
+        repr(sorted(env.items())),
+    )
 
 
 def build_member(cfg: DictConfig, run_dir: Path, resources: contextlib.ExitStack) -> Member:
@@ -228,10 +279,10 @@ def train_population(
                 continue_member(member, checkpoint)
             members.append(member)
         except Exception as error:
-            if not (
-                checkpoint is not None and find_error(error, ConfigError)
-            ):  # a refused resume writes nothing
-                record_failure(error, 0, run_dir / "summary.json")
+            refused = checkpoint is not None and find_error(error, ConfigError) is not None
+            if not refused:  # a refused resume writes nothing into the run (`run_population` records it)
+                steps = 0 if checkpoint is None else starting_point(checkpoint)[0]
+                record_failure(error, steps, run_dir / "summary.json")
             results[k] = error
             members.append(None)
     live = [k for k, m in enumerate(members) if m is not None]
@@ -267,22 +318,22 @@ def train_population(
         if member.evaluation is not None:
             member.evaluation.setup(member.trainer, member.module, "fit")
             resources.callback(member.evaluation.teardown, None, member.module, "fit")
-        clear_leftovers(run_dir)
-        write_config(cfg, run_dir / "config.yaml")
-        for logger in member.module.metrics.loggers:
-            logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
     population = PopulationPPO(
         [members[k] for k in live],
         collector=make_population_collector([members[k] for k in live], first_cfg, resources),
         eval_env=population_eval_env([members[k] for k in live], resources),
     )
     for i, k in enumerate(live):
-        if (
-            k in resumed
-        ):  # the checkpoint's learning rate already replaced by this run's (`on_load_checkpoint`)
+        if k in resumed:  # its learning rate already replaced by this run's (`on_load_checkpoint`)
             population.optimizer.load_member_state_dict(i, resumed[k]["optimizer_states"][0])
     if resumed and population.collector is not None:
         population.collector.continue_members()
+    for k in live:  # the run dirs are written once every member is ready to train
+        cfg, run_dir, _ = jobs[k]
+        clear_leftovers(run_dir)
+        write_config(cfg, run_dir / "config.yaml")
+        for logger in members[k].module.metrics.loggers:
+            logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
     log.info(
         "Collection: %s; evaluation: %s",
         "one batched env of every member's sub-envs" if population.collector else "each member's own env",
