@@ -121,10 +121,14 @@ def read_sweep(sweep_dir: Path) -> list[JobResult]:
 RESUMED_RUN = "resumed_run.json"
 
 
-def point_to_resumed_run(job_dir: Path, run_dir: Path) -> None:
-    """Record in a resuming sweep job's own dir (Hydra's, which holds only its log) the run it continues."""
+def point_to_resumed_run(job_dir: Path, run_dir: Path) -> Path | None:
+    """When a sweep job's own dir (Hydra's, which then holds only its log) is not the run it resumes, record that
+    run there (`resumed_run.json`) and return the job dir, where a refused resume is recorded; else None."""
+    if job_dir.resolve() == run_dir.resolve():
+        return None
     job_dir.mkdir(parents=True, exist_ok=True)
     (job_dir / RESUMED_RUN).write_text(json.dumps({"run_dir": str(run_dir.resolve())}) + "\n")
+    return job_dir
 
 
 def read_resumed_job(job_dir: Path) -> JobResult:

@@ -48,10 +48,9 @@ def run(cfg: DictConfig, overrides: list[str] = ()) -> dict[str, Any]:
     is_rank_zero = process_rank() == 0  # in data-parallel training only process 0 writes the run's files
     run_dir = Path(str(cfg.resume)).expanduser() if cfg.get("resume") else Path(cfg.paths.output_dir)
     key = "resume" if cfg.get("resume") else "paths.output_dir"
-    job_dir = None  # a sweep job's own dir when it resumes a run elsewhere: its summary reads that run
-    if is_rank_zero and cfg.get("resume") and Path(cfg.paths.output_dir).resolve() != run_dir.resolve():
-        job_dir = Path(cfg.paths.output_dir)
-        point_to_resumed_run(job_dir, run_dir)
+    # a sweep job's own dir when it resumes a run elsewhere (its summary reads that run), else None
+    resuming = is_rank_zero and cfg.get("resume")
+    job_dir = point_to_resumed_run(Path(cfg.paths.output_dir), run_dir) if resuming else None
     with contextlib.ExitStack() as held:
         try:
             if is_rank_zero:

@@ -77,9 +77,8 @@ def run_population(
     """
     with_job = functools.partial(_with_hydra_config, hydra_configs)
     results: list[Result | None] = [None] * len(jobs)
-    job_dirs: dict[
-        int, Path
-    ] = {}  # where a resumed job's failure is recorded (its run's files stay as they were)
+    # where a resumed job's failure is recorded (its run's files stay as they were)
+    job_dirs: dict[int, Path] = {}
 
     def fail(k: int, error: BaseException, steps: int = 0) -> None:
         if k in job_dirs:
@@ -95,9 +94,8 @@ def run_population(
             job_dir = Path(cfg.paths.output_dir)
             run_dir = Path(str(cfg.resume)).expanduser() if resume else job_dir
             key = "resume" if resume else "paths.output_dir"
-            if resume and job_dir.resolve() != run_dir.resolve():
-                point_to_resumed_run(job_dir, run_dir)  # the sweep's summary reads the run
-                job_dirs[k] = job_dir
+            if resume and (pointer_dir := point_to_resumed_run(job_dir, run_dir)) is not None:
+                job_dirs[k] = pointer_dir  # the sweep's summary reads the run
             try:
                 with_job(k)
                 if run_dir.resolve() in taken:  # the lock is this process's already: it would not refuse
@@ -253,8 +251,8 @@ def train_population(
     torch_threads: int | None,
     with_job: Callable[[int], None] = lambda k: None,
 ) -> list[Result]:
-    """Build every member (each job a config, its run dir and the checkpoint it continues, or None), train them
-    together, write every member's reports."""
+    """Build every member (each job a config, its run dir and the checkpoint it continues, or None; every
+    checkpoint from the same starting point), train them together, write every member's reports."""
     quiet_libraries()
     first_cfg = jobs[0][0]
     threads = torch_threads or first_cfg.torch_threads
@@ -262,19 +260,10 @@ def train_population(
         torch.set_num_threads(int(threads))
     members: list[Member | None] = []
     results: list[Result | None] = [None] * len(jobs)
-    start: tuple[int, int] | None = None  # the env step and rollout the members start from (the first's)
     for k, (cfg, run_dir, checkpoint) in enumerate(jobs):
         try:
             with_job(k)
             member = build_member(cfg, run_dir, resources)
-            at = (0, 0) if checkpoint is None else starting_point(checkpoint)
-            start = start or at
-            if at != start:  # (`run_population` groups its jobs by starting point)
-                raise ConfigError(
-                    f"{'resume=' + str(run_dir) if checkpoint else str(run_dir)} starts at {at[0]:,} env steps "
-                    f"(rollout {at[1]}), the population's first member at {start[0]:,} (rollout {start[1]}): "
-                    "the members of a population continue from the same point"
-                )
             if checkpoint is not None:
                 continue_member(member, checkpoint)
             members.append(member)
@@ -301,14 +290,15 @@ def train_population(
         callbacks=[StopOnSignals()],
     )
     resumed = {k: jobs[k][2] for k in live if jobs[k][2] is not None}
-    if resumed:
+    if resumed:  # all from one starting point (`run_population` groups its jobs by it)
+        first = next(iter(resumed.values()))
         # The population's loop counters where the members' runs stopped (`progress/rollouts` counts on).
-        trainer.fit_loop.load_state_dict(next(iter(resumed.values()))["loops"]["fit_loop"])
+        trainer.fit_loop.load_state_dict(first["loops"]["fit_loop"])
         log.info(
             "Continuing %d member%s from their checkpoints at %s env steps",
             len(resumed),
             "s" if len(resumed) > 1 else "",
-            f"{start[0]:,}",
+            f"{starting_point(first)[0]:,}",
         )
     for k in live:
         cfg, run_dir, _ = jobs[k]
