@@ -1,5 +1,5 @@
 """`hydra/launcher=population` from the command line: members are jobs, results equal the basic launcher's, failed
-jobs fail alone, other algorithms run alone, Optuna gets every trial, SIGINT checkpoints every member."""
+jobs fail alone, PPO and A2C train as populations and other algorithms run alone, Optuna gets every trial, SIGINT checkpoints every member."""
 
 import json
 import os
@@ -52,11 +52,11 @@ def test_a_population_sweep_runs_every_job_as_the_basic_launcher_does_and_bad_jo
     assert runs["population"] == runs["basic"]
 
 
-def test_jobs_of_other_algorithms_run_alone_next_to_a_population(tmp_path):
+def test_each_algorithm_trains_as_its_own_population_and_others_run_alone(tmp_path):
     sweep_dir = tmp_path / "sweep"
     result = train(
         "-m",
-        "algo=ppo,a2c",
+        "algo=ppo,a2c,reinforce",
         "seed=0,1",
         "debug=smoke",
         *QUIET,
@@ -65,13 +65,16 @@ def test_jobs_of_other_algorithms_run_alone_next_to_a_population(tmp_path):
         timeout=600,
     )
     assert result.returncode == 0, result.stderr[-3000:]
-    assert "Population of 2 jobs" in result.stderr + result.stdout
+    output = result.stderr + result.stdout
+    assert output.count("Population of 2 jobs") == 2, output[-3000:]  # PPO's and A2C's; REINFORCE job by job
     jobs = read_jobs(sweep_dir)
     assert sorted((j["overrides"].split()[0], j["seed"], j["status"]) for j in jobs) == [
         ("algo=a2c", "0", "completed"),
         ("algo=a2c", "1", "completed"),
         ("algo=ppo", "0", "completed"),
         ("algo=ppo", "1", "completed"),
+        ("algo=reinforce", "0", "completed"),
+        ("algo=reinforce", "1", "completed"),
     ]
 
 

@@ -2,6 +2,7 @@
 
 import csv
 import json
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -9,8 +10,8 @@ import pytest
 import torch
 
 from pglab.errors import ConfigError, DivergenceError
+from pglab.population.module import PopulationModule
 from pglab.population.network import StackedActorCritic
-from pglab.population.ppo import PopulationPPO
 from pglab.population.run import population_key, run_population
 from pglab.train import run
 
@@ -21,6 +22,14 @@ TORCH_PPO = (
 )
 #: with a gymnasium vector env (numpy sub-envs) and the default PPO: 8 envs x 32 steps
 SYNC_PPO = ("env=cartpole", "total_env_steps=2048", "callbacks.evaluation.every_env_steps=1024")
+#: A2C (RMSprop, 8 envs x 5 steps) on the torch backend, and on a gymnasium vector env
+TORCH_A2C = (
+    "experiment=a2c_cartpole",
+    "env.vectorization=torch",
+    "total_env_steps=4000",
+    "callbacks.evaluation.every_env_steps=2000",
+)
+SYNC_A2C = ("experiment=a2c_cartpole", "total_env_steps=2000", "callbacks.evaluation.every_env_steps=1000")
 
 
 def metrics(run_dir: Path) -> list[dict[str, str]]:
@@ -50,14 +59,26 @@ def train_population(make_cfg, tmp_path: Path, name: str, jobs: list[tuple[str, 
             [("seed=3", "algo.target_kl=0.01"), ("seed=4", "algo.gamma=0.95", "algo.clip_vloss=true")],
         ),
         (TORCH_PPO, [("seed=2", "algo.normalize_advantage=false")]),  # a population of one
+        (
+            TORCH_A2C,
+            [
+                ("seed=0",),
+                ("seed=1", "algo.lr=1e-3", "algo.ent_coef=0.01", "algo.max_grad_norm=null"),
+                ("seed=2", "algo.normalize_advantage=true", "algo.anneal_lr=true", "algo.vf_coef=0.25"),
+            ],
+        ),
+        (SYNC_A2C, [("seed=3", "algo.gamma=0.95"), ("seed=4", "algo.gae_lambda=0.9", "algo.lr=2e-3")]),
+        (TORCH_A2C + ("algo.optimizer=adam",), [("seed=5",), ("seed=6", "algo.lr=3e-3")]),
     ],
-    ids=["torch-backend", "gymnasium-backend", "one-member"],
+    ids=["torch-backend", "gymnasium-backend", "one-member", "a2c-torch", "a2c-gymnasium", "a2c-adam"],
 )
-def test_every_member_trains_exactly_as_its_own_run(make_cfg, tmp_path, base, variants):
+def test_every_member_trains_exactly_as_its_own_run(make_cfg, tmp_path, caplog, base, variants):
     jobs = [base + v for v in variants]
     for k, job in enumerate(jobs):
         run(make_cfg(*job, output_dir=tmp_path / f"alone{k}"), list(job))
-    together = train_population(make_cfg, tmp_path, "member", jobs)
+    with caplog.at_level(logging.INFO, logger="pglab.population.run"):
+        together = train_population(make_cfg, tmp_path, "member", jobs)
+    assert f"Population of {len(jobs)} on CartPole-v1" in caplog.text  # trained together, not job by job
     for k, run_dir in enumerate(together):
         alone = metrics(tmp_path / f"alone{k}")
         assert metrics(run_dir) == alone  # every logged value, evaluations included, bit for bit
@@ -139,7 +160,11 @@ def assert_same(a, b, path="checkpoint"):
         assert a == b or (a != a and b != b), (path, a, b)
 
 
-@pytest.mark.parametrize("base", [TORCH_PPO, SYNC_PPO], ids=["torch-backend", "gymnasium-backend"])
+@pytest.mark.parametrize(
+    "base",
+    [TORCH_PPO, SYNC_PPO, TORCH_A2C, SYNC_A2C],
+    ids=["torch-backend", "gymnasium-backend", "a2c-torch", "a2c-gymnasium"],
+)
 def test_a_members_checkpoints_are_its_own_runs_checkpoints(make_cfg, tmp_path, base):
     jobs = [base + ("seed=5",), base + ("seed=6", "algo.ent_coef=0.01")]
     run(make_cfg(*jobs[1], output_dir=tmp_path / "alone"), list(jobs[1]))
@@ -151,8 +176,9 @@ def test_a_members_checkpoints_are_its_own_runs_checkpoints(make_cfg, tmp_path, 
         assert_same(ours, theirs)
 
 
-def test_a_diverging_member_fails_alone_as_its_own_run_would(make_cfg, tmp_path):
-    jobs = [TORCH_PPO + ("seed=0",), TORCH_PPO + ("seed=1", "algo.vf_coef=1e38")]  # an infinite value loss
+@pytest.mark.parametrize("base", [TORCH_PPO, TORCH_A2C], ids=["ppo", "a2c"])
+def test_a_diverging_member_fails_alone_as_its_own_run_would(make_cfg, tmp_path, base):
+    jobs = [base + ("seed=0",), base + ("seed=1", "algo.vf_coef=1e38")]  # an infinite value loss
     run(make_cfg(*jobs[0], output_dir=tmp_path / "alone0"), list(jobs[0]))
     with pytest.raises(DivergenceError) as alone:
         run(make_cfg(*jobs[1], output_dir=tmp_path / "alone1"), list(jobs[1]))
@@ -167,8 +193,8 @@ def test_a_diverging_member_fails_alone_as_its_own_run_would(make_cfg, tmp_path)
 
 @pytest.mark.parametrize(
     "base, stop_at",
-    [(TORCH_PPO, 3072), (SYNC_PPO, 1024), (SYNC_PPO + ("env.num_envs=1",), 1024)],
-    ids=["torch-backend", "gymnasium-backend", "gymnasium-one-sub-env"],
+    [(TORCH_PPO, 3072), (SYNC_PPO, 1024), (SYNC_PPO + ("env.num_envs=1",), 1024), (TORCH_A2C, 2000)],
+    ids=["torch-backend", "gymnasium-backend", "gymnasium-one-sub-env", "a2c-torch"],
 )
 def test_a_stopped_population_resumed_as_one_continues_bit_for_bit(
     make_cfg, tmp_path, monkeypatch, base, stop_at
@@ -178,14 +204,14 @@ def test_a_stopped_population_resumed_as_one_continues_bit_for_bit(
     total = json.loads((straight[0] / "summary.json").read_text())["progress/env_steps"]
 
     # Stopped as by a SIGINT during the update of the rollout that reaches `stop_at` env steps.
-    on_train_epoch_end = PopulationPPO.on_train_epoch_end
+    on_train_epoch_end = PopulationModule.on_train_epoch_end
 
     def stop_there(population):
         if population.stop_signal is None and population.members[0].module.collector.env_steps >= stop_at:
             population.stop_signal = "SIGINT"
         on_train_epoch_end(population)
 
-    monkeypatch.setattr(PopulationPPO, "on_train_epoch_end", stop_there)
+    monkeypatch.setattr(PopulationModule, "on_train_epoch_end", stop_there)
     dirs = [tmp_path / f"stopped{k}" for k in range(len(jobs))]
     first = run_population([(make_cfg(*j, output_dir=d), list(j)) for j, d in zip(jobs, dirs, strict=True)])
     assert [(r["status"], r["progress/env_steps"]) for r in first] == [("interrupted", stop_at)] * 2

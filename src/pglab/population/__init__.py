@@ -5,7 +5,8 @@ batched program in one process (`python train.py -m ... hydra/launcher=populatio
   trains them together; `hydra_plugins.pglab_population_launcher` is the Hydra launcher that calls it;
 - `ppo.PopulationPPO`: the LightningModule whose `training_step` updates every member at once;
 - `network.StackedActorCritic`: the members' actor-critics as stacked `(P, ...)` weights, one batched pass;
-- `adam.PopulationAdam`: fused Adam per member, with each member's learning rate and step count;
+- `adam.PopulationAdam`, `rmsprop.PopulationRMSprop`: each member's own torch optimizer (fused Adam; A2C's
+  multi-tensor RMSprop) on its rows of the stacked weights, with its learning rate and step count;
 - `collector`: one vector env of every member's sub-envs (torch backend and gymnasium's `SyncVectorEnv`);
 - `checkpoints`: each member's `last.ckpt` / `best.ckpt`, its own run's checkpoint bit for bit.
 
@@ -14,5 +15,6 @@ member's hyperparameters or divergence touch another's.
 """
 
 from pglab.population.adam import PopulationAdam
+from pglab.population.rmsprop import PopulationRMSprop
 
-__all__ = ["PopulationAdam"]
+__all__ = ["PopulationAdam", "PopulationRMSprop"]

@@ -1,46 +1,18 @@
 """PPO for a whole population in one LightningModule: every member's update in one batched pass.
 
-The members are ordinary `PPO` modules, built as their own runs would build them (same seed, env, collector,
-initial weights, hyperparameters and checks). Each keeps its collector, its metrics and its evaluation; what the
-population adds is the update: `training_step` computes every member's clipped-surrogate loss at once on stacked
-parameters (`StackedActorCritic`) and steps them with `PopulationAdam`, with each member's own learning rate and
-schedule, gradient-norm clipping, advantage normalization, target-KL early stop, coefficients and RNG stream.
-
-Members never couple, and each trains exactly as its ordinary run on the CPU:
-- every batched operation gives member k's rows the bits of the member's own computation (see
-  `pglab.population.network`), and the optimizer is fused Adam per member (`pglab.population.adam`);
-- each member owns a torch generator, started where its ordinary run's global generator is after building the
-  run, that its action sampling (the global generator is swapped in around the member's rollout) and its
-  minibatch shuffling draw from, in the ordinary run's order;
-- a member that diverges (non-finite loss or gradient, `on_nonfinite: stop`) stops and is marked failed, its
-  rows are no longer stepped, and the others go on; a member whose evaluation reaches `stop_at_score` stops.
-
-One rollout per Lightning epoch, as `PolicyGradientModule`: collect and prepare every member's batch, the batched
-update, then each member's evaluation and metrics row (logged to the member's own loggers).
+`PopulationModule` holds the members (ordinary `PPO` modules), their collection, evaluation, metrics and
+checkpoints. What this adds is PPO's update: `update_epochs` passes of `num_minibatches` minibatches, each member's
+minibatches drawn from its own generator in its ordinary run's order, every member's clipped-surrogate loss computed
+at once on the stacked parameters, and `PopulationAdam` (fused Adam per member) stepping them, with each member's
+clipping, advantage normalization, target-KL early stop and coefficients.
 """
 
-import time
-from dataclasses import dataclass, field
-from typing import Any
-
-import lightning as L
-import numpy as np
 import torch
-from lightning.pytorch.loggers import Logger
 from torch import Tensor
 
-from pglab.algos.ppo import PPO
-from pglab.callbacks import EnvStepCheckpoint, PeriodicEvaluation
-from pglab.envs.batched import BatchedEnv
-from pglab.errors import DivergenceError
-from pglab.population import checkpoints
 from pglab.population.adam import PopulationAdam
-from pglab.population.collector import PopulationCollector
-from pglab.population.network import StackedActorCritic
+from pglab.population.module import PopulationModule, expand_index, stack_batches
 from pglab.rollout.batch import TrainingBatch
-from pglab.rollout.batched_collector import clip_actions
-from pglab.rollout.collector import env_actions
-from pglab.rollout.dataset import RolloutDataset, rollout_dataloader
 
 #: the per-minibatch metrics of the update, in the order they are stacked
 UPDATE_KEYS = (
@@ -54,136 +26,13 @@ UPDATE_KEYS = (
 )
 
 
-@dataclass
-class MemberTrainer:
-    """What a member module and its callbacks read from a Lightning trainer, for one member of a population."""
+class PopulationPPO(PopulationModule):
+    """A population of `PPO` members (see `PopulationModule` for the arguments)."""
 
-    population: L.Trainer
-    loggers: list[Logger] = field(default_factory=list)
-    should_stop: bool = False
-    world_size: int = 1
-    global_rank: int = 0
-    is_global_zero: bool = True
+    update_keys = UPDATE_KEYS
 
-    @property
-    def current_epoch(self) -> int:
-        return self.population.current_epoch
-
-
-@dataclass
-class Member:
-    """One member: its module (an ordinary `PPO`), its evaluation callback and where it stands."""
-
-    module: PPO
-    evaluation: PeriodicEvaluation | None
-    generator: torch.Generator
-    #: the member's checkpoint schedule and best score (its `callbacks.checkpoint`), or None: no checkpoints
-    checkpoint: EnvStepCheckpoint | None = None
-    #: numpy's, Python's and CUDA's RNG states of the member's run (what its checkpoints hold besides the generator)
-    rng_states: dict = field(default_factory=dict)
-    trainer: MemberTrainer | None = None
-    failure: BaseException | None = None
-    finished: bool = False
-
-    @property
-    def training(self) -> bool:
-        return self.failure is None and not self.finished
-
-
-class PopulationPPO(L.LightningModule):
-    """Args:
-    members: the members, in job order (all with the same env, network, rollout shape and update schedule).
-    collector: a `PopulationCollector` of all members' sub-envs (torch backend), or None.
-    eval_env: a batched env of `P * episodes` sub-envs for the members' evaluations (torch backend), or None.
-    """
-
-    def __init__(
-        self,
-        members: list[Member],
-        collector: PopulationCollector | None = None,
-        eval_env: BatchedEnv | None = None,
-    ):
-        super().__init__()
-        #: the batched collector of all members' sub-envs, or None: each member collects with its own
-        self.collector = collector
-        #: a batched env of every member's evaluation sub-envs, or None: each member's evaluation plays its own
-        self.eval_env = eval_env
-        self.automatic_optimization = False
-        self.members = members
-        first = members[0].module
-        self.total_env_steps = first.total_env_steps
-        self.stacked = StackedActorCritic([m.module.policy for m in members])
-        self.optimizer = PopulationAdam(
-            self.stacked.params, lr=[m.module.config.lr for m in members], eps=1e-5
-        )
-        self.stop_signal: str | None = None
-        self._batches: list[TrainingBatch | None] = []
-        self._rollout_metrics: list[dict[str, float]] = []
-
-    @property
-    def size(self) -> int:
-        return len(self.members)
-
-    def training_members(self) -> list[int]:
-        return [k for k, m in enumerate(self.members) if m.training]
-
-    def configure_optimizers(self):
-        return None  # PopulationAdam is stepped by hand; Lightning holds no optimizer
-
-    def train_dataloader(self):
-        return rollout_dataloader(RolloutDataset(self.next_batch, lambda: not self.training_members()))
-
-    # ----------------------------------------------------------------- collect
-    def next_batch(self) -> list[TrainingBatch | None]:
-        """Every training member's rollout and batch: collected by the population's collector (one batched env
-        and policy pass for all members) where there is one, else by each member's own collector, each member
-        sampling from its own generator."""
-        self._batches = [None] * self.size
-        self._rollout_metrics = [{} for _ in range(self.size)]
-        training = self.training_members()
-        for k in training:
-            module = self.members[k].module
-            module.progress_before_rollout = module.collector.env_steps / module.total_env_steps
-            # An ordinary run's DataLoader draws its iterator's base seed from the global generator at every
-            # rollout (torch's `_BaseDataLoaderIter`); the member's stream draws it too, to stay in step.
-            torch.empty((), dtype=torch.int64).random_(generator=self.members[k].generator)
-        rollouts = {}
-        if self.collector is not None:
-            start = time.perf_counter()
-            generators = [m.generator for m in self.members]
-            num_steps = self.members[0].module.config.num_steps
-            rollouts = self.collector.collect(self.stacked, generators, num_steps, training)
-            for k in training:  # the population's collection time
-                self.members[k].module.metrics.phase_seconds["collect"] += time.perf_counter() - start
-        for k in training:
-            member = self.members[k]
-            module = member.module
-            rollout = rollouts[k] if k in rollouts else self._collect_alone(member)
-            self._rollout_metrics[k] = episode_metrics(rollout)
-            with module.metrics.timer("advantages"):
-                self._batches[k] = module.prepare_batch(rollout)
-        return self._batches
-
-    def _collect_alone(self, member: Member):
-        """A rollout of `member` by its own collector, the member's generator as the global one meanwhile."""
-        module = member.module
-        with module.metrics.timer("collect"):
-            global_state = torch.get_rng_state()
-            torch.set_rng_state(member.generator.get_state())
-            try:
-                return module.collect_rollout()
-            finally:
-                member.generator.set_state(torch.get_rng_state())
-                torch.set_rng_state(global_state)
-
-    # ----------------------------------------------------------------- update
-    def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:
-        """Each member's learning rate for this update (CleanRL's linear annealing where the member anneals)."""
-        for k, member in enumerate(self.members):
-            config = member.module.config
-            progress = member.module.progress_before_rollout
-            self.optimizer.lr[k] = config.lr * max(0.0, 1.0 - progress) if config.anneal_lr else config.lr
-        self._update_start = time.perf_counter()
+    def make_optimizer(self) -> PopulationAdam:
+        return PopulationAdam(self.stacked.params, lr=[m.module.config.lr for m in self.members], eps=1e-5)
 
     def training_step(self, batch: list[TrainingBatch | None], batch_idx: int) -> None:
         """The update of every training member: `update_epochs` passes of `num_minibatches` minibatches, each
@@ -224,7 +73,7 @@ class PopulationPPO(L.LightningModule):
         everyone = len(updating) == data.obs.shape[0]  # the usual case: no member has stopped this update
 
         def take(x: Tensor) -> Tensor:
-            return (x if everyone else x[rows]).gather(1, _expand_index(index, x))
+            return (x if everyone else x[rows]).gather(1, expand_index(index, x))
 
         obs, actions = take(data.obs), take(data.actions)
         old_log_probs, old_values = take(data.old_log_probs), take(data.old_values)
@@ -260,208 +109,15 @@ class PopulationPPO(L.LightningModule):
         entropy = entropy.mean(-1)
         loss = pg_loss + col["vf_coef"] * v_loss - col["ent_coef"] * entropy
         keep = [not s for s in stop_list]
-        self.optimizer.zero_grad()
-        (loss[torch.tensor(keep)].sum() if not all(keep) else loss.sum()).backward()
-        grad_norm = self._clip_gradients(member_ids, col["max_grad_norm"])
-        finite = torch.isfinite(grad_norm).tolist()
-        step = [False] * self.size
-        still, stopped = [], []
-        for j, (position, k) in enumerate(zip(updating, member_ids, strict=True)):
-            module = self.members[k].module
-            if not keep[j]:
-                stopped.append(position)
-            elif finite[j]:
-                step[k] = True
-                still.append(position)
-            elif module.on_nonfinite == "stop":
-                bad_loss = not bool(torch.isfinite(loss[j]))
-                what, value = ("loss", loss[j]) if bad_loss else ("diagnostics/grad_norm", grad_norm[j])
-                self.members[k].failure = DivergenceError(what, float(value), module.collector.env_steps)
-            else:  # on_nonfinite: skip this member's step
-                module.skipped_updates += 1
-                still.append(position)
-        self.optimizer.step(step)
+        grad_norm, going = self._step_members(loss, member_ids, col["max_grad_norm"], keep)
+        still = [position for j, position in enumerate(updating) if keep[j] and going[j]]
+        stopped = [position for j, position in enumerate(updating) if not keep[j]]
         values_row = torch.stack([pg_loss, v_loss, entropy, loss, approx_kl, clip_fraction, grad_norm], 1)
         values_row = values_row.detach()
         for j, (k, kept) in enumerate(zip(member_ids, keep, strict=True)):
             if kept:
                 metrics[k].append(values_row[j])
         return still, stopped
-
-    def _clip_gradients(self, member_ids: list[int], max_norm: Tensor) -> Tensor:
-        """Each member's global gradient norm `(U,)` (as `get_total_norm`), its gradients scaled by
-        `min(1, max_norm / (norm + 1e-6))` (as `clip_grad_norm_`; `max_norm` inf where a member does not clip)."""
-        grads = [p.grad for p in self.stacked.params]
-        ids = torch.tensor(member_ids)
-        rows = [g if len(member_ids) == self.size else g[ids] for g in grads]
-        norms = torch.stack([torch.linalg.vector_norm(g.flatten(1), dim=1) for g in rows], dim=1)
-        total = torch.linalg.vector_norm(norms, dim=1)
-        coefficient = torch.clamp(max_norm.squeeze(-1) / (total + 1e-6), max=1.0)
-        clips = torch.isfinite(max_norm.squeeze(-1))
-        if bool(clips.any()):
-            for g in grads:
-                scale = torch.where(clips, coefficient, torch.ones_like(coefficient))
-                shape = (len(member_ids),) + (1,) * (g.dim() - 1)
-                if len(member_ids) == self.size:
-                    g.mul_(torch.where(clips.reshape(shape), scale.reshape(shape), 1.0))
-                else:
-                    g[ids] = g[ids] * torch.where(clips.reshape(shape), scale.reshape(shape), 1.0)
-        return total
-
-    # ----------------------------------------------------------------- after the update
-    def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
-        elapsed = time.perf_counter() - self._update_start
-        for k in self.training_members():
-            self.members[k].module.metrics.phase_seconds["update"] += elapsed  # the population's update
-
-    def on_train_epoch_start(self) -> None:
-        self._update_means: dict[int, tuple[list[Tensor], int]] = {}
-
-    def on_train_epoch_end(self) -> None:
-        """Each member's evaluation, then its metrics row; stop when no member trains any more."""
-        due = [
-            k
-            for k in self._update_means
-            if self.members[k].evaluation is not None
-            and self.members[k].failure is None
-            and self.members[k].evaluation.due(self.members[k].module.collector.env_steps)
-        ]
-        self._evaluate(due)
-        for k, member in enumerate(self.members):
-            if k not in self._update_means:
-                continue
-            module = member.module
-            steps_values, early_stops = self._update_means[k]
-            row = {**self._rollout_metrics[k], **module.metrics.update_means()}
-            if (
-                steps_values
-            ):  # each key's mean over the update's steps, reduced as `Metrics.update_means` does
-                means = torch.stack(steps_values).t().contiguous().mean(-1).tolist()
-                row.update(zip(UPDATE_KEYS, means, strict=True))
-            if steps_values or early_stops:
-                flags = torch.tensor([0.0] * len(steps_values) + [1.0] * early_stops)
-                row["diagnostics/early_stop"] = flags.mean().item()
-            row["optim/lr"] = self.optimizer.lr[k]
-            if module.on_nonfinite == "skip":
-                row["diagnostics/skipped_updates"] = float(module.skipped_updates)
-            row.update(module.progress_metrics())
-            module.metrics.log(row, module.collector.env_steps)
-            if module.budget_exhausted() or member.trainer.should_stop:
-                member.finished = True
-            if member.failure is None and self.stop_signal is None:
-                checkpoints.after_rollout(self, k)
-        if not self.training_members() or self.stop_signal is not None:
-            self.trainer.should_stop = True
-
-    def on_fit_start(self) -> None:
-        now = time.perf_counter()
-        for member in self.members:
-            member.module._train_start_time = now
-            member.module._train_start_steps = member.module.collector.env_steps
-
-    def on_train_end(self) -> None:
-        """The final evaluations, then every member's `last.ckpt` (an interrupted population's too)."""
-        self._evaluate(
-            [
-                k
-                for k, m in enumerate(self.members)
-                if m.evaluation is not None and m.failure is None and m.evaluation.due_at_end(m.module)
-            ],
-            final=True,
-        )
-        for k, member in enumerate(self.members):
-            if member.failure is None:
-                checkpoints.at_end(self, k)
-            elif isinstance(member.failure, DivergenceError) and member.checkpoint is not None:
-                path = member.checkpoint.dirpath / "last.ckpt"
-                if path.is_file():  # the error names the last good checkpoint, as an ordinary run's
-                    member.failure.kept = (path, member.checkpoint._last_saved_step)
-
-    def _evaluate(self, due: list[int], final: bool | None = None) -> None:
-        if self.stop_signal is not None and final:  # as an interrupted run: no final evaluation
-            return
-        """The evaluations of members `due`: played together in the population's evaluation env where it has one
-        (every member's episodes as its own evaluation plays them), else each by its own callback."""
-        if not due:
-            return
-        together = [
-            k for k in due if self.eval_env is not None and self.members[k].evaluation.batched_play_possible()
-        ]
-        if together:
-            start = time.perf_counter()
-            returns, lengths = self._play_together()
-            elapsed = time.perf_counter() - start
-            for k in together:
-                module = self.members[k].module
-                module.metrics.phase_seconds["eval"] += elapsed  # the population's evaluation time
-                done = final if final is not None else module.collector.env_steps >= module.total_env_steps
-                self.members[k].evaluation.record(module, returns[k], lengths[k], final=done)
-        for k in due:
-            if k not in together:
-                member = self.members[k]
-                done = (
-                    final if final is not None else member.module.collector.env_steps >= self.total_env_steps
-                )
-                member.evaluation.evaluate(member.module, final=done)
-
-    @torch.no_grad()
-    def _play_together(self):
-        """One greedy episode in each evaluation sub-env of every member, member k's block of sub-envs started as
-        its own evaluation starts them; `(returns, lengths)`, each `(P, episodes)` numpy arrays."""
-        env = self.eval_env
-        P = self.size
-        space = env.single_action_space
-        if isinstance(env, BatchedEnv):
-            obs, _ = env.reset_blocks([m.evaluation.seed for m in self.members])
-            returns = torch.zeros(env.num_envs, dtype=torch.float64, device=obs.device)
-            lengths = torch.zeros(env.num_envs, dtype=torch.int64, device=obs.device)
-            running = torch.ones(env.num_envs, dtype=torch.bool, device=obs.device)
-            while bool(running.any()):
-                actions = self.stacked.deterministic_action(obs.view(P, -1, *obs.shape[1:])).flatten(0, 1)
-                obs, rewards, terminated, truncated, _ = env.step(clip_actions(actions, space))
-                returns += torch.where(running, rewards, 0.0)
-                lengths += running
-                running &= ~(terminated | truncated)
-            return returns.view(P, -1).cpu().numpy(), lengths.view(P, -1).cpu().numpy()
-        # a gymnasium vector env: as `evaluate_policy`, sub-env i of member k reset with seed `seed_k + i`
-        episodes = env.num_envs // P
-        obs, _ = env.reset(seed=[m.evaluation.seed + i for m in self.members for i in range(episodes)])
-        returns = np.zeros(env.num_envs)
-        lengths = np.zeros(env.num_envs, dtype=np.int64)
-        running = np.ones(env.num_envs, dtype=bool)
-        while running.any():
-            obs_t = torch.as_tensor(obs, dtype=torch.float32).view(P, episodes, *obs.shape[1:])
-            actions = self.stacked.deterministic_action(obs_t).flatten(0, 1)
-            obs, rewards, terminated, truncated, _ = env.step(env_actions(actions, space))
-            returns[running] += rewards[running]
-            lengths[running] += 1
-            running &= ~(terminated | truncated)
-        return returns.reshape(P, -1), lengths.reshape(P, -1)
-
-
-def episode_metrics(rollout) -> dict[str, float]:
-    """Count, mean return and mean length of the episodes that ended in the rollout (one process)."""
-    count = len(rollout.episode_returns)
-    metrics = {"rollout/episodes": float(count)}
-    if count:
-        metrics["rollout/episode_return_mean"] = rollout.episode_returns.double().sum().item() / count
-        metrics["rollout/episode_length_mean"] = rollout.episode_lengths.double().sum().item() / count
-    return metrics
-
-
-def stack_batches(batches: list[TrainingBatch]) -> TrainingBatch:
-    """The members' batches as one with a member axis first: every field `(P, B, ...)`."""
-    return TrainingBatch(
-        **{
-            name: torch.stack([getattr(b, name) for b in batches])
-            for name in TrainingBatch.__dataclass_fields__
-        }
-    )
-
-
-def _expand_index(index: Tensor, x: Tensor) -> Tensor:
-    """`index (U, mb)` expanded over the trailing dims of `x (U, B, ...)` for `gather(1, ...)`."""
-    return index.reshape(index.shape + (1,) * (x.dim() - 2)).expand(index.shape + x.shape[2:])
 
 
 def coefficient_columns(configs: list, device: torch.device) -> dict[str, Tensor]:

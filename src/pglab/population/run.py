@@ -4,7 +4,8 @@ Every job is checked, built and reported as `pglab.train.run` does for one run: 
 hold no run, its whole config passes `preflight` (a job that fails it is recorded as failed, alone), its module,
 env, collector and initial weights are built under its own seed, and at the end its run dir holds `config.yaml`,
 its loggers' files (`csv/metrics.csv`, W&B, ...), `summary.json` and `learning_curve.png`. What the jobs share
-is the training loop: one `PopulationPPO` LightningModule updates all members at once.
+is the training loop: one population LightningModule of their algorithm (`PopulationPPO`, `PopulationA2C`) updates
+all members at once.
 
 `time/wall_s` of a member is the population's training time (the members train side by side, not one after
 another), and `time/update_s` is the population's update time.
@@ -25,12 +26,13 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from pglab.algos.ppo import PPO
 from pglab.callbacks.signals import StopOnSignals
 from pglab.console import quiet_libraries
 from pglab.errors import ConfigError, find_error
+from pglab.population.a2c import PopulationA2C
 from pglab.population.collector import PopulationCollector, can_batch, population_collector
-from pglab.population.ppo import Member, MemberTrainer, PopulationPPO
+from pglab.population.module import Member, MemberTrainer, PopulationModule
+from pglab.population.ppo import PopulationPPO
 from pglab.preflight import preflight
 from pglab.reporting import final_summary, plot_learning_curve, record_failure, summary_line, write_summary
 from pglab.rng import rng_states
@@ -58,8 +60,11 @@ POPULATION_KEYS = (
     "algo.normalize_advantage",
     "algo.clip_vloss",
 )
-#: the algorithms a population trains (the others' sweep jobs run one by one)
-POPULATION_ALGORITHMS = ("pglab.algos.ppo.PPO",)
+#: the algorithms a population trains, each with its population module (the others' sweep jobs run one by one)
+POPULATION_ALGORITHMS: dict[str, type[PopulationModule]] = {
+    "pglab.algos.ppo.PPO": PopulationPPO,
+    "pglab.algos.a2c.A2C": PopulationA2C,
+}
 
 Result = dict[str, Any] | BaseException
 
@@ -188,8 +193,11 @@ def build_member(cfg: DictConfig, run_dir: Path, resources: contextlib.ExitStack
     module = instantiate(cfg.algo)(
         network=instantiate(cfg.network), collector=collector, total_env_steps=cfg.total_env_steps
     )
-    if not isinstance(module, PPO):
-        raise ConfigError(f"hydra/launcher=population trains algo=ppo; got {type(module).__name__}")
+    if population_class(module) is None:
+        names = ", ".join(name.rsplit(".", 1)[1] for name in POPULATION_ALGORITHMS)
+        raise ConfigError(
+            f"hydra/launcher=population trains {names} as populations; got {type(module).__name__}"
+        )
     module.on_nonfinite = cfg.on_nonfinite
     module.run_config = OmegaConf.to_container(cfg, resolve=True)
     loggers = [instantiate(c) for c in cfg.logger.values()]
@@ -210,6 +218,11 @@ def build_member(cfg: DictConfig, run_dir: Path, resources: contextlib.ExitStack
     )
     module.metrics.loggers = loggers
     return member
+
+
+def population_class(module) -> type[PopulationModule] | None:
+    """The population module of `module`'s algorithm, or None: its jobs run one by one."""
+    return POPULATION_ALGORITHMS.get(f"{type(module).__module__}.{type(module).__name__}")
 
 
 def starting_point(checkpoint: dict[str, Any]) -> tuple[int, int]:
@@ -308,7 +321,7 @@ def train_population(
         if member.evaluation is not None:
             member.evaluation.setup(member.trainer, member.module, "fit")
             resources.callback(member.evaluation.teardown, None, member.module, "fit")
-    population = PopulationPPO(
+    population = population_class(members[live[0]].module)(
         [members[k] for k in live],
         collector=make_population_collector([members[k] for k in live], first_cfg, resources),
         eval_env=population_eval_env([members[k] for k in live], resources),
@@ -361,10 +374,13 @@ def train_population(
         if population.stop_signal is not None:
             summary.update(status="interrupted", signal=population.stop_signal)
         write_summary(summary, run_dir / "summary.json")
-        plot_learning_curve(module.metrics, run_dir / "learning_curve.png", title=f"PPO on {cfg.env.id}")
+        algo_name = type(module).__name__
+        plot_learning_curve(
+            module.metrics, run_dir / "learning_curve.png", title=f"{algo_name} on {cfg.env.id}"
+        )
         for logger in module.metrics.loggers:
             logger.finalize("success")
-        log.info(summary_line(f"PPO on {cfg.env.id} (seed {cfg.seed})", summary, run_dir))
+        log.info(summary_line(f"{algo_name} on {cfg.env.id} (seed {cfg.seed})", summary, run_dir))
         results[k] = summary
     return results
 
@@ -417,6 +433,7 @@ SHARED_KEYS = (
     "algo.num_steps",
     "algo.update_epochs",
     "algo.num_minibatches",
+    "algo.optimizer",
     "total_env_steps",
 )
 
