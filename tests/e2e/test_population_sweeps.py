@@ -1,5 +1,5 @@
 """`hydra/launcher=population` from the command line: members are jobs, results equal the basic launcher's, failed
-jobs fail alone, PPO and A2C train as populations and other algorithms run alone, Optuna gets every trial, SIGINT checkpoints every member."""
+jobs fail alone, PPO, A2C and VPG train as populations and other algorithms run alone, Optuna gets every trial, SIGINT checkpoints every member."""
 
 import json
 import os
@@ -56,7 +56,7 @@ def test_each_algorithm_trains_as_its_own_population_and_others_run_alone(tmp_pa
     sweep_dir = tmp_path / "sweep"
     result = train(
         "-m",
-        "algo=ppo,a2c,reinforce",
+        "algo=ppo,a2c,vpg,reinforce",
         "seed=0,1",
         "debug=smoke",
         *QUIET,
@@ -66,7 +66,8 @@ def test_each_algorithm_trains_as_its_own_population_and_others_run_alone(tmp_pa
     )
     assert result.returncode == 0, result.stderr[-3000:]
     output = result.stderr + result.stdout
-    assert output.count("Population of 2 jobs") == 2, output[-3000:]  # PPO's and A2C's; REINFORCE job by job
+    # PPO's, A2C's and VPG's jobs as three populations; REINFORCE's job by job
+    assert output.count("Population of 2 jobs") == 3, output[-3000:]
     jobs = read_jobs(sweep_dir)
     assert sorted((j["overrides"].split()[0], j["seed"], j["status"]) for j in jobs) == [
         ("algo=a2c", "0", "completed"),
@@ -75,6 +76,8 @@ def test_each_algorithm_trains_as_its_own_population_and_others_run_alone(tmp_pa
         ("algo=ppo", "1", "completed"),
         ("algo=reinforce", "0", "completed"),
         ("algo=reinforce", "1", "completed"),
+        ("algo=vpg", "0", "completed"),
+        ("algo=vpg", "1", "completed"),
     ]
 
 

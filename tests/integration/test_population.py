@@ -30,6 +30,14 @@ TORCH_A2C = (
     "callbacks.evaluation.every_env_steps=2000",
 )
 SYNC_A2C = ("experiment=a2c_cartpole", "total_env_steps=2000", "callbacks.evaluation.every_env_steps=1000")
+#: VPG (8 envs x 256 steps, 40 value steps per rollout) on the torch backend, and on a gymnasium vector env
+TORCH_VPG = (
+    "experiment=vpg_cartpole",
+    "env.vectorization=torch",
+    "total_env_steps=8192",
+    "callbacks.evaluation.every_env_steps=4096",
+)
+SYNC_VPG = ("experiment=vpg_cartpole", "total_env_steps=4096", "callbacks.evaluation.every_env_steps=2048")
 
 
 def metrics(run_dir: Path) -> list[dict[str, str]]:
@@ -69,8 +77,26 @@ def train_population(make_cfg, tmp_path: Path, name: str, jobs: list[tuple[str, 
         ),
         (SYNC_A2C, [("seed=3", "algo.gamma=0.95"), ("seed=4", "algo.gae_lambda=0.9", "algo.lr=2e-3")]),
         (TORCH_A2C + ("algo.optimizer=adam",), [("seed=5",), ("seed=6", "algo.lr=3e-3")]),
+        (
+            TORCH_VPG,
+            [
+                ("seed=0",),
+                ("seed=1", "algo.lr=1e-3", "algo.vf_lr=3e-3", "algo.ent_coef=0.01", "algo.max_grad_norm=0.5"),
+                ("seed=2", "algo.normalize_advantage=false", "algo.anneal_lr=true", "algo.gamma=0.95"),
+            ],
+        ),
+        (SYNC_VPG, [("seed=3", "algo.gae_lambda=0.9"), ("seed=4", "algo.vf_lr=3e-4")]),
     ],
-    ids=["torch-backend", "gymnasium-backend", "one-member", "a2c-torch", "a2c-gymnasium", "a2c-adam"],
+    ids=[
+        "torch-backend",
+        "gymnasium-backend",
+        "one-member",
+        "a2c-torch",
+        "a2c-gymnasium",
+        "a2c-adam",
+        "vpg-torch",
+        "vpg-gymnasium",
+    ],
 )
 def test_every_member_trains_exactly_as_its_own_run(make_cfg, tmp_path, caplog, base, variants):
     jobs = [base + v for v in variants]
@@ -162,8 +188,8 @@ def assert_same(a, b, path="checkpoint"):
 
 @pytest.mark.parametrize(
     "base",
-    [TORCH_PPO, SYNC_PPO, TORCH_A2C, SYNC_A2C],
-    ids=["torch-backend", "gymnasium-backend", "a2c-torch", "a2c-gymnasium"],
+    [TORCH_PPO, SYNC_PPO, TORCH_A2C, SYNC_A2C, TORCH_VPG],
+    ids=["torch-backend", "gymnasium-backend", "a2c-torch", "a2c-gymnasium", "vpg-torch"],
 )
 def test_a_members_checkpoints_are_its_own_runs_checkpoints(make_cfg, tmp_path, base):
     jobs = [base + ("seed=5",), base + ("seed=6", "algo.ent_coef=0.01")]
@@ -176,9 +202,13 @@ def test_a_members_checkpoints_are_its_own_runs_checkpoints(make_cfg, tmp_path, 
         assert_same(ours, theirs)
 
 
-@pytest.mark.parametrize("base", [TORCH_PPO, TORCH_A2C], ids=["ppo", "a2c"])
-def test_a_diverging_member_fails_alone_as_its_own_run_would(make_cfg, tmp_path, base):
-    jobs = [base + ("seed=0",), base + ("seed=1", "algo.vf_coef=1e38")]  # an infinite value loss
+@pytest.mark.parametrize(
+    "base, diverge",
+    [(TORCH_PPO, "algo.vf_coef=1e38"), (TORCH_A2C, "algo.vf_coef=1e38"), (TORCH_VPG, "algo.vf_lr=1e30")],
+    ids=["ppo", "a2c", "vpg"],
+)
+def test_a_diverging_member_fails_alone_as_its_own_run_would(make_cfg, tmp_path, base, diverge):
+    jobs = [base + ("seed=0",), base + ("seed=1", diverge)]  # an infinite loss
     run(make_cfg(*jobs[0], output_dir=tmp_path / "alone0"), list(jobs[0]))
     with pytest.raises(DivergenceError) as alone:
         run(make_cfg(*jobs[1], output_dir=tmp_path / "alone1"), list(jobs[1]))
@@ -193,8 +223,14 @@ def test_a_diverging_member_fails_alone_as_its_own_run_would(make_cfg, tmp_path,
 
 @pytest.mark.parametrize(
     "base, stop_at",
-    [(TORCH_PPO, 3072), (SYNC_PPO, 1024), (SYNC_PPO + ("env.num_envs=1",), 1024), (TORCH_A2C, 2000)],
-    ids=["torch-backend", "gymnasium-backend", "gymnasium-one-sub-env", "a2c-torch"],
+    [
+        (TORCH_PPO, 3072),
+        (SYNC_PPO, 1024),
+        (SYNC_PPO + ("env.num_envs=1",), 1024),
+        (TORCH_A2C, 2000),
+        (SYNC_VPG, 2048),
+    ],
+    ids=["torch-backend", "gymnasium-backend", "gymnasium-one-sub-env", "a2c-torch", "vpg-gymnasium"],
 )
 def test_a_stopped_population_resumed_as_one_continues_bit_for_bit(
     make_cfg, tmp_path, monkeypatch, base, stop_at

@@ -3,7 +3,9 @@ batched program in one process (`python train.py -m ... hydra/launcher=populatio
 
 - `run.run_population(jobs)`: checks, builds and reports every job as `pglab.train.run` does for one run, and
   trains them together; `hydra_plugins.pglab_population_launcher` is the Hydra launcher that calls it;
-- `ppo.PopulationPPO`: the LightningModule whose `training_step` updates every member at once;
+- `module.PopulationModule`: the LightningModule of a population (members, collection, evaluation, metrics,
+  checkpoints); `ppo.PopulationPPO`, `a2c.PopulationA2C` and `vpg.PopulationVPG` add their algorithm's batched
+  update, whose `training_step` updates every member at once;
 - `network.StackedActorCritic`: the members' actor-critics as stacked `(P, ...)` weights, one batched pass;
 - `adam.PopulationAdam`, `rmsprop.PopulationRMSprop`: each member's own torch optimizer (fused Adam; A2C's
   multi-tensor RMSprop) on its rows of the stacked weights, with its learning rate and step count;

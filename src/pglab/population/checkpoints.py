@@ -1,7 +1,7 @@
 """Every member's checkpoints, each an ordinary run's: `evaluate.py ckpt_path=...` and `resume=<job dir>` take them.
 
 A member's `last.ckpt` holds what its own run's checkpoint would hold at the same env step: the policy weights
-(`policy.*`), its fused-Adam state (`PopulationAdam.member_state_dict`), Lightning's loop counters, the evaluation
+(`policy.*`), its optimizers' state (`PopulationOptimizer.member_state_dict`), Lightning's loop counters, the evaluation
 and checkpoint callbacks' state, and pglab's run state (the collector's counters and its sub-envs' exact state,
 the member's RNG states, the metrics, the wall time, the run config). Its sub-envs' state is the member's block of
 the population's env where the population collects with one env, so `python train.py resume=<job dir>` continues
@@ -35,7 +35,9 @@ def member_checkpoint(population, k: int) -> dict[str, Any]:
         "state_dict": {f"policy.{name}": value.clone() for name, value in module.policy.state_dict().items()},
         "loops": trainer._checkpoint_connector._get_loops_state_dict(),
         "callbacks": {},
-        "optimizer_states": [population.optimizer.member_state_dict(k)],
+        "optimizer_states": [
+            optimizer.member_state_dict(k) for optimizer in population.population_optimizers()
+        ],
         "lr_schedulers": [],
         "hparams_name": None,
         "hyper_parameters": dict(module.hparams),

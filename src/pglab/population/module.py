@@ -123,8 +123,13 @@ class PopulationModule(L.LightningModule):
     update_keys: tuple[str, ...] = ()
 
     def make_optimizer(self) -> PopulationOptimizer:
-        """The optimizer of `self.stacked.params`, each member's rows the optimizer of its ordinary run."""
+        """The (policy's) optimizer of `self.stacked.params`, each member's rows the optimizer of its ordinary run;
+        its learning rates follow the members' `lr` and schedule."""
         raise NotImplementedError
+
+    def population_optimizers(self) -> list[PopulationOptimizer]:
+        """Every optimizer, in the order of the ordinary run's `configure_optimizers` (its checkpoints' order)."""
+        return [self.optimizer]
 
     def configure_optimizers(self):
         return None  # the population's optimizer is stepped by hand; Lightning holds no optimizer
@@ -185,18 +190,24 @@ class PopulationModule(L.LightningModule):
         self._update_start = time.perf_counter()
 
     def _step_members(
-        self, loss: Tensor, member_ids: list[int], max_norm: Tensor, keep: list[bool] | None = None
+        self,
+        loss: Tensor,
+        member_ids: list[int],
+        max_norm: Tensor,
+        keep: list[bool] | None = None,
+        optimizer: PopulationOptimizer | None = None,
     ) -> tuple[Tensor, list[bool]]:
         """One gradient step of members `member_ids` from their losses `loss (U,)`, as each member's own
         `gradient_step` takes it: backward (of the members marked in `keep`; default all), each member's gradients
         clipped to its `max_norm (U, 1)` (inf: no clipping), then an optimizer step of every member whose gradients
-        are finite. A member with non-finite gradients is marked failed (`on_nonfinite: stop`) or skips the step
-        and counts it (`skip`). Returns the pre-clip gradient norms `(U,)` and, per member, whether it goes on
-        (False: it failed)."""
+        are finite. `optimizer`: the one whose parameters step (default `self.optimizer`). A member with non-finite
+        gradients is marked failed (`on_nonfinite: stop`) or skips the step and counts it (`skip`). Returns the
+        pre-clip gradient norms `(U,)` and, per member, whether it goes on (False: it failed)."""
         keep = [True] * len(member_ids) if keep is None else keep
-        self.optimizer.zero_grad()
+        optimizer = self.optimizer if optimizer is None else optimizer
+        optimizer.zero_grad()
         (loss[torch.tensor(keep)].sum() if not all(keep) else loss.sum()).backward()
-        grad_norm = self._clip_gradients(member_ids, max_norm)
+        grad_norm = self._clip_gradients(optimizer.params, member_ids, max_norm)
         finite = torch.isfinite(grad_norm).tolist()
         step = [False] * self.size
         going = [True] * len(member_ids)
@@ -215,13 +226,14 @@ class PopulationModule(L.LightningModule):
                 going[j] = False
             else:  # on_nonfinite: skip this member's step
                 module.skipped_updates += 1
-        self.optimizer.step(step)
+        optimizer.step(step)
         return grad_norm, going
 
-    def _clip_gradients(self, member_ids: list[int], max_norm: Tensor) -> Tensor:
-        """Each member's global gradient norm `(U,)` (as `get_total_norm`), its gradients scaled by
-        `min(1, max_norm / (norm + 1e-6))` (as `clip_grad_norm_`; `max_norm` inf where a member does not clip)."""
-        grads = [p.grad for p in self.stacked.params]
+    def _clip_gradients(self, params: list[Tensor], member_ids: list[int], max_norm: Tensor) -> Tensor:
+        """Each member's global gradient norm `(U,)` over the stacked `params` (as `get_total_norm`), its
+        gradients scaled by `min(1, max_norm / (norm + 1e-6))` (as `clip_grad_norm_`; `max_norm` inf where a member
+        does not clip)."""
+        grads = [p.grad for p in params]
         ids = torch.tensor(member_ids)
         rows = [g if len(member_ids) == self.size else g[ids] for g in grads]
         norms = torch.stack([torch.linalg.vector_norm(g.flatten(1), dim=1) for g in rows], dim=1)

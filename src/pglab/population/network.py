@@ -22,6 +22,9 @@ from pglab.errors import ConfigError
 from pglab.networks.actor_critic import ActorCritic
 from pglab.networks.distributions import CategoricalHead, DiagGaussianHead
 
+#: the name prefixes of an `ActorCritic`'s actor parameters (the others are its critic's)
+ACTOR = ("actor_trunk.", "action_head.")
+
 
 class BatchedLinear(torch.autograd.Function):
     """`x (P, B, I)`, `weight (P, O, I)`, `bias (P, O)` -> `(P, B, O)`: each member's `F.linear`, whose backward
@@ -109,6 +112,14 @@ class StackedActorCritic:
                 module = policy.get_submodule(module_name)
                 setattr(module, attribute, nn.Parameter(stacked.detach()[k], requires_grad=False))
 
+    def actor_params(self) -> list[Tensor]:
+        """The actor's stacked parameters, in the order of each member's `actor_parameters()`."""
+        return [p for name, p in zip(self.names, self.params, strict=True) if name.startswith(ACTOR)]
+
+    def critic_params(self) -> list[Tensor]:
+        """The critic's stacked parameters, in the order of each member's `critic_parameters()`."""
+        return [p for name, p in zip(self.names, self.params, strict=True) if not name.startswith(ACTOR)]
+
     def _trunk(self, params: dict[str, Tensor], prefix: str, x: Tensor) -> Tensor:
         """`x (P, B, I)` through the members' trunk `prefix` (e.g. "actor_trunk")."""
         for i, activation in enumerate(self.activations):
@@ -132,18 +143,51 @@ class StackedActorCritic:
         """`obs (P, B, D)`, `actions (P, B, *Act)` -> log-probabilities, entropies and values, each `(P, B)`, as
         each member's `ActorCritic.evaluate_actions` computes them. `params`: the stacked parameters to use (by
         default `self.params`; e.g. some members' rows of them, in `self.params`' order)."""
-        params = dict(zip(self.names, self.params if params is None else params, strict=True))
+        params = self._named(params)
         features = self._trunk(params, "actor_trunk", obs)
         values = self._values(params, obs, features)
+        return *self._log_prob_and_entropy(params, features, actions), values
+
+    def log_prob_and_entropy(
+        self, obs: Tensor, actions: Tensor, params: list[Tensor] | None = None
+    ) -> tuple[Tensor, Tensor]:
+        """The actor alone: log-probabilities and entropies `(P, B)` of `actions` in `obs`, as each member's
+        `dist = policy.distribution(obs)` gives them by `dist.log_prob(actions)`, then `dist.entropy()` (VPG's
+        update), in that order: the order in which the gradients of the two terms meet in the backward pass.
+        `params` as in `evaluate_actions`."""
+        params = self._named(params)
+        features = self._trunk(params, "actor_trunk", obs)
+        return self._log_prob_and_entropy(params, features, actions, log_prob_first=True)
+
+    def critic_values(self, obs: Tensor, params: list[Tensor] | None = None) -> Tensor:
+        """The critic alone: V(s) `(P, B)` of `obs (P, B, D)`, as each member's `policy.value(obs)`, with gradients.
+        `params` as in `evaluate_actions`."""
+        params = self._named(params)
+        features = self._trunk(params, "actor_trunk", obs) if self.shared_trunk else None
+        return self._values(params, obs, features)
+
+    def _named(self, params: list[Tensor] | None) -> dict[str, Tensor]:
+        return dict(zip(self.names, self.params if params is None else params, strict=True))
+
+    def _log_prob_and_entropy(
+        self, params: dict[str, Tensor], features: Tensor, actions: Tensor, log_prob_first: bool = False
+    ) -> tuple[Tensor, Tensor]:
+        """As the member's action head's `log_prob_and_entropy` (the entropy's terms first) or, with
+        `log_prob_first`, as `Categorical.log_prob` then `Categorical.entropy` (the same values; autograd sums the
+        gradients of `log_p`'s three uses in the order they were made, so the order changes the last bits)."""
         if self.gaussian:
             mean = self._linear(params, "action_head.mean", features)
             std = params["action_head.log_std"].unsqueeze(1).exp().expand_as(mean)
             dist = Independent(Normal(mean, std, validate_args=False), 1, validate_args=False)
-            return dist.log_prob(actions), dist.entropy(), values
+            return dist.log_prob(actions), dist.entropy()
         logits = self._linear(params, "action_head.logits", features)
         log_p = logits - logits.logsumexp(dim=-1, keepdim=True)
+        if log_prob_first:
+            log_probs = log_p.gather(-1, actions.long().unsqueeze(-1)).squeeze(-1)
         entropy = -(log_p.clamp(min=torch.finfo(log_p.dtype).min) * log_p.softmax(dim=-1)).sum(-1)
-        return log_p.gather(-1, actions.long().unsqueeze(-1)).squeeze(-1), entropy, values
+        if not log_prob_first:
+            log_probs = log_p.gather(-1, actions.long().unsqueeze(-1)).squeeze(-1)
+        return log_probs, entropy
 
     # ----------------------------------------------------------------- acting (no gradients)
     @torch.no_grad()
@@ -171,9 +215,7 @@ class StackedActorCritic:
     @torch.no_grad()
     def value(self, obs: Tensor) -> Tensor:
         """`obs (P, N, D)` -> V(s) `(P, N)`."""
-        params = dict(zip(self.names, self.params, strict=True))
-        features = self._trunk(params, "actor_trunk", obs) if self.shared_trunk else None
-        return self._values(params, obs, features)
+        return self.critic_values(obs)
 
     @torch.no_grad()
     def deterministic_action(self, obs: Tensor) -> Tensor:

@@ -4,8 +4,8 @@ Every job is checked, built and reported as `pglab.train.run` does for one run: 
 hold no run, its whole config passes `preflight` (a job that fails it is recorded as failed, alone), its module,
 env, collector and initial weights are built under its own seed, and at the end its run dir holds `config.yaml`,
 its loggers' files (`csv/metrics.csv`, W&B, ...), `summary.json` and `learning_curve.png`. What the jobs share
-is the training loop: one population LightningModule of their algorithm (`PopulationPPO`, `PopulationA2C`) updates
-all members at once.
+is the training loop: one population LightningModule of their algorithm (`PopulationPPO`, `PopulationA2C`,
+`PopulationVPG`) updates all members at once.
 
 `time/wall_s` of a member is the population's training time (the members train side by side, not one after
 another), and `time/update_s` is the population's update time.
@@ -33,6 +33,7 @@ from pglab.population.a2c import PopulationA2C
 from pglab.population.collector import PopulationCollector, can_batch, population_collector
 from pglab.population.module import Member, MemberTrainer, PopulationModule
 from pglab.population.ppo import PopulationPPO
+from pglab.population.vpg import PopulationVPG
 from pglab.preflight import preflight
 from pglab.reporting import final_summary, plot_learning_curve, record_failure, summary_line, write_summary
 from pglab.rng import rng_states
@@ -59,11 +60,13 @@ POPULATION_KEYS = (
     "algo.anneal_lr",
     "algo.normalize_advantage",
     "algo.clip_vloss",
+    "algo.vf_lr",
 )
 #: the algorithms a population trains, each with its population module (the others' sweep jobs run one by one)
 POPULATION_ALGORITHMS: dict[str, type[PopulationModule]] = {
     "pglab.algos.ppo.PPO": PopulationPPO,
     "pglab.algos.a2c.A2C": PopulationA2C,
+    "pglab.algos.vpg.VPG": PopulationVPG,
 }
 
 Result = dict[str, Any] | BaseException
@@ -328,7 +331,10 @@ def train_population(
     )
     for i, k in enumerate(live):
         if k in resumed:  # its learning rate already replaced by this run's (`on_load_checkpoint`)
-            population.optimizer.load_member_state_dict(i, resumed[k]["optimizer_states"][0])
+            for optimizer, state in zip(
+                population.population_optimizers(), resumed[k]["optimizer_states"], strict=True
+            ):
+                optimizer.load_member_state_dict(i, state)
     if resumed and population.collector is not None:
         population.collector.continue_members()
     for k in live:  # the run dirs are written once every member is ready to train
@@ -434,6 +440,7 @@ SHARED_KEYS = (
     "algo.update_epochs",
     "algo.num_minibatches",
     "algo.optimizer",
+    "algo.value_updates",
     "total_env_steps",
 )
 
