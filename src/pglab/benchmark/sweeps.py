@@ -8,7 +8,9 @@ Sweeps:
 - `grid64`: 4 lr x 4 gamma x 4 ent_coef around the torch backend's CartPole preset (`experiment=ppo_cartpole_torch`),
   50,000 env steps each, evaluation included (every 8,192 env steps and at the end);
 - `grid24`: 2 lr x 2 gamma x 2 ent_coef x 3 seeds with the default PPO on the gymnasium backend (`env=cartpole`,
-  8 sync envs, 100,000 env steps each).
+  8 sync envs, 100,000 env steps each);
+- `a2c24`, `vpg24`: the same grid shape with the A2C and VPG CartPole presets (`experiment=a2c_cartpole`,
+  `experiment=vpg_cartpole`) on the gymnasium backend, 50,000 env steps each.
 
 Each sweep's wall time is the whole command's (imports, composition, every job, the sweep summary). Every job's
 final evaluation is read from its `summary.json`; the report compares each job's return under the population
@@ -55,8 +57,34 @@ SWEEPS = {
         "steps": 100_000,
         "launchers": ["population", "joblib"],
     },
+    "a2c24": {
+        "description": "2 lr x 2 gamma x 2 ent_coef x 3 seeds, a2c_cartpole (RMSprop, 8 sync envs x 5 steps), "
+        "50,000 env steps each",
+        "overrides": [
+            "experiment=a2c_cartpole",
+            "algo.lr=7e-4,1e-3",
+            "algo.gamma=0.98,0.99",
+            "algo.ent_coef=0,0.01",
+            "seed=0,1,2",
+        ],
+        "steps": 50_000,
+        "launchers": ["population", "joblib"],
+    },
+    "vpg24": {
+        "description": "2 lr x 2 gamma x 2 ent_coef x 3 seeds, vpg_cartpole (8 sync envs x 256 steps, 40 value "
+        "steps a rollout), 50,000 env steps each",
+        "overrides": [
+            "experiment=vpg_cartpole",
+            "algo.lr=3e-3,1e-2",
+            "algo.gamma=0.98,0.99",
+            "algo.ent_coef=0,0.01",
+            "seed=0,1,2",
+        ],
+        "steps": 50_000,
+        "launchers": ["population", "joblib"],
+    },
 }
-QUICK_STEPS = {"grid64": 2_048, "grid24": 2_048}
+QUICK_STEPS = {"grid64": 2_048, "grid24": 2_048, "a2c24": 2_000, "vpg24": 4_096}
 
 
 def run_sweep(name: str, launcher: str, steps: int, work_dir: Path) -> dict[str, Any]:
