@@ -18,9 +18,10 @@ from pglab.errors import ConfigError
 from pglab.run_dir import check_resume_dir
 
 #: config keys that must match between a checkpoint and the run loading it: they shape the networks, the
-#: observations or the normalization statistics
+#: optimizer's state, the observations or the normalization statistics
 MUST_MATCH = (
     "algo._target_",
+    "algo.optimizer",
     "env.id",
     "env.kwargs",
     "env.atari_preprocessing",

@@ -1,5 +1,6 @@
 """`hydra/launcher=population` from the command line: members are jobs, results equal the basic launcher's, failed
-jobs fail alone, PPO, A2C and VPG train as populations and other algorithms run alone, Optuna gets every trial, SIGINT checkpoints every member."""
+jobs fail alone, PPO, A2C and VPG jobs train as populations and REINFORCE's run alone, Optuna gets every trial,
+SIGINT checkpoints every member."""
 
 import json
 import os

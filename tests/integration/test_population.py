@@ -41,7 +41,10 @@ SYNC_VPG = ("experiment=vpg_cartpole", "total_env_steps=4096", "callbacks.evalua
 
 
 def metrics(run_dir: Path) -> list[dict[str, str]]:
-    """The run's metrics rows without the timings (the only columns a population may change)."""
+    """The run's metrics rows without the timings (the only columns a population may change); none before the
+    first row is logged."""
+    if not (run_dir / "csv" / "metrics.csv").exists():
+        return []
     with open(run_dir / "csv" / "metrics.csv") as f:
         return [{k: v for k, v in row.items() if not k.startswith("time/")} for row in csv.DictReader(f)]
 
@@ -66,13 +69,13 @@ def train_population(make_cfg, tmp_path: Path, name: str, jobs: list[tuple[str, 
             SYNC_PPO,
             [("seed=3", "algo.target_kl=0.01"), ("seed=4", "algo.gamma=0.95", "algo.clip_vloss=true")],
         ),
-        (TORCH_PPO, [("seed=2", "algo.normalize_advantage=false")]),  # a population of one
+        (TORCH_PPO, [("seed=2", "algo.normalize_advantage=false", "algo.max_grad_norm=0.3")]),  # one member
         (
             TORCH_A2C,
             [
                 ("seed=0",),
                 ("seed=1", "algo.lr=1e-3", "algo.ent_coef=0.01", "algo.max_grad_norm=null"),
-                ("seed=2", "algo.normalize_advantage=true", "algo.anneal_lr=true", "algo.vf_coef=0.25"),
+                ("seed=2", "algo.normalize_advantage=true", "algo.anneal_lr=true", "algo.max_grad_norm=0.3"),
             ],
         ),
         (SYNC_A2C, [("seed=3", "algo.gamma=0.95"), ("seed=4", "algo.gae_lambda=0.9", "algo.lr=2e-3")]),
@@ -81,7 +84,7 @@ def train_population(make_cfg, tmp_path: Path, name: str, jobs: list[tuple[str, 
             TORCH_VPG,
             [
                 ("seed=0",),
-                ("seed=1", "algo.lr=1e-3", "algo.vf_lr=3e-3", "algo.ent_coef=0.01", "algo.max_grad_norm=0.5"),
+                ("seed=1", "algo.lr=1e-3", "algo.vf_lr=3e-3", "algo.ent_coef=0.01", "algo.max_grad_norm=0.3"),
                 ("seed=2", "algo.normalize_advantage=false", "algo.anneal_lr=true", "algo.gamma=0.95"),
             ],
         ),
@@ -113,10 +116,15 @@ def test_every_member_trains_exactly_as_its_own_run(make_cfg, tmp_path, caplog, 
             assert (run_dir / name).is_file()
 
 
-def test_changing_one_members_lr_leaves_every_other_member_bit_identical(make_cfg, tmp_path):
-    jobs = [TORCH_PPO + (f"seed={k}",) for k in range(3)]
+@pytest.mark.parametrize(
+    "base, change",
+    [(TORCH_PPO, "algo.lr=1e-2"), (TORCH_A2C, "algo.lr=1e-2"), (TORCH_VPG, "algo.vf_lr=1e-2")],
+    ids=["ppo", "a2c", "vpg"],
+)
+def test_changing_one_members_lr_leaves_every_other_member_bit_identical(make_cfg, tmp_path, base, change):
+    jobs = [base + (f"seed={k}",) for k in range(3)]
     first = train_population(make_cfg, tmp_path, "a", jobs)
-    jobs[1] = jobs[1] + ("algo.lr=1e-2",)
+    jobs[1] = jobs[1] + (change,)
     second = train_population(make_cfg, tmp_path, "b", jobs)
     assert metrics(first[0]) == metrics(second[0])
     assert metrics(first[2]) == metrics(second[2])
@@ -154,6 +162,24 @@ def test_the_stacked_network_gives_each_member_its_own_bits_and_shares_its_stora
             for k, c in enumerate(copies):
                 for mine, theirs in zip(outputs, c.evaluate_actions(obs[k], actions[k]), strict=True):
                     assert torch.equal(mine[k], theirs), (space, batch, k)
+        # the actor alone as `distribution(obs).log_prob` then `.entropy()`, the critic alone as `value(obs)`: values
+        # and gradients (VPG's losses), each member's parameters in its `actor_parameters()` order
+        obs = torch.randn(4, 64, 6)
+        actions = torch.stack([c.act(obs[k])[0] for k, c in enumerate(copies)])
+        log_probs, entropy = stacked.log_prob_and_entropy(obs, actions)
+        values = stacked.critic_values(obs)
+        (log_probs.mean(-1) - 0.01 * entropy.mean(-1) + values.pow(2).mean(-1)).sum().backward()
+        for k, c in enumerate(copies):
+            dist = c.distribution(obs[k])
+            theirs = (dist.log_prob(actions[k]), dist.entropy(), c.value(obs[k]))
+            for mine, their in zip((log_probs, entropy, values), theirs, strict=True):
+                assert torch.equal(mine[k], their), (space, k)
+            (theirs[0].mean() - 0.01 * theirs[1].mean() + theirs[2].pow(2).mean()).backward()
+            mine = [p.grad[k] for p in stacked.actor_params() + stacked.critic_params()]
+            theirs = [p.grad for p in c.actor_parameters() + c.critic_parameters()]
+            assert len(mine) == len(theirs) and all(
+                torch.equal(a, b) for a, b in zip(mine, theirs, strict=True)
+            )
         with torch.no_grad():  # a step on the stacked tensors is a step of every member's own module
             stacked.params[0][2].add_(1.0)
         assert torch.equal(next(policies[2].parameters()), next(copies[2].parameters()) + 1.0)
@@ -164,6 +190,8 @@ def test_jobs_group_by_everything_but_seeds_and_scalar_hyperparameters():
     assert a == population_key(["seed=4", "env.num_envs=8", "+algo.ent_coef=0.1", "algo.lr=3e-4"])
     assert a != population_key(["seed=0", "env.num_envs=16"])
     assert a != population_key(["seed=0", "env.num_envs=8", "algo.update_epochs=4"])
+    assert a != population_key(["seed=0", "env.num_envs=8", "algo.optimizer=adam"])  # A2C's
+    assert a == population_key(["seed=1", "env.num_envs=8", "algo.vf_lr=3e-4", "algo.advantage=gae"])  # VPG's
 
 
 def assert_same(a, b, path="checkpoint"):
@@ -204,11 +232,16 @@ def test_a_members_checkpoints_are_its_own_runs_checkpoints(make_cfg, tmp_path, 
 
 @pytest.mark.parametrize(
     "base, diverge",
-    [(TORCH_PPO, "algo.vf_coef=1e38"), (TORCH_A2C, "algo.vf_coef=1e38"), (TORCH_VPG, "algo.vf_lr=1e30")],
-    ids=["ppo", "a2c", "vpg"],
+    [
+        (TORCH_PPO, "algo.vf_coef=1e38"),
+        (TORCH_A2C, "algo.vf_coef=1e38"),
+        (TORCH_VPG, "algo.vf_lr=1e30"),  # in a value step
+        (TORCH_VPG, "algo.ent_coef=1e38"),  # in the policy step
+    ],
+    ids=["ppo", "a2c", "vpg-value", "vpg-policy"],
 )
 def test_a_diverging_member_fails_alone_as_its_own_run_would(make_cfg, tmp_path, base, diverge):
-    jobs = [base + ("seed=0",), base + ("seed=1", diverge)]  # an infinite loss
+    jobs = [base + ("seed=0",), base + ("seed=1", diverge)]  # an infinite loss or gradient
     run(make_cfg(*jobs[0], output_dir=tmp_path / "alone0"), list(jobs[0]))
     with pytest.raises(DivergenceError) as alone:
         run(make_cfg(*jobs[1], output_dir=tmp_path / "alone1"), list(jobs[1]))
@@ -218,7 +251,58 @@ def test_a_diverging_member_fails_alone_as_its_own_run_would(make_cfg, tmp_path,
     assert isinstance(results[1], DivergenceError) and str(results[1]) == str(alone.value).replace(
         "alone1", "member1"
     )
-    assert '"status": "failed"' in (dirs[1] / "summary.json").read_text()
+    assert metrics(dirs[1]) == metrics(tmp_path / "alone1")  # no row for the update that diverged
+    ours, theirs = (json.loads((d / "summary.json").read_text()) for d in (dirs[1], tmp_path / "alone1"))
+    assert ours["status"] == "failed" and ours["progress/env_steps"] == theirs["progress/env_steps"]
+
+
+@pytest.mark.parametrize(
+    "base, diverge",
+    [(TORCH_PPO, "algo.vf_coef=1e38"), (TORCH_A2C, "algo.vf_coef=1e38"), (TORCH_VPG, "algo.ent_coef=1e38")],
+    ids=["ppo", "a2c", "vpg"],
+)
+def test_a_member_skipping_non_finite_steps_trains_as_its_own_run(make_cfg, tmp_path, base, diverge):
+    jobs = [base + ("seed=0", "on_nonfinite=skip"), base + ("seed=1", "on_nonfinite=skip", diverge)]
+    for k, job in enumerate(jobs):
+        run(make_cfg(*job, output_dir=tmp_path / f"alone{k}"), list(job))
+    together = train_population(make_cfg, tmp_path, "member", jobs)
+    rows = metrics(together[1])
+    skipped = [
+        float(row["diagnostics/skipped_updates"]) for row in rows if row["diagnostics/skipped_updates"]
+    ]
+    assert skipped[-1] > 0 and skipped == sorted(skipped)
+    for k, run_dir in enumerate(together):
+        assert metrics(run_dir) == metrics(tmp_path / f"alone{k}")
+
+
+def stop_population_at(monkeypatch, steps: int, member: int = 0) -> None:
+    """Stop populations as a SIGINT during the update of the rollout at which `member` reaches `steps` env steps."""
+    on_train_epoch_end = PopulationModule.on_train_epoch_end
+
+    def stop_there(population):
+        reached = population.members[member].module.collector.env_steps >= steps
+        if population.stop_signal is None and reached:
+            population.stop_signal = "SIGINT"
+        on_train_epoch_end(population)
+
+    monkeypatch.setattr(PopulationModule, "on_train_epoch_end", stop_there)
+
+
+def test_a_member_that_reached_its_score_before_a_signal_completed_and_the_others_were_interrupted(
+    make_cfg, tmp_path, monkeypatch
+):
+    jobs = [TORCH_PPO + ("seed=0", "callbacks.evaluation.stop_at_score=0"), TORCH_PPO + ("seed=1",)]
+    alone = run(make_cfg(*jobs[0], output_dir=tmp_path / "alone"), list(jobs[0]))
+    assert (alone["status"], alone["progress/env_steps"]) == ("completed", 2048)  # its first evaluation
+    stop_population_at(monkeypatch, 4096, member=1)
+    dirs = [tmp_path / f"member{k}" for k in range(len(jobs))]
+    results = run_population([(make_cfg(*j, output_dir=d), list(j)) for j, d in zip(jobs, dirs, strict=True)])
+    assert [(r["status"], r["progress/env_steps"]) for r in results] == [
+        ("completed", 2048),
+        ("interrupted", 4096),
+    ]
+    assert metrics(dirs[0]) == metrics(tmp_path / "alone")
+    assert json.loads((dirs[0] / "summary.json").read_text())["status"] == "completed"
 
 
 @pytest.mark.parametrize(
@@ -239,15 +323,7 @@ def test_a_stopped_population_resumed_as_one_continues_bit_for_bit(
     straight = train_population(make_cfg, tmp_path, "straight", jobs)
     total = json.loads((straight[0] / "summary.json").read_text())["progress/env_steps"]
 
-    # Stopped as by a SIGINT during the update of the rollout that reaches `stop_at` env steps.
-    on_train_epoch_end = PopulationModule.on_train_epoch_end
-
-    def stop_there(population):
-        if population.stop_signal is None and population.members[0].module.collector.env_steps >= stop_at:
-            population.stop_signal = "SIGINT"
-        on_train_epoch_end(population)
-
-    monkeypatch.setattr(PopulationModule, "on_train_epoch_end", stop_there)
+    stop_population_at(monkeypatch, stop_at)
     dirs = [tmp_path / f"stopped{k}" for k in range(len(jobs))]
     first = run_population([(make_cfg(*j, output_dir=d), list(j)) for j, d in zip(jobs, dirs, strict=True)])
     assert [(r["status"], r["progress/env_steps"]) for r in first] == [("interrupted", stop_at)] * 2

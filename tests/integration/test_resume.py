@@ -169,3 +169,16 @@ def test_resuming_a_run_at_its_budget_collects_nothing_and_a_refused_resume_chan
         run(make_cfg(f"resume={tmp_path / 'run'}"), overrides=["algo.lr=-1.0"])
     assert (tmp_path / "run" / "summary.json").read_text() == summary
     assert last.read_bytes() == saved
+
+
+def test_a_resume_with_another_optimizer_is_refused_naming_the_key(make_cfg, tmp_path):
+    run(
+        make_cfg("algo=a2c", "total_env_steps=400", "logger=csv", output_dir=tmp_path / "run"),
+        ["algo=a2c", "total_env_steps=400"],
+    )
+    last = tmp_path / "run" / "checkpoints" / "last.ckpt"
+    saved, summary = last.read_bytes(), (tmp_path / "run" / "summary.json").read_text()
+    with pytest.raises(ConfigError, match=r"algo.optimizer: checkpoint 'rmsprop', this run 'adam'"):
+        run(make_cfg(f"resume={tmp_path / 'run'}"), overrides=["algo.optimizer=adam"])
+    assert (tmp_path / "run" / "summary.json").read_text() == summary
+    assert last.read_bytes() == saved

@@ -132,11 +132,25 @@ def test_a_members_state_is_its_torch_optimizers_state_dict(pair):
         for key, value in state.items():
             assert torch.equal(ours["state"][i][key], value), (i, key)
     # and an ordinary optimizer's state loads into a member: its next steps agree bit for bit
-    fresh = make([p.detach().clone().requires_grad_() for p in params], LRS)
-    fresh.load_member_state_dict(0, theirs)
+    alone, torch_optimizer = run_alone(make_torch, 2, LRS[2], grads)
+    fresh_params = [p.detach().clone().requires_grad_() for p in params]
+    fresh = make(fresh_params, [LRS[2], LRS[1], LRS[0]])
+    fresh.load_member_state_dict(0, torch_optimizer.state_dict())
     assert fresh.step_counts() == [4, 0, 0]
     for name, tensors in fresh.state.items():
         assert all(torch.equal(t[0], theirs["state"][i][name]) for i, t in enumerate(tensors))
+    for stacked, mine in zip(fresh_params, alone, strict=True):
+        with torch.no_grad():
+            stacked[0] = mine.detach()
+    for step_grads in gradients(6, steps=3):
+        for p, g in zip(fresh_params, stack(step_grads), strict=True):
+            p.grad = g
+        fresh.step()
+        for p, g in zip(alone, step_grads[0], strict=True):
+            p.grad = g.clone()
+        torch_optimizer.step()
+    for stacked, mine in zip(fresh_params, alone, strict=True):
+        assert torch.equal(stacked[0], mine.detach())
 
 
 def test_parameters_without_the_member_axis_are_refused(pair):

@@ -11,7 +11,7 @@ clipped to its `max_grad_norm`, and every member stepped by the optimizer its or
 import torch
 
 from pglab.population.adam import PopulationAdam
-from pglab.population.module import PopulationModule, stack_batches
+from pglab.population.module import PopulationModule, max_norm_column, member_column, stack_batches
 from pglab.population.optimizer import PopulationOptimizer
 from pglab.population.rmsprop import PopulationRMSprop
 from pglab.rollout.batch import TrainingBatch
@@ -48,14 +48,10 @@ class PopulationA2C(PopulationModule):
         pg_loss = -(log_probs * data.advantages).mean(-1)  # `policy_gradient_loss`, per member
         v_loss = 0.5 * (values - data.returns).pow(2).mean(-1)  # `value_loss`, per member
         entropy = entropy.mean(-1)
-        vf_coef = torch.tensor([c.vf_coef for c in configs], device=device)
-        ent_coef = torch.tensor([c.ent_coef for c in configs], device=device)
+        vf_coef = member_column([c.vf_coef for c in configs], device)
+        ent_coef = member_column([c.ent_coef for c in configs], device)
         loss = pg_loss + vf_coef * v_loss - ent_coef * entropy
-        inf = float("inf")
-        max_norm = torch.tensor(
-            [[inf if c.max_grad_norm is None else c.max_grad_norm] for c in configs], device=device
-        )
-        grad_norm, _ = self._step_members(loss, members, max_norm)
+        grad_norm, _ = self._step_members(loss, members, max_norm_column(configs, device))
         rows = torch.stack([pg_loss, v_loss, entropy, loss, grad_norm], 1).detach()
         for j, k in enumerate(members):
             self._update_means[k] = ([rows[j]], None)

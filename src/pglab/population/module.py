@@ -1,8 +1,8 @@
 """What a population LightningModule is, whatever its algorithm: its members, their collection, evaluation,
-metrics and checkpoints; each algorithm's population (`PopulationPPO`, `PopulationA2C`) adds its optimizer and its
-batched update.
+metrics and checkpoints; each algorithm's population (`PopulationPPO`, `PopulationA2C`, `PopulationVPG`) adds its
+optimizers and its batched update.
 
-The members are ordinary modules of the algorithm (`PPO`, `A2C`), built as their own runs would build them (same
+The members are ordinary modules of the algorithm (`PPO`, `A2C`, `VPG`), built as their own runs would build them (same
 seed, env, collector, initial weights, hyperparameters and checks). Each keeps its collector, its metrics and its
 evaluation; what the population adds is the update: `training_step` computes every member's loss at once on stacked
 parameters (`StackedActorCritic`) and steps them with a population optimizer (`PopulationAdam`,
@@ -22,6 +22,7 @@ One rollout per Lightning epoch, as `PolicyGradientModule`: collect and prepare 
 update, then each member's evaluation and metrics row (logged to the member's own loggers).
 """
 
+import math
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -75,7 +76,10 @@ class Member:
     rng_states: dict = field(default_factory=dict)
     trainer: MemberTrainer | None = None
     failure: BaseException | None = None
+    #: trains no further: its budget is used, its evaluation reached `stop_at_score`, or a signal stopped it
     finished: bool = False
+    #: finished before any signal came (its run completed; one stopped by the signal is interrupted)
+    completed: bool = False
 
     @property
     def training(self) -> bool:
@@ -238,7 +242,9 @@ class PopulationModule(L.LightningModule):
         rows = [g if len(member_ids) == self.size else g[ids] for g in grads]
         norms = torch.stack([torch.linalg.vector_norm(g.flatten(1), dim=1) for g in rows], dim=1)
         total = torch.linalg.vector_norm(norms, dim=1)
-        coefficient = torch.clamp(max_norm.squeeze(-1) / (total + 1e-6), max=1.0)
+        # `max_norm / (total + 1e-6)` as `clip_grad_norm_` computes it: a float over a tensor is the tensor's
+        # `__rtruediv__`, `reciprocal() * max_norm` (two roundings, which a division would not give)
+        coefficient = torch.clamp((total + 1e-6).reciprocal() * max_norm.squeeze(-1), max=1.0)
         clips = torch.isfinite(max_norm.squeeze(-1))
         if bool(clips.any()):
             for g in grads:
@@ -271,8 +277,8 @@ class PopulationModule(L.LightningModule):
         ]
         self._evaluate(due)
         for k, member in enumerate(self.members):
-            if k not in self._update_means:
-                continue
+            if k not in self._update_means or member.failure is not None:
+                continue  # a member that diverged in this update logs no row, as its own run raises in it
             module = member.module
             steps_values, early_stops = self._update_means[k]
             row = {**self._rollout_metrics[k], **module.metrics.update_means()}
@@ -291,6 +297,7 @@ class PopulationModule(L.LightningModule):
             module.metrics.log(row, module.collector.env_steps)
             if module.budget_exhausted() or member.trainer.should_stop:
                 member.finished = True
+                member.completed = self.stop_signal is None
             if member.failure is None and self.stop_signal is None:
                 checkpoints.after_rollout(self, k)
         if not self.training_members() or self.stop_signal is not None:
@@ -321,10 +328,10 @@ class PopulationModule(L.LightningModule):
                     member.failure.kept = (path, member.checkpoint._last_saved_step)
 
     def _evaluate(self, due: list[int], final: bool | None = None) -> None:
-        if self.stop_signal is not None and final:  # as an interrupted run: no final evaluation
-            return
         """The evaluations of members `due`: played together in the population's evaluation env where it has one
         (every member's episodes as its own evaluation plays them), else each by its own callback."""
+        if self.stop_signal is not None and final:  # as an interrupted run: no final evaluation
+            return
         if not due:
             return
         together = [
@@ -380,6 +387,19 @@ class PopulationModule(L.LightningModule):
             lengths[running] += 1
             running &= ~(terminated | truncated)
         return returns.reshape(P, -1), lengths.reshape(P, -1)
+
+
+def member_column(values: list, device: torch.device) -> Tensor:
+    """The members' values of one scalar hyperparameter as a float32 `(U,)` tensor (what an ordinary run's float
+    scalar becomes in a float32 operation)."""
+    return torch.tensor([float(v) for v in values], dtype=torch.float32, device=device)
+
+
+def max_norm_column(configs: list, device: torch.device) -> Tensor:
+    """The members' `max_grad_norm` as a `(U, 1)` float32 column, inf where a member does not clip."""
+    return member_column([math.inf if c.max_grad_norm is None else c.max_grad_norm for c in configs], device)[
+        :, None
+    ]
 
 
 def episode_metrics(rollout) -> dict[str, float]:

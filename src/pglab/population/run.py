@@ -61,6 +61,7 @@ POPULATION_KEYS = (
     "algo.normalize_advantage",
     "algo.clip_vloss",
     "algo.vf_lr",
+    "algo.advantage",
 )
 #: the algorithms a population trains, each with its population module (the others' sweep jobs run one by one)
 POPULATION_ALGORITHMS: dict[str, type[PopulationModule]] = {
@@ -253,7 +254,7 @@ def continue_member(member: Member, checkpoint: dict[str, Any]) -> None:
     for logger in module.metrics.loggers:  # continue the run's logs after the checkpoint's env step
         if hasattr(logger, "resume_at"):
             logger.resume_at(int(checkpoint["collector"]["env_steps"]))
-    member.finished = module.budget_exhausted()
+    member.finished = member.completed = module.budget_exhausted()
 
 
 def _with_hydra_config(hydra_configs: list[DictConfig] | None, k: int) -> None:
@@ -357,7 +358,7 @@ def train_population(
         f"{first_cfg.total_env_steps:,}",
     )
     with warnings.catch_warnings():
-        # PopulationAdam steps every member by hand, so Lightning is given no optimizer on purpose.
+        # The population's optimizers step every member by hand, so Lightning is given no optimizer on purpose.
         warnings.filterwarnings("ignore", message=r".*configure_optimizers` returned `None`")
         trainer.fit(population)
     wall_s = {k: members[k].module.wall_time() for k in live}  # the population's training time, reports apart
@@ -377,7 +378,7 @@ def train_population(
             results[k] = member.failure
             continue
         summary = final_summary(module.metrics, wall_s[k])
-        if population.stop_signal is not None:
+        if population.stop_signal is not None and not member.completed:
             summary.update(status="interrupted", signal=population.stop_signal)
         write_summary(summary, run_dir / "summary.json")
         algo_name = type(module).__name__

@@ -13,7 +13,7 @@ import torch
 from torch import Tensor
 
 from pglab.population.adam import PopulationAdam
-from pglab.population.module import PopulationModule, stack_batches
+from pglab.population.module import PopulationModule, max_norm_column, member_column, stack_batches
 from pglab.rollout.batch import TrainingBatch
 
 
@@ -45,11 +45,8 @@ class PopulationVPG(PopulationModule):
         configs = [self.members[k].module.config for k in members]
         data = stack_batches([batch[k] for k in members])
         device = data.obs.device
-        inf = float("inf")
-        max_norm = torch.tensor(
-            [[inf if c.max_grad_norm is None else c.max_grad_norm] for c in configs], device=device
-        )
-        ent_coef = torch.tensor([c.ent_coef for c in configs], device=device)
+        max_norm = max_norm_column(configs, device)
+        ent_coef = member_column([c.ent_coef for c in configs], device)
 
         log_probs, entropy = self.stacked.log_prob_and_entropy(data.obs, data.actions, self._rows(members))
         entropy = entropy.mean(-1)
@@ -72,7 +69,7 @@ class PopulationVPG(PopulationModule):
                 self._take(data.obs, rows, len(members)),
                 self._take(data.returns, rows, len(members)),
             )
-            values = self.stacked.critic_values(obs, self._rows(ids))
+            values = self.stacked.critic_values(obs, self._rows(ids, critic_only=True))
             step_loss = 0.5 * (values - returns).pow(2).mean(-1)  # `value_loss`, per member
             v_loss[rows] = step_loss.detach()
             _, still = self._step_members(step_loss, ids, max_norm[rows], optimizer=self.value_optimizer)
@@ -81,11 +78,13 @@ class PopulationVPG(PopulationModule):
         for j, k in enumerate(members):
             self._update_means[k] = ([values_row[j]], None)
 
-    def _rows(self, member_ids: list[int]) -> list[Tensor]:
-        """The stacked parameters of members `member_ids` (all of them: the stacked tensors themselves)."""
+    def _rows(self, member_ids: list[int], critic_only: bool = False) -> list[Tensor]:
+        """The stacked parameters of members `member_ids` (all of them: the stacked tensors themselves); with
+        `critic_only`, the actor's are left whole (a critic pass does not read them)."""
         if len(member_ids) == self.size:
             return self.stacked.params
-        return [p[member_ids] for p in self.stacked.params]
+        critic = {id(p) for p in self.stacked.critic_params()} if critic_only else None
+        return [p[member_ids] if critic is None or id(p) in critic else p for p in self.stacked.params]
 
     @staticmethod
     def _take(x: Tensor, rows: Tensor, size: int) -> Tensor:
