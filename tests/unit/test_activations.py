@@ -69,8 +69,10 @@ def test_an_elements_value_depends_on_its_input_only(threads):
             assert torch.equal(fast_tanh(piece).reshape(-1), reference[start : start + n]), shape
             naive = torch.sigmoid(piece * 2.0).mul(2.0).sub(1.0).reshape(-1)
             naive_mismatches += int((naive != reference[start : start + n]).sum())
-        # without the padding, the scalar tails of ATen's loops round differently: the check above has teeth
-        assert naive_mismatches > 0
+        # Without the padding, the scalar tails of ATen's loops round differently where torch runs its AVX512
+        # kernels (the check above has teeth there); its AVX2 sigmoid rounds as the scalar one does.
+        if torch.backends.cpu.get_cpu_capability() == "AVX512":
+            assert naive_mismatches > 0
     finally:
         torch.set_num_threads(previous)
 
