@@ -403,12 +403,14 @@ def max_norm_column(configs: list, device: torch.device) -> Tensor:
 
 
 def episode_metrics(rollout) -> dict[str, float]:
-    """Count, mean return and mean length of the episodes that ended in the rollout (one process)."""
+    """Count, mean return and mean length of the episodes that ended in the rollout (one process), summed as
+    `PolicyGradientModule.episode_metrics` sums them (the returns in their own dtype, float32: a float64 sum
+    differs where returns are not whole numbers)."""
     count = len(rollout.episode_returns)
     metrics = {"rollout/episodes": float(count)}
     if count:
-        metrics["rollout/episode_return_mean"] = rollout.episode_returns.double().sum().item() / count
-        metrics["rollout/episode_length_mean"] = rollout.episode_lengths.double().sum().item() / count
+        metrics["rollout/episode_return_mean"] = float(rollout.episode_returns.sum().item()) / count
+        metrics["rollout/episode_length_mean"] = float(rollout.episode_lengths.sum().item()) / count
     return metrics
 
 
