@@ -41,10 +41,9 @@ class PopulationA2C(PopulationModule):
         configs = [self.members[k].module.config for k in members]
         data = stack_batches([batch[k] for k in members])
         device = data.obs.device
-        params = self.stacked.params
-        if len(members) < self.size:
-            params = [p[members] for p in params]
-        log_probs, entropy, values = self.stacked.evaluate_actions(data.obs, data.actions, params)
+        log_probs, entropy, values = self.stacked.evaluate_actions(
+            data.obs, data.actions, self.member_params(members)
+        )
         pg_loss = -(log_probs * data.advantages).mean(-1)  # `policy_gradient_loss`, per member
         v_loss = 0.5 * (values - data.returns).pow(2).mean(-1)  # `value_loss`, per member
         entropy = entropy.mean(-1)

@@ -193,6 +193,14 @@ class PopulationModule(L.LightningModule):
             self.optimizer.lr[k] = config.lr * max(0.0, 1.0 - progress) if config.anneal_lr else config.lr
         self._update_start = time.perf_counter()
 
+    def member_params(self, member_ids: list[int], critic_only: bool = False) -> list[Tensor]:
+        """The stacked parameters of members `member_ids`, in `self.stacked.params`' order (all of them: the stacked
+        tensors themselves); with `critic_only`, the actor's are left whole (a critic pass does not read them)."""
+        if len(member_ids) == self.size:
+            return self.stacked.params
+        critic = {id(p) for p in self.stacked.critic_params()} if critic_only else None
+        return [p[member_ids] if critic is None or id(p) in critic else p for p in self.stacked.params]
+
     def _step_members(
         self,
         loss: Tensor,

@@ -79,11 +79,9 @@ class PopulationPPO(PopulationModule):
         old_log_probs, old_values = take(data.old_log_probs), take(data.old_values)
         advantages, returns = take(data.advantages), take(data.returns)
         member_ids = [members[i] for i in updating]
-        weights = [
-            self.stacked.params[j] if len(member_ids) == self.size else self.stacked.params[j][member_ids]
-            for j in range(len(self.stacked.params))
-        ]
-        log_probs, entropy, values = self.stacked.evaluate_actions(obs, actions, weights)
+        log_probs, entropy, values = self.stacked.evaluate_actions(
+            obs, actions, self.member_params(member_ids)
+        )
         col = columns if everyone else {name: value[rows] for name, value in columns.items()}
         standardized = (advantages - advantages.mean(-1, keepdim=True)) / (
             advantages.std(-1, keepdim=True) + 1e-8

@@ -48,13 +48,17 @@ class PopulationVPG(PopulationModule):
         max_norm = max_norm_column(configs, device)
         ent_coef = member_column([c.ent_coef for c in configs], device)
 
-        log_probs, entropy = self.stacked.log_prob_and_entropy(data.obs, data.actions, self._rows(members))
+        log_probs, entropy = self.stacked.log_prob_and_entropy(
+            data.obs, data.actions, self.member_params(members)
+        )
         entropy = entropy.mean(-1)
         pg_loss = -(log_probs * data.advantages).mean(-1)  # `policy_gradient_loss`, per member
         loss = pg_loss - ent_coef * entropy
         grad_norm, going = self._step_members(loss, members, max_norm)
         with torch.no_grad():
-            new_log_probs, _ = self.stacked.log_prob_and_entropy(data.obs, data.actions, self._rows(members))
+            new_log_probs, _ = self.stacked.log_prob_and_entropy(
+                data.obs, data.actions, self.member_params(members)
+            )
             approx_kl = (data.old_log_probs - new_log_probs).mean(-1)
 
         # the critics' regression: only members still going take more steps (a diverged run stops at once)
@@ -69,7 +73,7 @@ class PopulationVPG(PopulationModule):
                 self._take(data.obs, rows, len(members)),
                 self._take(data.returns, rows, len(members)),
             )
-            values = self.stacked.critic_values(obs, self._rows(ids, critic_only=True))
+            values = self.stacked.critic_values(obs, self.member_params(ids, critic_only=True))
             step_loss = 0.5 * (values - returns).pow(2).mean(-1)  # `value_loss`, per member
             v_loss[rows] = step_loss.detach()
             _, still = self._step_members(step_loss, ids, max_norm[rows], optimizer=self.value_optimizer)
@@ -77,14 +81,6 @@ class PopulationVPG(PopulationModule):
         values_row = torch.stack([pg_loss, v_loss, entropy, loss, approx_kl, grad_norm], 1).detach()
         for j, k in enumerate(members):
             self._update_means[k] = ([values_row[j]], None)
-
-    def _rows(self, member_ids: list[int], critic_only: bool = False) -> list[Tensor]:
-        """The stacked parameters of members `member_ids` (all of them: the stacked tensors themselves); with
-        `critic_only`, the actor's are left whole (a critic pass does not read them)."""
-        if len(member_ids) == self.size:
-            return self.stacked.params
-        critic = {id(p) for p in self.stacked.critic_params()} if critic_only else None
-        return [p[member_ids] if critic is None or id(p) in critic else p for p in self.stacked.params]
 
     @staticmethod
     def _take(x: Tensor, rows: Tensor, size: int) -> Tensor:
