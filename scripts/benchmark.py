@@ -8,7 +8,8 @@ backend against its gymnasium one, on this machine.
     python scripts/benchmark.py --repeats 5    # more repeats for tighter min-max ranges
     python scripts/benchmark.py --threads 1    # every framework with 1 torch thread, no calibration
     python scripts/benchmark.py --sweeps       # only the sweeps: basic, joblib and population launchers
-                                               #   on the same sweeps (~20 min; docs/sweeps.md)
+                                               #   on the same sweeps (~40 min; docs/sweeps.md)
+    python scripts/benchmark.py --sweeps reinforce24   # only the sweeps named (the report keeps the others)
 
 What is measured and how: `python scripts/benchmark.py --help`, or the docstring of `pglab.benchmark`
 (src/pglab/benchmark/__init__.py).

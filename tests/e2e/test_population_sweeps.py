@@ -1,5 +1,5 @@
 """`hydra/launcher=population` from the command line: members are jobs, results equal the basic launcher's, failed
-jobs fail alone, PPO, A2C and VPG jobs train as populations and REINFORCE's run alone, Optuna gets every trial,
+jobs fail alone, each algorithm's jobs train as its own population, Optuna gets every trial,
 SIGINT checkpoints every member."""
 
 import json
@@ -53,7 +53,7 @@ def test_a_population_sweep_runs_every_job_as_the_basic_launcher_does_and_bad_jo
     assert runs["population"] == runs["basic"]
 
 
-def test_each_algorithm_trains_as_its_own_population_and_others_run_alone(tmp_path):
+def test_each_algorithms_jobs_train_as_its_own_population(tmp_path):
     sweep_dir = tmp_path / "sweep"
     result = train(
         "-m",
@@ -67,8 +67,8 @@ def test_each_algorithm_trains_as_its_own_population_and_others_run_alone(tmp_pa
     )
     assert result.returncode == 0, result.stderr[-3000:]
     output = result.stderr + result.stdout
-    # PPO's, A2C's and VPG's jobs as three populations; REINFORCE's job by job
-    assert output.count("Population of 2 jobs") == 3, output[-3000:]
+    # PPO's, A2C's, VPG's and REINFORCE's jobs as four populations
+    assert output.count("Population of 2 jobs") == 4, output[-3000:]
     jobs = read_jobs(sweep_dir)
     assert sorted((j["overrides"].split()[0], j["seed"], j["status"]) for j in jobs) == [
         ("algo=a2c", "0", "completed"),

@@ -38,6 +38,13 @@ TORCH_VPG = (
     "callbacks.evaluation.every_env_steps=4096",
 )
 SYNC_VPG = ("experiment=vpg_cartpole", "total_env_steps=4096", "callbacks.evaluation.every_env_steps=2048")
+#: REINFORCE (8 envs, 16 whole episodes per rollout) on a gymnasium vector env, and on the torch backend
+SYNC_REINFORCE = (
+    "experiment=reinforce_cartpole",
+    "total_env_steps=3000",
+    "callbacks.evaluation.every_env_steps=1500",
+)
+TORCH_REINFORCE = SYNC_REINFORCE + ("env.vectorization=torch",)
 
 
 def metrics(run_dir: Path) -> list[dict[str, str]]:
@@ -99,6 +106,26 @@ def train_population(make_cfg, tmp_path: Path, name: str, jobs: list[tuple[str, 
             ),
             [("seed=0",), ("seed=1", "algo.lr=1e-3", "algo.ent_coef=0.01", "algo.max_grad_norm=0.3")],
         ),
+        (
+            SYNC_REINFORCE,
+            [
+                ("seed=0",),
+                ("seed=1", "algo.lr=1e-3", "algo.ent_coef=0.01", "algo.max_grad_norm=0.3"),
+                ("seed=2", "algo.normalize_advantage=false", "algo.baseline=mean", "algo.returns=episode"),
+            ],
+        ),
+        (TORCH_REINFORCE, [("seed=3", "algo.gamma=0.95"), ("seed=4", "algo.anneal_lr=false")]),
+        (  # Box actions, and an env wrapper that keeps running statistics (observation normalization)
+            (
+                "algo=reinforce",
+                "env=pendulum",
+                "algo.episodes_per_rollout=4",
+                "env.normalize_obs=true",
+                "total_env_steps=2400",
+                "callbacks.evaluation.every_env_steps=1200",
+            ),
+            [("seed=0",), ("seed=1", "algo.lr=1e-3", "algo.max_grad_norm=0.3")],
+        ),
     ],
     ids=[
         "torch-backend",
@@ -110,6 +137,9 @@ def train_population(make_cfg, tmp_path: Path, name: str, jobs: list[tuple[str, 
         "vpg-torch",
         "vpg-gymnasium",
         "a2c-pendulum",
+        "reinforce-gymnasium",
+        "reinforce-torch",
+        "reinforce-pendulum",
     ],
 )
 def test_every_member_trains_exactly_as_its_own_run(make_cfg, tmp_path, caplog, base, variants):
@@ -129,8 +159,13 @@ def test_every_member_trains_exactly_as_its_own_run(make_cfg, tmp_path, caplog, 
 
 @pytest.mark.parametrize(
     "base, change",
-    [(TORCH_PPO, "algo.lr=1e-2"), (TORCH_A2C, "algo.lr=1e-2"), (TORCH_VPG, "algo.vf_lr=1e-2")],
-    ids=["ppo", "a2c", "vpg"],
+    [
+        (TORCH_PPO, "algo.lr=1e-2"),
+        (TORCH_A2C, "algo.lr=1e-2"),
+        (TORCH_VPG, "algo.vf_lr=1e-2"),
+        (SYNC_REINFORCE, "algo.lr=5e-2"),
+    ],
+    ids=["ppo", "a2c", "vpg", "reinforce"],
 )
 def test_changing_one_members_lr_leaves_every_other_member_bit_identical(make_cfg, tmp_path, base, change):
     jobs = [base + (f"seed={k}",) for k in range(3)]
@@ -227,8 +262,8 @@ def assert_same(a, b, path="checkpoint"):
 
 @pytest.mark.parametrize(
     "base",
-    [TORCH_PPO, SYNC_PPO, TORCH_A2C, SYNC_A2C, TORCH_VPG],
-    ids=["torch-backend", "gymnasium-backend", "a2c-torch", "a2c-gymnasium", "vpg-torch"],
+    [TORCH_PPO, SYNC_PPO, TORCH_A2C, SYNC_A2C, TORCH_VPG, TORCH_REINFORCE],
+    ids=["torch-backend", "gymnasium-backend", "a2c-torch", "a2c-gymnasium", "vpg-torch", "reinforce-torch"],
 )
 def test_a_members_checkpoints_are_its_own_runs_checkpoints(make_cfg, tmp_path, base):
     jobs = [base + ("seed=5",), base + ("seed=6", "algo.ent_coef=0.01")]
@@ -248,8 +283,9 @@ def test_a_members_checkpoints_are_its_own_runs_checkpoints(make_cfg, tmp_path, 
         (TORCH_A2C, "algo.vf_coef=1e38"),
         (TORCH_VPG, "algo.vf_lr=1e30"),  # in a value step
         (TORCH_VPG, "algo.ent_coef=1e38"),  # in the policy step
+        (SYNC_REINFORCE, "algo.ent_coef=1e38"),
     ],
-    ids=["ppo", "a2c", "vpg-value", "vpg-policy"],
+    ids=["ppo", "a2c", "vpg-value", "vpg-policy", "reinforce"],
 )
 def test_a_diverging_member_fails_alone_as_its_own_run_would(make_cfg, tmp_path, base, diverge):
     jobs = [base + ("seed=0",), base + ("seed=1", diverge)]  # an infinite loss or gradient
@@ -269,8 +305,13 @@ def test_a_diverging_member_fails_alone_as_its_own_run_would(make_cfg, tmp_path,
 
 @pytest.mark.parametrize(
     "base, diverge",
-    [(TORCH_PPO, "algo.vf_coef=1e38"), (TORCH_A2C, "algo.vf_coef=1e38"), (TORCH_VPG, "algo.ent_coef=1e38")],
-    ids=["ppo", "a2c", "vpg"],
+    [
+        (TORCH_PPO, "algo.vf_coef=1e38"),
+        (TORCH_A2C, "algo.vf_coef=1e38"),
+        (TORCH_VPG, "algo.ent_coef=1e38"),
+        (TORCH_REINFORCE, "algo.ent_coef=1e38"),
+    ],
+    ids=["ppo", "a2c", "vpg", "reinforce"],
 )
 def test_a_member_skipping_non_finite_steps_trains_as_its_own_run(make_cfg, tmp_path, base, diverge):
     jobs = [base + ("seed=0", "on_nonfinite=skip"), base + ("seed=1", "on_nonfinite=skip", diverge)]
@@ -314,6 +355,29 @@ def test_a_member_that_reached_its_score_before_a_signal_completed_and_the_other
     ]
     assert metrics(dirs[0]) == metrics(tmp_path / "alone")
     assert json.loads((dirs[0] / "summary.json").read_text())["status"] == "completed"
+    for name in ("last.ckpt", "best.ckpt"):  # its run ended where it completed, its env block as it was then
+        ours, theirs = (
+            torch.load(d / "checkpoints" / name, weights_only=False) for d in (dirs[0], tmp_path / "alone")
+        )
+        assert_same(ours, theirs)
+
+
+def test_members_completing_after_different_rollouts_end_as_their_own_runs(make_cfg, tmp_path):
+    # REINFORCE's members spend their env steps at different rates (whole episodes), so they complete apart
+    jobs = [SYNC_REINFORCE + ("seed=0",), SYNC_REINFORCE + ("seed=1", "algo.lr=5e-2")]
+    for k, job in enumerate(jobs):
+        run(make_cfg(*job, output_dir=tmp_path / f"alone{k}"), list(job))
+    together = train_population(make_cfg, tmp_path, "member", jobs)
+    rollouts = [metrics(d)[-1]["progress/rollouts"] for d in together]
+    assert rollouts[0] != rollouts[1]
+    for k, run_dir in enumerate(together):
+        assert metrics(run_dir) == metrics(tmp_path / f"alone{k}")
+        for name in ("last.ckpt", "best.ckpt"):
+            ours, theirs = (
+                torch.load(d / "checkpoints" / name, weights_only=False)
+                for d in (run_dir, tmp_path / f"alone{k}")
+            )
+            assert_same(ours, theirs)  # the loop counters of the rollout it completed at included
 
 
 @pytest.mark.parametrize(
@@ -324,20 +388,31 @@ def test_a_member_that_reached_its_score_before_a_signal_completed_and_the_other
         (SYNC_PPO + ("env.num_envs=1",), 1024),
         (TORCH_A2C, 2000),
         (SYNC_VPG, 2048),
+        (SYNC_REINFORCE, 1500),
     ],
-    ids=["torch-backend", "gymnasium-backend", "gymnasium-one-sub-env", "a2c-torch", "vpg-gymnasium"],
+    ids=[
+        "torch-backend",
+        "gymnasium-backend",
+        "gymnasium-one-sub-env",
+        "a2c-torch",
+        "vpg-gymnasium",
+        "reinforce-gymnasium",
+    ],
 )
 def test_a_stopped_population_resumed_as_one_continues_bit_for_bit(
     make_cfg, tmp_path, monkeypatch, base, stop_at
 ):
     jobs = [base + ("seed=7",), base + ("seed=8", "algo.lr=1e-3", "algo.gamma=0.95")]
     straight = train_population(make_cfg, tmp_path, "straight", jobs)
-    total = json.loads((straight[0] / "summary.json").read_text())["progress/env_steps"]
+    totals = [json.loads((d / "summary.json").read_text())["progress/env_steps"] for d in straight]
 
     stop_population_at(monkeypatch, stop_at)
     dirs = [tmp_path / f"stopped{k}" for k in range(len(jobs))]
     first = run_population([(make_cfg(*j, output_dir=d), list(j)) for j, d in zip(jobs, dirs, strict=True)])
-    assert [(r["status"], r["progress/env_steps"]) for r in first] == [("interrupted", stop_at)] * 2
+    steps = [r["progress/env_steps"] for r in first]
+    assert [r["status"] for r in first] == ["interrupted"] * 2 and steps[0] >= stop_at
+    if base != SYNC_REINFORCE:  # (REINFORCE's members stop after the same rollouts, at different env steps)
+        assert steps == [stop_at] * 2
     monkeypatch.undo()
 
     resumed = run_population(
@@ -346,7 +421,7 @@ def test_a_stopped_population_resumed_as_one_continues_bit_for_bit(
             for k, d in enumerate(dirs)
         ]
     )
-    assert [(r["status"], r["progress/env_steps"]) for r in resumed] == [("completed", total)] * 2
+    assert [(r["status"], r["progress/env_steps"]) for r in resumed] == [("completed", t) for t in totals]
     for alone, member in zip(straight, dirs, strict=True):
         assert metrics(member) == metrics(alone)  # one curve: no gap, no repeated row, every value the same
         for name in ("last.ckpt", "best.ckpt"):

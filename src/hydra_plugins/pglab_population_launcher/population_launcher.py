@@ -4,8 +4,8 @@ one population, in this process (`pglab.population`).
 Hydra's sweepers hand a launcher a batch of jobs (the basic sweeper: the whole grid; Optuna: `n_jobs` trials at a
 time). This launcher groups them by their overrides without those of `pglab.population.run.POPULATION_KEYS`
 (seed, lr, gamma, GAE lambda, ent_coef, vf_coef, clip_coef, max_grad_norm, target_kl, ...). A group of two or more
-PPO, A2C or VPG jobs trains as one population; any other job (REINFORCE's, a group of one) runs as the basic launcher
-runs it. Groups run one after another, in the order of their first job.
+PPO, A2C, VPG or REINFORCE jobs trains as one population; a group of one runs as the basic launcher runs it.
+Groups run one after another, in the order of their first job.
 
 Every job is still a Hydra job: its dir under the sweep dir with `.hydra/` (config, hydra config, overrides),
 Hydra's job callbacks (the sweep summary reads the dirs), and its return value (the final evaluation's mean

@@ -32,6 +32,7 @@ from pglab.benchmark.summary import (
     summarize_torch_backend,
     with_training_metrics,
 )
+from pglab.benchmark.sweeps import SWEEPS
 
 
 def usable_cores() -> int:
@@ -76,9 +77,13 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     )
     parser.add_argument(
         "--sweeps",
-        action="store_true",
+        nargs="*",
+        default=None,
+        choices=list(SWEEPS),
+        metavar="SWEEP",
         help="only the sweep section: the same `train.py -m` sweeps under the basic, joblib and population "
-        "launchers (pglab.benchmark.sweeps; about 20 min; report docs/sweeps.md)",
+        f"launchers (pglab.benchmark.sweeps; about 40 min; report docs/sweeps.md); name some of {list(SWEEPS)} "
+        "to run only those (the report keeps the other sweeps' sections)",
     )
     parser.add_argument(
         "--seed", type=int, default=0, help="seed of the first repeat; repeat k uses seed + k (default 0)"
@@ -188,10 +193,11 @@ def benchmark(args: argparse.Namespace, budget: Budget, command: str) -> None:
 
 def main(argv: list[str]) -> None:
     args = parse_args(argv)
-    if args.sweeps:  # Hydra's launchers only: Stable-Baselines3 is not needed
+    if args.sweeps is not None:  # Hydra's launchers only: Stable-Baselines3 is not needed
         from pglab.benchmark import sweeps
 
-        sweeps.run(args.quick, args.out_dir, args.work_dir, " ".join(["python scripts/benchmark.py", *argv]))
+        command = " ".join(["python scripts/benchmark.py", *argv])
+        sweeps.run(args.quick, args.out_dir, args.work_dir, command, args.sweeps)
         return
     try:
         metadata.version("stable-baselines3")

@@ -1,23 +1,26 @@
 """The sweep section of the benchmark: the same `python train.py -m` sweep under Hydra's basic launcher, the joblib
 launcher (`n_jobs=2`, its fastest on 2 cores) and pglab's population launcher, each as one fresh process, alone.
 
-    python scripts/benchmark.py --sweeps            # both sweeps, every launcher (about 20 min on 2 cores)
-    python scripts/benchmark.py --sweeps --quick    # tiny budgets: a smoke check of the harness
+    python scripts/benchmark.py --sweeps              # every sweep, every launcher (about 40 min on 2 cores)
+    python scripts/benchmark.py --sweeps reinforce24  # only the sweeps named; the report keeps the others' sections
+    python scripts/benchmark.py --sweeps --quick      # tiny budgets: a smoke check of the harness
 
 Sweeps:
 - `grid64`: 4 lr x 4 gamma x 4 ent_coef around the torch backend's CartPole preset (`experiment=ppo_cartpole_torch`),
   50,000 env steps each, evaluation included (every 8,192 env steps and at the end);
 - `grid24`: 2 lr x 2 gamma x 2 ent_coef x 3 seeds with the default PPO on the gymnasium backend (`env=cartpole`,
   8 sync envs, 100,000 env steps each);
-- `a2c24`, `vpg24`: the same grid shape with the A2C and VPG CartPole presets (`experiment=a2c_cartpole`,
-  `experiment=vpg_cartpole`) on the gymnasium backend, 50,000 env steps each.
+- `a2c24`, `vpg24`, `reinforce24`: the same grid shape with the A2C, VPG and REINFORCE CartPole presets
+  (`experiment=a2c_cartpole`, `experiment=vpg_cartpole`, `experiment=reinforce_cartpole`) on the gymnasium backend,
+  50,000 env steps each.
 
 Each sweep's wall time is the whole command's (imports, composition, every job, the sweep summary). Every job's
 final evaluation is read from its `summary.json`; the report compares each job's return under the population
 launcher with the same job's under the other launchers (a population member trains bit for bit as its own run on
 the CPU, so they are equal), and the per-configuration means over seeds.
 
-The report: `docs/sweeps.md` and `docs/sweeps.json` (or `--out-dir`).
+The report: `docs/sweeps.md` and `docs/sweeps.json` (or `--out-dir`); each sweep's section says when, with which
+command and on which machine it was measured.
 """
 
 import datetime
@@ -83,8 +86,21 @@ SWEEPS = {
         "steps": 50_000,
         "launchers": ["population", "joblib"],
     },
+    "reinforce24": {
+        "description": "2 lr x 2 gamma x 2 ent_coef x 3 seeds, reinforce_cartpole (8 sync envs, 16 whole episodes "
+        "a rollout), 50,000 env steps each",
+        "overrides": [
+            "experiment=reinforce_cartpole",
+            "algo.lr=5e-3,1e-2",
+            "algo.gamma=0.98,0.99",
+            "algo.ent_coef=0,0.01",
+            "seed=0,1,2",
+        ],
+        "steps": 50_000,
+        "launchers": ["population", "joblib"],
+    },
 }
-QUICK_STEPS = {"grid64": 2_048, "grid24": 2_048, "a2c24": 2_000, "vpg24": 4_096}
+QUICK_STEPS = {"grid64": 2_048, "grid24": 2_048, "a2c24": 2_000, "vpg24": 4_096, "reinforce24": 3_000}
 
 
 def run_sweep(name: str, launcher: str, steps: int, work_dir: Path) -> dict[str, Any]:
@@ -161,16 +177,19 @@ def markdown(report: dict) -> str:
     lines = [
         "# Sweeps: the population launcher against Hydra's basic and joblib launchers",
         "",
-        f"Measured {report['date']} with `{report['command']}` on {report['machine'].get('cpu', 'this machine')} "
-        f"({report['machine'].get('cores', '?')} cores), each sweep one fresh `python train.py -m` process, alone. "
-        "joblib and the population launcher use `n_jobs=2` (one process per core; every job and member trains with "
-        "1 torch thread, pglab's default and its fastest for these networks). Wall time: the whole command.",
+        "Each sweep is one fresh `python train.py -m` process, alone. joblib and the population launcher use "
+        "`n_jobs=2` (one process per core; every job and member trains with 1 torch thread, pglab's default and its "
+        "fastest for these networks). Wall time: the whole command.",
         "",
     ]
     for name, section in report["sweeps"].items():
         summary = section["summary"]
+        machine_info = section.get("machine", report["machine"])
         lines += [
             f"## {name}: {SWEEPS[name]['description']}",
+            "",
+            f"Measured {section.get('date', report['date'])} with `{section.get('command', report['command'])}` on "
+            f"{machine_info.get('cpu', 'this machine')} ({machine_info.get('cores', '?')} cores).",
             "",
             "| launcher | wall time | jobs completed |",
             "|---|---|---|",
@@ -198,26 +217,44 @@ def markdown(report: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def run(quick: bool, out_dir: Path | None, work_dir: Path | None, command: str) -> None:
+def run(
+    quick: bool, out_dir: Path | None, work_dir: Path | None, command: str, names: list[str] | None = None
+) -> None:
+    """Run the sweeps `names` (default all, in `SWEEPS`' order) and write the report; a report already in `out_dir`
+    keeps its other sweeps' sections (each with its own date, command and machine)."""
     stamp = datetime.datetime.now().strftime("%Y-%m-%d_%H-%M-%S")
     work_dir = (work_dir or ROOT / "outputs" / "benchmark-sweeps" / stamp).resolve()
     work_dir.mkdir(parents=True, exist_ok=True)
     out_dir = out_dir or ROOT / ("outputs/benchmark-sweeps-quick" if quick else "docs")
-    report: dict[str, Any] = {
+    now = {
         "date": datetime.datetime.now().isoformat(timespec="seconds"),
         "command": command,
         "machine": machine(),
-        "quick": quick,
-        "sweeps": {},
     }
-    for name, sweep in SWEEPS.items():
+    report: dict[str, Any] = {**now, "quick": quick, "sweeps": {}}
+    names = list(dict.fromkeys(names or SWEEPS))
+    previous = out_dir / "sweeps.json"
+    if set(names) != set(SWEEPS) and previous.is_file():
+        earlier = json.loads(previous.read_text())
+        if earlier.get("quick") != quick:
+            print(
+                f"{previous} holds {'quick' if earlier.get('quick') else 'full'} sweeps: its sections are dropped"
+            )
+        else:
+            for name, section in earlier["sweeps"].items():
+                if name in SWEEPS and name not in names:
+                    kept = {key: earlier[key] for key in ("date", "command", "machine")}
+                    report["sweeps"][name] = {**kept, **section}
+    for name in names:
+        sweep = SWEEPS[name]
         steps = QUICK_STEPS[name] if quick else sweep["steps"]
         runs = []
         for launcher in sweep["launchers"]:
             result = run_sweep(name, launcher, steps, work_dir)
             print(f"{name} / {launcher}: {result['wall_s']:,.1f} s, {len(result['jobs'])} jobs", flush=True)
             runs.append(result)
-        report["sweeps"][name] = {"steps": steps, "runs": runs, "summary": summarize(name, runs)}
+        report["sweeps"][name] = {**now, "steps": steps, "runs": runs, "summary": summarize(name, runs)}
+    report["sweeps"] = {name: report["sweeps"][name] for name in SWEEPS if name in report["sweeps"]}
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "sweeps.json").write_text(json.dumps(report, indent=1) + "\n")
     (out_dir / "sweeps.md").write_text(markdown(report))

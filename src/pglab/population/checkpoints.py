@@ -28,12 +28,16 @@ def member_checkpoint(population, k: int) -> dict[str, Any]:
     member = population.members[k]
     module = member.module
     trainer = population.trainer
+    epoch, loops = member.end_loops or (
+        trainer.current_epoch,
+        trainer._checkpoint_connector._get_loops_state_dict(),
+    )
     checkpoint: dict[str, Any] = {
-        "epoch": trainer.current_epoch,
+        "epoch": epoch,
         "global_step": 0,  # ordinary runs step their optimizers by hand: Lightning's counter stays 0
         "pytorch-lightning_version": L.__version__,
         "state_dict": {f"policy.{name}": value.clone() for name, value in module.policy.state_dict().items()},
-        "loops": trainer._checkpoint_connector._get_loops_state_dict(),
+        "loops": loops,
         "callbacks": {},
         "optimizer_states": [
             optimizer.member_state_dict(k) for optimizer in population.population_optimizers()

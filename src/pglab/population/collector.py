@@ -86,7 +86,7 @@ class PopulationCollector:
         obs = self._obs.view(P, N, *self._obs.shape[1:])
         for t in range(T):
             obs_buf[:, t] = obs
-            step_actions, log_probs[:, t], values[:, t] = stacked.act(obs, generators)
+            step_actions, log_probs[:, t], values[:, t] = stacked.act(obs, generators, drawing=training)
             actions[:, t] = step_actions
             next_obs, step_rewards, step_terminated, step_truncated, infos = self.env.step(
                 clip_actions(step_actions.flatten(0, 1), first.action_space)
@@ -186,7 +186,7 @@ class GymnasiumPopulationCollector:
         obs = first._as_tensor(self._obs, device).view(P, N, *first.observation_space.shape)
         for t in range(T):
             obs_buf[:, t] = obs
-            step_actions, log_probs[:, t], values[:, t] = stacked.act(obs, generators)
+            step_actions, log_probs[:, t], values[:, t] = stacked.act(obs, generators, drawing=training)
             actions[:, t] = step_actions
             next_obs, step_rewards, step_terminated, step_truncated, infos = self.env.step(
                 env_actions(step_actions.flatten(0, 1), first.action_space)

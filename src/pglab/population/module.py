@@ -1,8 +1,8 @@
 """What a population LightningModule is, whatever its algorithm: its members, their collection, evaluation,
-metrics and checkpoints; each algorithm's population (`PopulationPPO`, `PopulationA2C`, `PopulationVPG`) adds its
-optimizers and its batched update.
+metrics and checkpoints; each algorithm's population (`PopulationPPO`, `PopulationA2C`, `PopulationVPG`,
+`PopulationREINFORCE`) adds its optimizers and its batched update (and REINFORCE its lockstep episode collection).
 
-The members are ordinary modules of the algorithm (`PPO`, `A2C`, `VPG`), built as their own runs would build them (same
+The members are ordinary modules of the algorithm (`PPO`, `A2C`, `VPG`, `REINFORCE`), built as their own runs would build them (same
 seed, env, collector, initial weights, hyperparameters and checks). Each keeps its collector, its metrics and its
 evaluation; what the population adds is the update: `training_step` computes every member's loss at once on stacked
 parameters (`StackedActorCritic`) and steps them with a population optimizer (`PopulationAdam`,
@@ -16,12 +16,15 @@ Members never couple, and each trains exactly as its ordinary run on the CPU:
   run, that its action sampling (the global generator is swapped in around the member's rollout) and its
   minibatch shuffling draw from, in the ordinary run's order;
 - a member that diverges (non-finite loss or gradient, `on_nonfinite: stop`) stops and is marked failed, its
-  rows are no longer stepped, and the others go on; a member whose evaluation reaches `stop_at_score` stops.
+  rows are no longer stepped, and the others go on; a member whose evaluation reaches `stop_at_score` (or whose
+  budget is spent before the others') ends its run there, as its own run ends: its final evaluation and its end
+  checkpoints with the loop state of that rollout.
 
 One rollout per Lightning epoch, as `PolicyGradientModule`: collect and prepare every member's batch, the batched
 update, then each member's evaluation and metrics row (logged to the member's own loggers).
 """
 
+import copy
 import math
 import time
 from dataclasses import dataclass, field
@@ -41,7 +44,7 @@ from pglab.population import checkpoints
 from pglab.population.collector import PopulationCollector
 from pglab.population.network import StackedActorCritic
 from pglab.population.optimizer import PopulationOptimizer
-from pglab.rollout.batch import TrainingBatch
+from pglab.rollout.batch import Rollout, TrainingBatch
 from pglab.rollout.batched_collector import clip_actions
 from pglab.rollout.collector import env_actions
 from pglab.rollout.dataset import RolloutDataset, rollout_dataloader
@@ -80,6 +83,9 @@ class Member:
     finished: bool = False
     #: finished before any signal came (its run completed; one stopped by the signal is interrupted)
     completed: bool = False
+    #: Lightning's loop state `(epoch, loops)` at the end of the member's own run, once it completed before the
+    #: population's end (its end checkpoints hold it; None: the population's trainer's state)
+    end_loops: tuple[int, dict] | None = None
 
     @property
     def training(self) -> bool:
@@ -87,7 +93,8 @@ class Member:
 
 
 class PopulationModule(L.LightningModule):
-    """The population's loop; a subclass gives `make_optimizer`, `training_step` and `update_keys`.
+    """The population's loop; a subclass gives `make_optimizer`, `training_step` and `update_keys` (and may collect
+    otherwise: `batched_collection`, `collect_rollouts`).
 
     Args:
     members: the members, in job order (all with the same env, network, rollout shape and update schedule).
@@ -125,6 +132,9 @@ class PopulationModule(L.LightningModule):
 
     #: the metrics of each gradient step of the update, in the order `training_step` stacks them
     update_keys: tuple[str, ...] = ()
+    #: whether the members' rollouts can come from one `PopulationCollector` of all their sub-envs (fixed-length
+    #: rollouts; False: the subclass collects in `collect_rollouts` with the members' own collectors)
+    batched_collection = True
 
     def make_optimizer(self) -> PopulationOptimizer:
         """The (policy's) optimizer of `self.stacked.params`, each member's rows the optimizer of its ordinary run;
@@ -143,9 +153,8 @@ class PopulationModule(L.LightningModule):
 
     # ----------------------------------------------------------------- collect
     def next_batch(self) -> list[TrainingBatch | None]:
-        """Every training member's rollout and batch: collected by the population's collector (one batched env
-        and policy pass for all members) where there is one, else by each member's own collector, each member
-        sampling from its own generator."""
+        """Every training member's rollout (`collect_rollouts`, each member sampling from its own generator) and
+        batch (its own `prepare_batch`)."""
         self._batches = [None] * self.size
         self._rollout_metrics = [{} for _ in range(self.size)]
         training = self.training_members()
@@ -155,22 +164,27 @@ class PopulationModule(L.LightningModule):
             # An ordinary run's DataLoader draws its iterator's base seed from the global generator at every
             # rollout (torch's `_BaseDataLoaderIter`); the member's stream draws it too, to stay in step.
             torch.empty((), dtype=torch.int64).random_(generator=self.members[k].generator)
-        rollouts = {}
-        if self.collector is not None:
-            start = time.perf_counter()
-            generators = [m.generator for m in self.members]
-            num_steps = self.members[0].module.config.num_steps
-            rollouts = self.collector.collect(self.stacked, generators, num_steps, training)
-            for k in training:  # the population's collection time
-                self.members[k].module.metrics.phase_seconds["collect"] += time.perf_counter() - start
+        rollouts = self.collect_rollouts(training)
         for k in training:
-            member = self.members[k]
-            module = member.module
-            rollout = rollouts[k] if k in rollouts else self._collect_alone(member)
+            module = self.members[k].module
+            rollout = rollouts[k]
             self._rollout_metrics[k] = episode_metrics(rollout)
             with module.metrics.timer("advantages"):
                 self._batches[k] = module.prepare_batch(rollout)
         return self._batches
+
+    def collect_rollouts(self, training: list[int]) -> dict[int, Rollout]:
+        """The rollout of every member in `training`: all of them by the population's collector where there is one,
+        else each by its own collector."""
+        if self.collector is None:
+            return {k: self._collect_alone(self.members[k]) for k in training}
+        start = time.perf_counter()
+        generators = [m.generator for m in self.members]
+        num_steps = self.members[0].module.config.num_steps
+        rollouts = self.collector.collect(self.stacked, generators, num_steps, training)
+        for k in training:  # the population's collection time
+            self.members[k].module.metrics.phase_seconds["collect"] += time.perf_counter() - start
+        return rollouts
 
     def _collect_alone(self, member: Member):
         """A rollout of `member` by its own collector, the member's generator as the global one meanwhile."""
@@ -308,8 +322,32 @@ class PopulationModule(L.LightningModule):
                 member.completed = self.stop_signal is None
             if member.failure is None and self.stop_signal is None:
                 checkpoints.after_rollout(self, k)
+        completed_now = [
+            k for k in self._update_means if self.members[k].completed and self.members[k].end_loops is None
+        ]
+        if completed_now:
+            self._end_members(completed_now)
         if not self.training_members() or self.stop_signal is not None:
             self.trainer.should_stop = True
+
+    def _end_members(self, ended: list[int]) -> None:
+        """The end of the runs of members `ended`, which completed at this rollout, as their own runs' `on_train_end`
+        follows it: the final evaluation, then `last.ckpt` (and `best.ckpt` where the evaluation improved), with
+        the loop state Lightning has when a run stops after this rollout. The population may train on; these
+        members' end stays theirs."""
+        loops = copy.deepcopy(self.trainer._checkpoint_connector._get_loops_state_dict())
+        for tracker in ("total", "current"):  # what the fit loop counts after `on_train_epoch_end`
+            loops["fit_loop"]["epoch_progress"][tracker]["completed"] += 1
+        for k in ended:
+            self.members[k].end_loops = (self.trainer.current_epoch + 1, loops)
+        self._evaluate(
+            [k for k in ended if self.members[k].evaluation is not None and self._due_at_end(k)], final=True
+        )
+        for k in ended:
+            checkpoints.at_end(self, k)
+
+    def _due_at_end(self, k: int) -> bool:
+        return self.members[k].evaluation.due_at_end(self.members[k].module)
 
     def on_fit_start(self) -> None:
         now = time.perf_counter()
@@ -319,16 +357,12 @@ class PopulationModule(L.LightningModule):
 
     def on_train_end(self) -> None:
         """The final evaluations, then every member's `last.ckpt` (an interrupted population's too)."""
+        going = [k for k, m in enumerate(self.members) if m.failure is None and m.end_loops is None]
         self._evaluate(
-            [
-                k
-                for k, m in enumerate(self.members)
-                if m.evaluation is not None and m.failure is None and m.evaluation.due_at_end(m.module)
-            ],
-            final=True,
+            [k for k in going if self.members[k].evaluation is not None and self._due_at_end(k)], final=True
         )
         for k, member in enumerate(self.members):
-            if member.failure is None:
+            if k in going:
                 checkpoints.at_end(self, k)
             elif isinstance(member.failure, DivergenceError) and member.checkpoint is not None:
                 path = member.checkpoint.dirpath / "last.ckpt"

@@ -191,23 +191,38 @@ class StackedActorCritic:
 
     # ----------------------------------------------------------------- acting (no gradients)
     @torch.no_grad()
-    def act(self, obs: Tensor, generators: list[torch.Generator]) -> tuple[Tensor, Tensor, Tensor]:
+    def act(
+        self, obs: Tensor, generators: list[torch.Generator], drawing: list[int] | None = None
+    ) -> tuple[Tensor, Tensor, Tensor]:
         """`obs (P, N, D)` -> `(actions (P, N, *Act), log_probs (P, N), values (P, N))`, member k sampling from
-        `generators[k]` exactly the draws its own `ActorCritic.act` takes from the global generator."""
+        `generators[k]` exactly the draws its own `ActorCritic.act` takes from the global generator.
+
+        `drawing`: the members that act (default all); the others draw nothing from their generators, and their
+        rows of the outputs are meaningless (the greedy action in place of a sample)."""
         params = dict(zip(self.names, self.params, strict=True))
         features = self._trunk(params, "actor_trunk", obs)
         values = self._values(params, obs, features)
-        members = range(obs.shape[0])
+        drawing = set(range(obs.shape[0]) if drawing is None else drawing)
         if self.gaussian:
             mean = self._linear(params, "action_head.mean", features)
             std = params["action_head.log_std"].unsqueeze(1).exp().expand_as(mean)
-            actions = torch.stack([torch.normal(mean[k], std[k], generator=generators[k]) for k in members])
+            actions = torch.stack(
+                [
+                    torch.normal(mean[k], std[k], generator=generators[k]) if k in drawing else mean[k]
+                    for k in range(obs.shape[0])
+                ]
+            )
             dist = Independent(Normal(mean, std, validate_args=False), 1, validate_args=False)
             return actions, dist.log_prob(actions), values
         logits = self._linear(params, "action_head.logits", features)
         log_p = logits - logits.logsumexp(dim=-1, keepdim=True)
         noise = torch.stack(
-            [torch.empty_like(log_p[k]).exponential_(generator=generators[k]) for k in members]
+            [
+                torch.empty_like(log_p[k]).exponential_(generator=generators[k])
+                if k in drawing
+                else torch.ones_like(log_p[k])
+                for k in range(obs.shape[0])
+            ]
         )
         actions = (log_p - noise.log()).argmax(dim=-1)
         return actions, log_p.gather(-1, actions.unsqueeze(-1)).squeeze(-1), values

@@ -5,7 +5,7 @@ hold no run, its whole config passes `preflight` (a job that fails it is recorde
 env, collector and initial weights are built under its own seed, and at the end its run dir holds `config.yaml`,
 its loggers' files (`csv/metrics.csv`, W&B, ...), `summary.json` and `learning_curve.png`. What the jobs share
 is the training loop: one population LightningModule of their algorithm (`PopulationPPO`, `PopulationA2C`,
-`PopulationVPG`) updates all members at once.
+`PopulationVPG`, `PopulationREINFORCE`) updates all members at once.
 
 `time/wall_s` of a member is the population's training time (the members train side by side, not one after
 another), and `time/update_s` is the population's update time.
@@ -33,6 +33,7 @@ from pglab.population.a2c import PopulationA2C
 from pglab.population.collector import PopulationCollector, can_batch, population_collector
 from pglab.population.module import Member, MemberTrainer, PopulationModule
 from pglab.population.ppo import PopulationPPO
+from pglab.population.reinforce import PopulationREINFORCE
 from pglab.population.vpg import PopulationVPG
 from pglab.preflight import preflight
 from pglab.reporting import final_summary, plot_learning_curve, record_failure, summary_line, write_summary
@@ -62,12 +63,15 @@ POPULATION_KEYS = (
     "algo.clip_vloss",
     "algo.vf_lr",
     "algo.advantage",
+    "algo.returns",
+    "algo.baseline",
 )
 #: the algorithms a population trains, each with its population module (the others' sweep jobs run one by one)
 POPULATION_ALGORITHMS: dict[str, type[PopulationModule]] = {
     "pglab.algos.ppo.PPO": PopulationPPO,
     "pglab.algos.a2c.A2C": PopulationA2C,
     "pglab.algos.vpg.VPG": PopulationVPG,
+    "pglab.algos.reinforce.REINFORCE": PopulationREINFORCE,
 }
 
 Result = dict[str, Any] | BaseException
@@ -136,16 +140,16 @@ def run_population(
             run_dir.mkdir(parents=True, exist_ok=True)
             ready.append((k, cfg, run_dir, checkpoint))
         # A resumed run of another algorithm continues as an ordinary run. The others train in lockstep from one
-        # point and one structure: jobs resumed from different env steps (e.g. the two processes of an `n_jobs=2`
-        # sweep, stopped by one signal) or from other sweeps train as one population each.
+        # point and one structure: jobs resumed after different numbers of rollouts (e.g. the two processes of an
+        # `n_jobs=2` sweep, stopped by one signal) or from other sweeps train as one population each. (The members
+        # of one REINFORCE population stop after the same rollouts at different env steps: whole episodes.)
         groups: dict[tuple, list[tuple[int, DictConfig, Path, dict[str, Any] | None]]] = {}
         for job in ready:
             _, cfg, _, checkpoint = job
             if OmegaConf.select(cfg, "algo._target_") not in POPULATION_ALGORITHMS:
                 groups[("alone", job[0])] = [job]
                 continue
-            start = (0, 0) if checkpoint is None else starting_point(checkpoint)
-            groups.setdefault((start, structure_key(cfg)), []).append(job)
+            groups.setdefault((resume_key(cfg, checkpoint), structure_key(cfg)), []).append(job)
         stopped_by: str | None = None
         for key, group in groups.items():
             if stopped_by is not None:  # a signal stopped the sweep: the rest does not start
@@ -230,8 +234,22 @@ def population_class(module) -> type[PopulationModule] | None:
 
 
 def starting_point(checkpoint: dict[str, Any]) -> tuple[int, int]:
-    """`(env steps, rollouts)` a run continues from, as its checkpoint holds them."""
-    return int(checkpoint["collector"]["env_steps"]), int(checkpoint.get("epoch", 0))
+    """`(env steps, rollouts)` a run continues from, as its checkpoint holds them (the rollouts its fit loop
+    processed: a checkpoint saved on schedule, during a rollout's end, has not yet counted it completed)."""
+    progress = checkpoint["loops"]["fit_loop"]["epoch_progress"]["total"]
+    return int(checkpoint["collector"]["env_steps"]), int(progress["processed"])
+
+
+def resume_key(cfg: DictConfig, checkpoint: dict[str, Any] | None) -> tuple:
+    """What the jobs of one population must share about where they start: new runs start together; resumed runs
+    share the fit loop's state they load (the population loads one) and, for fixed-length rollouts, the env steps
+    (REINFORCE's members complete the same rollouts at different env steps: whole episodes)."""
+    if checkpoint is None:
+        return ("new",)
+    key = ("resumed", repr(checkpoint["loops"]["fit_loop"]["epoch_progress"]))
+    if POPULATION_ALGORITHMS[OmegaConf.select(cfg, "algo._target_")].batched_collection:
+        key += (starting_point(checkpoint)[0],)
+    return key
 
 
 def continue_member(member: Member, checkpoint: dict[str, Any]) -> None:
@@ -312,10 +330,11 @@ def train_population(
         # The population's loop counters where the members' runs stopped (`progress/rollouts` counts on).
         trainer.fit_loop.load_state_dict(first["loops"]["fit_loop"])
         log.info(
-            "Continuing %d member%s from their checkpoints at %s env steps",
+            "Continuing %d member%s from their checkpoints after %s rollouts (%s env steps)",
             len(resumed),
             "s" if len(resumed) > 1 else "",
-            f"{starting_point(first)[0]:,}",
+            f"{starting_point(first)[1]:,}",
+            ", ".join(f"{starting_point(c)[0]:,}" for c in resumed.values()),
         )
     for k in live:
         cfg, run_dir, _ = jobs[k]
@@ -325,9 +344,12 @@ def train_population(
         if member.evaluation is not None:
             member.evaluation.setup(member.trainer, member.module, "fit")
             resources.callback(member.evaluation.teardown, None, member.module, "fit")
-    population = population_class(members[live[0]].module)(
+    population_cls = population_class(members[live[0]].module)
+    population = population_cls(
         [members[k] for k in live],
-        collector=make_population_collector([members[k] for k in live], first_cfg, resources),
+        collector=make_population_collector([members[k] for k in live], first_cfg, resources)
+        if population_cls.batched_collection
+        else None,
         eval_env=population_eval_env([members[k] for k in live], resources),
     )
     for i, k in enumerate(live):
@@ -442,6 +464,7 @@ SHARED_KEYS = (
     "algo.num_minibatches",
     "algo.optimizer",
     "algo.value_updates",
+    "algo.episodes_per_rollout",
     "total_env_steps",
 )
 

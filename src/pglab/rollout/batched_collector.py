@@ -102,26 +102,25 @@ class BatchedRolloutCollector(RolloutCollector):
         seed = self._first_reset_seed if self._obs is None else None
         self._obs, _ = self.env.reset(seed=seed)
 
-    def _step(self, policy: ActorCritic, obs: Tensor):
-        """One step of every sub-env from `obs`; returns the policy's `(actions, log_probs, values)`, then
-        `final_values` (V(final obs) where truncated, else 0), the env's `next_obs, rewards, terminated,
-        truncated`, and the episode statistics `(returns, lengths, ended)`, all `(N, ...)` tensors."""
-        actions, log_probs, values = policy.act(obs)
+    def _env_step(self, policy: ActorCritic, obs: Tensor, actions: Tensor):
+        """Step every sub-env with the policy's `actions` taken in `obs`; returns `final_values` (V(final obs) where
+        truncated, else 0), the env's `next_obs, rewards, terminated, truncated`, and the episode statistics
+        `(returns, lengths, ended)`, all `(N, ...)` tensors (the policy's outputs first from `_step`)."""
         next_obs, rewards, terminated, truncated, infos = self.env.step(
             clip_actions(actions, self.action_space)
         )
         self.env_steps += self.num_envs
         cut = truncated & ~terminated
         if not policy.has_critic:
-            final_values = torch.zeros_like(values)
+            final_values = torch.zeros(self.num_envs, device=obs.device)
         elif obs.device.type == "cpu":
-            final_values = torch.zeros_like(values)
+            final_values = torch.zeros(self.num_envs, device=obs.device)
             if cut.any():
                 final_values[cut] = policy.value(infos["final_obs"][cut])
         else:
             final_values = torch.where(cut, policy.value(infos["final_obs"]), 0.0)
         statistics = (infos["episode"]["r"], infos["episode"]["l"], infos["_episode"])
-        return actions, log_probs, values, final_values, next_obs, rewards, terminated, truncated, statistics
+        return final_values, next_obs, rewards, terminated, truncated, statistics
 
     def _record(self, returns: Tensor, lengths: Tensor, ended: Tensor) -> tuple[Tensor, Tensor]:
         """Count the episodes marked in `ended` (time-major, then sub-env order); returns their returns and lengths
@@ -182,46 +181,62 @@ class BatchedRolloutCollector(RolloutCollector):
             lengths,
         )
 
-    @torch.no_grad()
-    def collect_episodes(self, policy: ActorCritic, num_episodes: int) -> Rollout:
-        """Collect exactly `num_episodes` complete episodes, all started with this policy, with the rule of
+    def start_episodes(self, policy: ActorCritic, num_episodes: int) -> "BatchedEpisodeCollection":
+        """`collect_episodes` one step at a time (see `RolloutCollector.start_episodes`), with the rule of
         `RolloutCollector.collect_episodes` (a sub-env whose episode ends starts another while fewer than
         `num_episodes` have been started, in sub-env order, else goes idle), decided on the device."""
-        device = next(policy.parameters()).device
-        self._on_device(device)
-        self._reset()
-        steps_before, episodes_before = self.env_steps, self.episodes
-        N = self.num_envs
-        active = torch.arange(N, device=device) < num_episodes
-        started = torch.tensor(min(N, num_episodes), device=device)
-        check_every = 1 if device.type == "cpu" else EPISODE_CHECK_EVERY
-        steps: list[tuple] = []
-        counted_returns, counted_lengths, counted = [], [], []
-        obs = self._obs
-        while len(steps) % check_every or bool(active.any()):
-            mask = active
-            actions, log_probs, values, final, next_obs, rewards, terminated, truncated, statistics = (
-                self._step(policy, obs)
-            )
-            steps.append((obs, actions, log_probs, values, final, mask, rewards, terminated, truncated))
-            obs = next_obs
-            ended = statistics[2] & active
-            counted_returns.append(statistics[0])
-            counted_lengths.append(statistics[1])
-            counted.append(ended)
-            rank = torch.cumsum(ended.long(), 0)  # 1, 2, ... over the sub-envs whose counted episode ended
-            goes_on = ended & (rank <= num_episodes - started)
-            active = active & ~(ended & ~goes_on)
-            started = started + goes_on.sum()
-        self._obs = obs
-        returns, lengths = self._record(
-            torch.stack(counted_returns), torch.stack(counted_lengths), torch.stack(counted)
+        return BatchedEpisodeCollection(self, policy, num_episodes)
+
+
+class BatchedEpisodeCollection:
+    """`EpisodeCollection` of a `BatchedRolloutCollector`: the rule and the storage on the device; on an
+    accelerator `running` reads the device every `EPISODE_CHECK_EVERY` steps only."""
+
+    def __init__(self, collector: BatchedRolloutCollector, policy: ActorCritic, num_episodes: int):
+        self.collector = collector
+        self.policy = policy
+        self.num_episodes = num_episodes
+        self.device = device = next(policy.parameters()).device
+        collector._on_device(device)
+        collector._reset()
+        self._counts_before = (collector.env_steps, collector.episodes)
+        N = collector.num_envs
+        self.active = torch.arange(N, device=device) < num_episodes
+        self.started = torch.tensor(min(N, num_episodes), device=device)
+        self.check_every = 1 if device.type == "cpu" else EPISODE_CHECK_EVERY
+        self.steps: list[tuple] = []
+        self.counted: tuple[list, list, list] = ([], [], [])  # returns, lengths, ended of each step
+        #: the observations `(N, *O)` to act on next
+        self.obs = collector._obs
+
+    @property
+    def running(self) -> bool:
+        return bool(len(self.steps) % self.check_every or self.active.any())
+
+    def step(self, actions: Tensor, log_probs: Tensor, values: Tensor) -> None:
+        mask = self.active
+        final, next_obs, rewards, terminated, truncated, statistics = self.collector._env_step(
+            self.policy, self.obs, actions
         )
-        self._synchronize_counts(steps_before, episodes_before)
+        self.steps.append((self.obs, actions, log_probs, values, final, mask, rewards, terminated, truncated))
+        self.obs = next_obs
+        ended = statistics[2] & self.active
+        for column, value in zip(self.counted, (statistics[0], statistics[1], ended), strict=True):
+            column.append(value)
+        rank = torch.cumsum(ended.long(), 0)  # 1, 2, ... over the sub-envs whose counted episode ended
+        goes_on = ended & (rank <= self.num_episodes - self.started)
+        self.active = self.active & ~(ended & ~goes_on)
+        self.started = self.started + goes_on.sum()
+
+    def rollout(self) -> Rollout:
+        collector = self.collector
+        collector._obs = self.obs
+        returns, lengths = collector._record(*(torch.stack(column) for column in self.counted))
+        collector._synchronize_counts(*self._counts_before)
         obs_buf, actions, log_probs, values, final_values, mask, rewards, terminated, truncated = (
-            torch.stack(column) for column in zip(*steps, strict=True)
+            torch.stack(column) for column in zip(*self.steps, strict=True)
         )
-        next_values = self._next_values(values, values[-1], final_values, terminated, truncated)
+        next_values = collector._next_values(values, values[-1], final_values, terminated, truncated)
         return Rollout(
             obs_buf,
             actions,

@@ -126,11 +126,18 @@ class RolloutCollector:
         """One vector step from `obs` (the current observations as a tensor on the policy's device).
 
         Returns `(actions, log_probs, values, final_values, next_obs, rewards, terminated, truncated, finished)`:
-        the policy's outputs as tensors `(N, ...)`; `final_values` holds V(final obs) for truncated sub-envs
-        (zeros elsewhere), None when no sub-env was truncated; the env's outputs as numpy arrays; `finished` is
-        `(returns, lengths, env_indices)` of the episodes that ended, or None.
+        the policy's outputs as tensors `(N, ...)`, then what `_env_step` returns.
         """
         actions, log_probs, values = policy.act(obs)
+        return actions, log_probs, values, *self._env_step(policy, obs, actions)
+
+    def _env_step(self, policy: ActorCritic, obs: Tensor, actions: Tensor):
+        """Step the env with the policy's `actions (N, ...)` taken in `obs`.
+
+        Returns `(final_values, next_obs, rewards, terminated, truncated, finished)`: `final_values` holds V(final
+        obs) for truncated sub-envs (zeros elsewhere), None when no sub-env was truncated; the env's outputs as
+        numpy arrays; `finished` is `(returns, lengths, env_indices)` of the episodes that ended, or None.
+        """
         next_obs, rewards, terminated, truncated, infos = self.env.step(
             env_actions(actions, self.action_space)
         )
@@ -145,7 +152,7 @@ class RolloutCollector:
                 final_values[cut] = policy.value(self._as_tensor(final_obs, obs.device))
             done = infos["_episode"]
             finished = (infos["episode"]["r"][done], infos["episode"]["l"][done], np.flatnonzero(done))
-        return actions, log_probs, values, final_values, next_obs, rewards, terminated, truncated, finished
+        return final_values, next_obs, rewards, terminated, truncated, finished
 
     def _observation_and_action_buffers(self, num_steps: int, device: torch.device) -> tuple[Tensor, Tensor]:
         """Empty `(T, N, *O)` float32 observation and `(T, N, *Act)` action storage (int64 for Discrete)."""
@@ -236,44 +243,15 @@ class RolloutCollector:
         Returns a Rollout whose T is the length of the longest env's share, with `mask` marking the steps of
         the collected episodes.
         """
-        device = next(policy.parameters()).device
-        self._reset()
-        steps_before, episodes_before = self.env_steps, self.episodes
-        N = self.num_envs
-        active = np.arange(N) < num_episodes
-        started = int(active.sum())
-        steps: list[tuple] = []
-        episodes: list[tuple[float, int]] = []
-        obs = self._as_tensor(self._obs, device)
-        while active.any():
-            mask = torch.as_tensor(active.copy(), device=device)
-            actions, log_probs, values, final, next_obs, rewards, terminated, truncated, finished = (
-                self._step(policy, obs)
-            )
-            final = torch.zeros(N, device=device) if final is None else final
-            steps.append((obs, actions, log_probs, values, final, mask, rewards, terminated, truncated))
-            obs = self._as_tensor(next_obs, device)
-            if finished is not None:
-                returns, lengths, env_ids = finished
-                counted = active[env_ids]
-                self._record_episodes(returns[counted], lengths[counted], episodes)
-                for env_id in env_ids[counted]:
-                    if started < num_episodes:
-                        started += 1
-                    else:
-                        active[env_id] = False
-        self._synchronize_counts(steps_before, episodes_before)
-        columns = list(zip(*steps, strict=True))
-        obs_buf, actions, log_probs, values, final_values, mask = (torch.stack(c) for c in columns[:6])
-        rewards = torch.as_tensor(np.stack(columns[6]), dtype=torch.float32, device=device)
-        terminated, truncated = (torch.as_tensor(np.stack(c), device=device) for c in columns[7:])
-        # Every collected episode has ended by the last step (an idle env's steps are masked out), so the value
-        # after it is never used: the last step's own stands in. REINFORCE has no critic: next_values are zeros
-        # and returns are pure Monte-Carlo.
-        next_values = self._next_values(values, values[-1], final_values, terminated, truncated)
-        return self._rollout(
-            obs_buf, actions, log_probs, values, next_values, rewards, terminated, truncated, mask, episodes
-        )
+        episodes = self.start_episodes(policy, num_episodes)
+        while episodes.running:
+            episodes.step(*policy.act(episodes.obs))
+        return episodes.rollout()
+
+    def start_episodes(self, policy: ActorCritic, num_episodes: int) -> "EpisodeCollection":
+        """`collect_episodes` one step at a time (its sub-envs reset now): step the returned collection with the
+        policy's `act` of its `obs` while it is `running`, then take its `rollout()`."""
+        return EpisodeCollection(self, policy, num_episodes)
 
     @staticmethod
     def _next_values(
@@ -305,3 +283,79 @@ class RolloutCollector:
 
     def close(self) -> None:
         self.env.close()
+
+
+class EpisodeCollection:
+    """One `collect_episodes` of a `RolloutCollector` between its steps, so that whoever holds the policy's
+    outputs can step it: the collector itself, or a population stepping its members' collections with one batched
+    policy pass (`pglab.population.reinforce`).
+
+    Args:
+        collector: the collector whose envs play the episodes (reset here).
+        policy: the policy acting (for V(final obs) where it has a critic, and its device).
+        num_episodes: the complete episodes to collect.
+    """
+
+    def __init__(self, collector: RolloutCollector, policy: ActorCritic, num_episodes: int):
+        self.collector = collector
+        self.policy = policy
+        self.num_episodes = num_episodes
+        self.device = next(policy.parameters()).device
+        collector._reset()
+        self._counts_before = (collector.env_steps, collector.episodes)
+        self.active = np.arange(collector.num_envs) < num_episodes
+        self.started = int(self.active.sum())
+        self.steps: list[tuple] = []
+        self.episodes: list[tuple[float, int]] = []
+        #: the observations `(N, *O)` to act on next, on the policy's device
+        self.obs = collector._as_tensor(collector._obs, self.device)
+
+    @property
+    def running(self) -> bool:
+        """Whether some sub-env is still playing a collected episode."""
+        return bool(self.active.any())
+
+    def step(self, actions: Tensor, log_probs: Tensor, values: Tensor) -> None:
+        """One step of every sub-env with the policy's outputs for `obs`: `(N, ...)` tensors."""
+        collector = self.collector
+        mask = torch.as_tensor(self.active.copy(), device=self.device)
+        final, next_obs, rewards, terminated, truncated, finished = collector._env_step(
+            self.policy, self.obs, actions
+        )
+        final = torch.zeros(collector.num_envs, device=self.device) if final is None else final
+        self.steps.append((self.obs, actions, log_probs, values, final, mask, rewards, terminated, truncated))
+        self.obs = collector._as_tensor(next_obs, self.device)
+        if finished is not None:
+            returns, lengths, env_ids = finished
+            counted = self.active[env_ids]
+            collector._record_episodes(returns[counted], lengths[counted], self.episodes)
+            for env_id in env_ids[counted]:
+                if self.started < self.num_episodes:
+                    self.started += 1
+                else:
+                    self.active[env_id] = False
+
+    def rollout(self) -> Rollout:
+        """The collected episodes, once no sub-env is `running`."""
+        collector, device = self.collector, self.device
+        collector._synchronize_counts(*self._counts_before)
+        columns = list(zip(*self.steps, strict=True))
+        obs_buf, actions, log_probs, values, final_values, mask = (torch.stack(c) for c in columns[:6])
+        rewards = torch.as_tensor(np.stack(columns[6]), dtype=torch.float32, device=device)
+        terminated, truncated = (torch.as_tensor(np.stack(c), device=device) for c in columns[7:])
+        # Every collected episode has ended by the last step (an idle env's steps are masked out), so the value
+        # after it is never used: the last step's own stands in. REINFORCE has no critic: next_values are zeros
+        # and returns are pure Monte-Carlo.
+        next_values = collector._next_values(values, values[-1], final_values, terminated, truncated)
+        return collector._rollout(
+            obs_buf,
+            actions,
+            log_probs,
+            values,
+            next_values,
+            rewards,
+            terminated,
+            truncated,
+            mask,
+            self.episodes,
+        )
