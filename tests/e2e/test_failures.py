@@ -206,21 +206,24 @@ def wait_for(path, process: subprocess.Popen, timeout: float = 120) -> None:
 
 def test_a_second_process_on_a_run_dir_is_refused_and_writes_nothing(tmp_path):
     run_dir = tmp_path / "run"
-    first = start_training(run_dir, "debug=smoke", "total_env_steps=30000")
+    first = start_training(run_dir, "debug=smoke", "total_env_steps=100000000")
     try:
         wait_for(run_dir / "config.yaml", first)  # written under the lock, once the first run has started
         second = train("debug=smoke", "seed=7", f"hydra.run.dir={run_dir}")
-        _, stderr = first.communicate(timeout=300)
+        assert first.poll() is None  # still training: the second process met a live run
+        first.send_signal(signal.SIGINT)  # the first run stops, checkpoints and writes its summary
+        _, stderr = first.communicate(timeout=120)
     finally:
         first.kill()
     assert second.returncode == 2
     assert len(lines(second)) <= CONFIG_ERROR_MAX_LINES
     assert f"hydra.run.dir={run_dir} is in use by another pglab process" in second.stderr
-    assert first.returncode == 0, stderr[-3000:]
+    assert first.returncode == 130, stderr[-3000:]
     # Everything in the dir is the first run's: its seed, its summary, each CSV step once.
     assert yaml.safe_load((run_dir / "config.yaml").read_text())["seed"] == 0
     assert "seed=7" not in (run_dir / ".hydra" / "overrides.yaml").read_text()
-    assert json.loads((run_dir / "summary.json").read_text())["progress/env_steps"] >= 30000
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["status"] == "interrupted" and summary["progress/env_steps"] > 0
     with open(run_dir / "csv" / "metrics.csv", newline="") as file:
         steps = [int(float(row["step"])) for row in csv.DictReader(file) if row.get("rollout/episodes")]
     assert steps == list(range(64, steps[-1] + 1, 64))  # debug=smoke: 2 envs x 32 steps per rollout

@@ -379,9 +379,13 @@ class PopulationModule(L.LightningModule):
         together = [
             k for k in due if self.eval_env is not None and self.members[k].evaluation.batched_play_possible()
         ]
+        if not isinstance(self.eval_env, BatchedEnv) and len(together) * 4 < 3 * self.size:
+            # A gymnasium vector env steps every member's sub-envs: for a few members (REINFORCE's, which reach
+            # their evaluations at different rollouts) their own evaluations cost less
+            together = []
         if together:
             start = time.perf_counter()
-            returns, lengths = self._play_together()
+            returns, lengths = self._play_together(together)
             elapsed = time.perf_counter() - start
             for k in together:
                 module = self.members[k].module
@@ -397,17 +401,20 @@ class PopulationModule(L.LightningModule):
                 member.evaluation.evaluate(member.module, final=done)
 
     @torch.no_grad()
-    def _play_together(self):
-        """One greedy episode in each evaluation sub-env of every member, member k's block of sub-envs started as
-        its own evaluation starts them; `(returns, lengths)`, each `(P, episodes)` numpy arrays."""
+    def _play_together(self, members: list[int]):
+        """One greedy episode in each evaluation sub-env of `members`, member k's block of sub-envs started as its
+        own evaluation starts them (the other members' blocks step too, but their episodes are not waited for);
+        `(returns, lengths)`, each `(P, episodes)` numpy arrays (meaningful in the rows of `members`)."""
         env = self.eval_env
         P = self.size
         space = env.single_action_space
+        playing = np.zeros((P, env.num_envs // P), dtype=bool)
+        playing[members] = True
         if isinstance(env, BatchedEnv):
             obs, _ = env.reset_blocks([m.evaluation.seed for m in self.members])
             returns = torch.zeros(env.num_envs, dtype=torch.float64, device=obs.device)
             lengths = torch.zeros(env.num_envs, dtype=torch.int64, device=obs.device)
-            running = torch.ones(env.num_envs, dtype=torch.bool, device=obs.device)
+            running = torch.from_numpy(playing.reshape(-1)).to(obs.device)
             while bool(running.any()):
                 actions = self.stacked.deterministic_action(obs.view(P, -1, *obs.shape[1:])).flatten(0, 1)
                 obs, rewards, terminated, truncated, _ = env.step(clip_actions(actions, space))
@@ -420,7 +427,7 @@ class PopulationModule(L.LightningModule):
         obs, _ = env.reset(seed=[m.evaluation.seed + i for m in self.members for i in range(episodes)])
         returns = np.zeros(env.num_envs)
         lengths = np.zeros(env.num_envs, dtype=np.int64)
-        running = np.ones(env.num_envs, dtype=bool)
+        running = playing.reshape(-1)
         while running.any():
             obs_t = torch.as_tensor(obs, dtype=torch.float32).view(P, episodes, *obs.shape[1:])
             actions = self.stacked.deterministic_action(obs_t).flatten(0, 1)

@@ -366,9 +366,15 @@ def train_population(
         write_config(cfg, run_dir / "config.yaml")
         for logger in members[k].module.metrics.loggers:
             logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
+    if population.collector is not None:
+        collection = "one batched env of every member's sub-envs"
+    elif not population_cls.batched_collection:
+        collection = "each member's own envs, stepped together (one stacked policy pass per step)"
+    else:
+        collection = "each member's own env"
     log.info(
         "Collection: %s; evaluation: %s",
-        "one batched env of every member's sub-envs" if population.collector else "each member's own env",
+        collection,
         "one batched env of every member's episodes" if population.eval_env else "each member's own env",
     )
     log.info(
