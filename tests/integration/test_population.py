@@ -362,12 +362,24 @@ def test_a_member_that_reached_its_score_before_a_signal_completed_and_the_other
         assert_same(ours, theirs)
 
 
-def test_members_completing_after_different_rollouts_end_as_their_own_runs(make_cfg, tmp_path):
+@pytest.mark.parametrize(
+    "base, collection",
+    [
+        (SYNC_REINFORCE, "each member's own envs, stepped together"),
+        (TORCH_REINFORCE, "one batched env of every member's sub-envs"),  # a waiting member's rows held
+    ],
+    ids=["gymnasium", "torch"],
+)
+def test_members_completing_after_different_rollouts_end_as_their_own_runs(
+    make_cfg, tmp_path, caplog, base, collection
+):
     # REINFORCE's members spend their env steps at different rates (whole episodes), so they complete apart
-    jobs = [SYNC_REINFORCE + ("seed=0",), SYNC_REINFORCE + ("seed=1", "algo.lr=5e-2")]
+    jobs = [base + ("seed=0",), base + ("seed=1", "algo.lr=5e-2")]
     for k, job in enumerate(jobs):
         run(make_cfg(*job, output_dir=tmp_path / f"alone{k}"), list(job))
-    together = train_population(make_cfg, tmp_path, "member", jobs)
+    with caplog.at_level(logging.INFO, logger="pglab.population.run"):
+        together = train_population(make_cfg, tmp_path, "member", jobs)
+    assert f"Collection: {collection}" in caplog.text
     rollouts = [metrics(d)[-1]["progress/rollouts"] for d in together]
     assert rollouts[0] != rollouts[1]
     for k, run_dir in enumerate(together):
@@ -389,6 +401,7 @@ def test_members_completing_after_different_rollouts_end_as_their_own_runs(make_
         (TORCH_A2C, 2000),
         (SYNC_VPG, 2048),
         (SYNC_REINFORCE, 1500),
+        (TORCH_REINFORCE, 1500),
     ],
     ids=[
         "torch-backend",
@@ -397,6 +410,7 @@ def test_members_completing_after_different_rollouts_end_as_their_own_runs(make_
         "a2c-torch",
         "vpg-gymnasium",
         "reinforce-gymnasium",
+        "reinforce-torch",
     ],
 )
 def test_a_stopped_population_resumed_as_one_continues_bit_for_bit(
@@ -411,7 +425,7 @@ def test_a_stopped_population_resumed_as_one_continues_bit_for_bit(
     first = run_population([(make_cfg(*j, output_dir=d), list(j)) for j, d in zip(jobs, dirs, strict=True)])
     steps = [r["progress/env_steps"] for r in first]
     assert [r["status"] for r in first] == ["interrupted"] * 2 and steps[0] >= stop_at
-    if base != SYNC_REINFORCE:  # (REINFORCE's members stop after the same rollouts, at different env steps)
+    if base not in (SYNC_REINFORCE, TORCH_REINFORCE):  # (REINFORCE's stop after the same rollouts, not steps)
         assert steps == [stop_at] * 2
     monkeypatch.undo()
 

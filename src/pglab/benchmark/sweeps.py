@@ -12,7 +12,7 @@ Sweeps:
   8 sync envs, 100,000 env steps each);
 - `a2c24`, `vpg24`, `reinforce24`: the same grid shape with the A2C, VPG and REINFORCE CartPole presets
   (`experiment=a2c_cartpole`, `experiment=vpg_cartpole`, `experiment=reinforce_cartpole`) on the gymnasium backend,
-  50,000 env steps each.
+  50,000 env steps each; `reinforce24_torch`: REINFORCE's on the torch backend.
 
 Each sweep's wall time is the whole command's (imports, composition, every job, the sweep summary). Every job's
 final evaluation is read from its `summary.json`; the report compares each job's return under the population
@@ -99,8 +99,29 @@ SWEEPS = {
         "steps": 50_000,
         "launchers": ["population", "joblib"],
     },
+    "reinforce24_torch": {
+        "description": "the reinforce24 grid on the torch backend (`env.vectorization=torch`, 8 envs), 50,000 env "
+        "steps each",
+        "overrides": [
+            "experiment=reinforce_cartpole",
+            "env.vectorization=torch",
+            "algo.lr=5e-3,1e-2",
+            "algo.gamma=0.98,0.99",
+            "algo.ent_coef=0,0.01",
+            "seed=0,1,2",
+        ],
+        "steps": 50_000,
+        "launchers": ["population", "joblib"],
+    },
 }
-QUICK_STEPS = {"grid64": 2_048, "grid24": 2_048, "a2c24": 2_000, "vpg24": 4_096, "reinforce24": 3_000}
+QUICK_STEPS = {
+    "grid64": 2_048,
+    "grid24": 2_048,
+    "a2c24": 2_000,
+    "vpg24": 4_096,
+    "reinforce24": 3_000,
+    "reinforce24_torch": 3_000,
+}
 
 
 def run_sweep(name: str, launcher: str, steps: int, work_dir: Path) -> dict[str, Any]:

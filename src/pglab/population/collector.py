@@ -60,14 +60,23 @@ class PopulationCollector:
         self.num_envs = collectors[0].num_envs
         self._obs: Tensor | None = None
         self._seeds: list[int] = []  # the seed keying each member's block of sub-envs
+        #: the members whose block is at its seeded first reset, not yet played (`collect_episodes` resets the
+        #: others' blocks before each rollout, as their own collectors reset their envs)
+        self._fresh: set[int] = set()
+
+    def _start(self) -> None:
+        """The first reset: every member's block keyed by its seed, as its own env's first reset."""
+        self._seeds = [c.seed for c in self.collectors]
+        self._obs, _ = self.env.reset_blocks(self._seeds)
+        self._fresh = set(range(self.members))
 
     @torch.no_grad()
     def collect(self, stacked, generators: list[torch.Generator], num_steps: int, training: list[int]):
         """`num_steps` steps of every member's sub-envs; returns the rollouts of the members in `training`."""
         P, N, T = self.members, self.num_envs, num_steps
         if self._obs is None:
-            self._seeds = [c.seed for c in self.collectors]
-            self._obs, _ = self.env.reset_blocks(self._seeds)
+            self._start()
+        self._fresh = set()
         device = self._obs.device
         first = self.collectors[0]
         obs_buf = torch.empty((P, T, N, *first.observation_space.shape), device=device)
@@ -128,12 +137,137 @@ class PopulationCollector:
             )
         return rollouts
 
+    @torch.no_grad()
+    def collect_episodes(
+        self, stacked, generators: list[torch.Generator], num_episodes: int, training: list[int]
+    ) -> dict[int, Rollout]:
+        """`num_episodes` whole episodes of every member in `training`, each as its own collector's
+        `collect_episodes` collects them (`BatchedEpisodeCollection`, vectorized over the members): its block of
+        sub-envs starts new episodes (continuing its episode numbering), then every sub-env of the block steps
+        until the episodes are complete. A member whose episodes are complete, or that is not training, keeps its
+        rows as they were while the others step. For policies without a critic (REINFORCE)."""
+        P, N, env = self.members, self.num_envs, self.env
+        if self._obs is None:
+            self._start()
+        device = self._obs.device
+        members = torch.zeros(P, dtype=torch.bool, device=device)
+        members[training] = True
+        resets = members.clone()
+        resets[sorted(self._fresh)] = False  # (a block at its seeded first reset starts from it)
+        self._fresh -= set(training)
+        if bool(resets.any()):  # `env.reset(seed=None)` of these members' envs: their next episodes
+            self._obs = self._reset_rows(resets.repeat_interleave(N))
+        active = (torch.arange(N, device=device) < num_episodes) & members[:, None]  # (P, N)
+        started = torch.full((P,), min(N, num_episodes), device=device)
+        steps: list[tuple] = []
+        obs = self._obs.view(P, N, *self._obs.shape[1:])
+        running = members.clone()
+        while True:
+            collecting = running.nonzero().flatten().tolist()
+            if not collecting:
+                break
+            rows = running.repeat_interleave(N)
+            mask = active
+            actions, log_probs, values = stacked.act(obs, generators, drawing=collecting)
+            held = (env.state, env.episode, env.elapsed, env.episode_return, self._obs)
+            next_obs, rewards, terminated, truncated, infos = env.step(
+                clip_actions(actions.flatten(0, 1), self.collectors[0].action_space)
+            )
+            if not bool(rows.all()):  # the members not collecting keep their rows as they were
+                env.state = {name: _where(rows, value, held[0][name]) for name, value in env.state.items()}
+                env.episode, env.elapsed, env.episode_return = (
+                    torch.where(rows, now, before)
+                    for now, before in zip(
+                        (env.episode, env.elapsed, env.episode_return), held[1:4], strict=True
+                    )
+                )
+                next_obs = _where(rows, next_obs, held[4])
+            ended = infos["_episode"].view(P, N) & active
+            steps.append(
+                (
+                    obs,
+                    actions,
+                    log_probs,
+                    values,
+                    mask,
+                    rewards.view(P, N),
+                    terminated.view(P, N),
+                    truncated.view(P, N),
+                    infos["episode"]["r"].view(P, N),
+                    infos["episode"]["l"].view(P, N),
+                    ended,
+                    running,
+                )
+            )
+            self._obs = next_obs
+            obs = next_obs.view(P, N, *next_obs.shape[1:])
+            rank = torch.cumsum(
+                ended.long(), 1
+            )  # 1, 2, ... over each member's sub-envs whose counted episode ended
+            goes_on = ended & (rank <= (num_episodes - started)[:, None])
+            active = active & ~(ended & ~goes_on)
+            started = started + goes_on.sum(1)
+            running = running & active.any(1)
+        columns = [torch.stack(column) for column in zip(*steps, strict=True)]
+        (
+            obs_buf,
+            actions,
+            log_probs,
+            values,
+            mask,
+            rewards,
+            terminated,
+            truncated,
+            returns,
+            lengths,
+            ended,
+            ran,
+        ) = columns
+        rollouts = {}
+        for k in training:
+            T = int(ran[:, k].sum())  # the steps of the member's own collection
+            collector = self.collectors[k]
+            collector.env_steps += T * N
+            member_returns, member_lengths = collector._record(returns[:T, k], lengths[:T, k], ended[:T, k])
+            member_values = values[:T, k]
+            final_values = torch.zeros_like(member_values)  # no critic: no V(final obs)
+            next_values = collector._next_values(
+                member_values, member_values[-1], final_values, terminated[:T, k], truncated[:T, k]
+            )
+            rollouts[k] = Rollout(
+                obs_buf[:T, k],
+                actions[:T, k],
+                log_probs[:T, k],
+                member_values,
+                next_values,
+                rewards[:T, k].to(torch.float32),
+                terminated[:T, k],
+                truncated[:T, k],
+                mask[:T, k],
+                member_returns,
+                member_lengths,
+            )
+        return rollouts
+
+    def _reset_rows(self, rows: Tensor) -> Tensor:
+        """New episodes in the sub-envs `rows` (`(P * N,)` bool), each the next of its own numbering, as `reset()`
+        without a seed starts them; the others as they are. Returns the observations of all sub-envs."""
+        env = self.env
+        index = rows.nonzero().flatten()
+        env.episode = env.episode + rows
+        start = env.initial_state(env.draw(env.episode[index], env.reset_draws, rows=index))
+        env.state = {name: value.index_put((index,), start[name]) for name, value in env.state.items()}
+        env.elapsed = torch.where(rows, 0, env.elapsed)
+        env.episode_return = torch.where(rows, 0.0, env.episode_return)
+        return self._obs.index_put((index,), env.observe(start))
+
     def continue_members(self) -> None:
         """Start every member's block where its own collector stands after loading its checkpoint: the sub-envs'
         exact state and observations, or (a checkpoint without them) new episodes keyed as its own run keys
         them, by `seed + env_steps`."""
         self._seeds = [c.base.seed if c._obs is not None else c._first_reset_seed for c in self.collectors]
         self._obs, _ = self.env.reset_blocks(self._seeds)
+        self._fresh = {k for k, c in enumerate(self.collectors) if c._obs is None}
         N = self.num_envs
         for k, collector in enumerate(self.collectors):
             if collector._obs is None:
@@ -296,3 +430,8 @@ def _joined_attributes(attributes: list[dict[str, Any]], size: int) -> dict[str,
         else:
             result[key] = first
     return result
+
+
+def _where(rows: Tensor, now: Tensor, before: Tensor) -> Tensor:
+    """`now` in the sub-envs `rows` (`(N,)` bool), `before` in the others, for `(N, ...)` tensors."""
+    return torch.where(rows.reshape(rows.shape + (1,) * (now.dim() - 1)), now, before)

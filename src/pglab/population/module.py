@@ -94,7 +94,7 @@ class Member:
 
 class PopulationModule(L.LightningModule):
     """The population's loop; a subclass gives `make_optimizer`, `training_step` and `update_keys` (and may collect
-    otherwise: `batched_collection`, `collect_rollouts`).
+    otherwise: `fixed_length_rollouts`, `collect_rollouts`).
 
     Args:
     members: the members, in job order (all with the same env, network, rollout shape and update schedule).
@@ -132,9 +132,9 @@ class PopulationModule(L.LightningModule):
 
     #: the metrics of each gradient step of the update, in the order `training_step` stacks them
     update_keys: tuple[str, ...] = ()
-    #: whether the members' rollouts can come from one `PopulationCollector` of all their sub-envs (fixed-length
-    #: rollouts; False: the subclass collects in `collect_rollouts` with the members' own collectors)
-    batched_collection = True
+    #: whether every member's rollout is `num_steps` steps of its sub-envs (False: REINFORCE's whole episodes, whose
+    #: collection the subclass gives in `collect_rollouts`; a gymnasium population env cannot hold them)
+    fixed_length_rollouts = True
 
     def make_optimizer(self) -> PopulationOptimizer:
         """The (policy's) optimizer of `self.stacked.params`, each member's rows the optimizer of its ordinary run;

@@ -5,11 +5,13 @@ policy pass per step, and one optimizer step of every member per rollout.
 member's `prepare_batch` computes its return weights. What this adds:
 
 - Collection. A REINFORCE rollout is `episodes_per_rollout` whole episodes, so its length differs from member to
-  member and from rollout to rollout. Every member's collection (`RolloutCollector.start_episodes`, the steps of its
-  own `collect_episodes`) runs on its own envs, and the population steps them side by side: at each step one stacked
-  policy pass acts for every member still collecting (each sampling from its own generator), then each of those
-  members' envs steps. A member whose episodes are complete waits, its envs untouched, until every member's are;
-  then all update. Each member's env sees exactly its own run's steps, so any env and wrapper works here.
+  member and from rollout to rollout. The members collect side by side: at each step one stacked policy pass acts
+  for every member still collecting (each sampling from its own generator), then those members' envs step. A member
+  whose episodes are complete waits, its envs untouched, until every member's are; then all update. On the torch
+  backend all members' sub-envs are one batched env (`PopulationCollector.collect_episodes`: a waiting member's rows
+  are held as they were); otherwise each member's collection (`RolloutCollector.start_episodes`, the steps of its
+  own `collect_episodes`) runs on its own envs, so any env and wrapper works. Either way each member's envs see
+  exactly its own run's steps.
 - Update. The members' batches have different lengths, so each member's loss is computed on its own batch as
   `REINFORCE.training_step` computes it, with its module's code on its rows of the stacked parameters
   (`torch.func.functional_call`); one backward pass then fills every member's rows of the stacked gradients, each
@@ -45,8 +47,7 @@ class PopulationREINFORCE(PopulationModule):
     """A population of `REINFORCE` members (see `PopulationModule` for the arguments); they share
     `episodes_per_rollout`."""
 
-    #: each member collects on its own envs (see the module docstring): no population collector
-    batched_collection = False
+    fixed_length_rollouts = False
 
     update_keys = ("losses/policy", "losses/entropy", "losses/total", "diagnostics/grad_norm")
 
@@ -59,6 +60,13 @@ class PopulationREINFORCE(PopulationModule):
         """Every training member's `episodes_per_rollout` episodes, its collection stepped by one stacked policy
         pass per step (the members still collecting draw from their generators), its envs by its own collector."""
         start = time.perf_counter()
+        if self.collector is not None:  # the torch backend: one batched env of every member's sub-envs
+            generators = [m.generator for m in self.members]
+            num_episodes = self.members[0].module.config.episodes_per_rollout
+            rollouts = self.collector.collect_episodes(self.stacked, generators, num_episodes, training)
+            for k in training:
+                self.members[k].module.metrics.phase_seconds["collect"] += time.perf_counter() - start
+            return rollouts
         collections = {}
         for k in training:
             module = self.members[k].module

@@ -38,7 +38,7 @@ from pglab.population.vpg import PopulationVPG
 from pglab.preflight import preflight
 from pglab.reporting import final_summary, plot_learning_curve, record_failure, summary_line, write_summary
 from pglab.rng import rng_states
-from pglab.rollout.batched_collector import make_collector
+from pglab.rollout.batched_collector import BatchedRolloutCollector, make_collector
 from pglab.run_dir import check_holds_no_run, clear_leftovers, run_dir_lock
 from pglab.sweep_summary import point_to_resumed_run
 from pglab.train import finalize_on_error, train, write_config
@@ -247,7 +247,7 @@ def resume_key(cfg: DictConfig, checkpoint: dict[str, Any] | None) -> tuple:
     if checkpoint is None:
         return ("new",)
     key = ("resumed", repr(checkpoint["loops"]["fit_loop"]["epoch_progress"]))
-    if POPULATION_ALGORITHMS[OmegaConf.select(cfg, "algo._target_")].batched_collection:
+    if POPULATION_ALGORITHMS[OmegaConf.select(cfg, "algo._target_")].fixed_length_rollouts:
         key += (starting_point(checkpoint)[0],)
     return key
 
@@ -347,9 +347,9 @@ def train_population(
     population_cls = population_class(members[live[0]].module)
     population = population_cls(
         [members[k] for k in live],
-        collector=make_population_collector([members[k] for k in live], first_cfg, resources)
-        if population_cls.batched_collection
-        else None,
+        collector=make_population_collector(
+            [members[k] for k in live], first_cfg, resources, population_cls.fixed_length_rollouts
+        ),
         eval_env=population_eval_env([members[k] for k in live], resources),
     )
     for i, k in enumerate(live):
@@ -368,7 +368,7 @@ def train_population(
             logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
     if population.collector is not None:
         collection = "one batched env of every member's sub-envs"
-    elif not population_cls.batched_collection:
+    elif not population_cls.fixed_length_rollouts:
         collection = "each member's own envs, stepped together (one stacked policy pass per step)"
     else:
         collection = "each member's own env"
@@ -421,11 +421,12 @@ def train_population(
 
 
 def make_population_collector(
-    members: list[Member], cfg: DictConfig, resources
+    members: list[Member], cfg: DictConfig, resources, gymnasium: bool = True
 ) -> PopulationCollector | None:
-    """One vector env of every member's sub-envs (no normalization wrappers), or None."""
+    """One vector env of every member's sub-envs (no normalization wrappers), or None. `gymnasium`: a gymnasium
+    vector env may hold them (else only a batched env: fixed-length rollouts only for a gymnasium one)."""
     collectors = [m.module.collector for m in members]
-    if not can_batch(collectors):
+    if not can_batch(collectors) or not (gymnasium or isinstance(collectors[0], BatchedRolloutCollector)):
         return None
     env = instantiate(cfg.env)(num_envs=len(members) * collectors[0].num_envs)
     resources.callback(env.close)
