@@ -19,18 +19,18 @@ def read_jobs(sweep_dir: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(f))
 
 
-def test_eight_job_grid_sweep_writes_summary_and_joblib_runs_it_in_parallel_with_equal_results(tmp_path):
-    grid = ("algo.lr=1e-3,3e-4", "algo.gamma=0.95,0.99", "algo.ent_coef=0,0.01")
+def test_a_grid_sweep_writes_summary_and_joblib_runs_it_in_parallel_with_equal_results(tmp_path):
+    grid = ("algo.lr=1e-3,3e-4", "algo.gamma=0.95,0.99")
     runs = {}
     for name, launcher in (("basic", ()), ("joblib", ("hydra/launcher=joblib", "hydra.launcher.n_jobs=2"))):
         sweep_dir = tmp_path / name
         result = train("-m", *grid, *SMOKE, *launcher, f"hydra.sweep.dir={sweep_dir}", timeout=600)
         assert result.returncode == 0, result.stderr[-3000:]
         jobs = read_jobs(sweep_dir)
-        assert len(jobs) == 8
+        assert len(jobs) == 4
         assert {j["status"] for j in jobs} == {"completed"}
-        assert len({j["overrides"] for j in jobs}) == 8  # each job its own configuration ...
-        assert len({(sweep_dir / j["job"]).resolve() for j in jobs}) == 8  # ... and its own run dir
+        assert len({j["overrides"] for j in jobs}) == 4  # each job its own configuration ...
+        assert len({(sweep_dir / j["job"]).resolve() for j in jobs}) == 4  # ... and its own run dir
         for job in jobs:
             summary = json.loads((sweep_dir / job["job"] / "summary.json").read_text())
             assert float(job["eval_return_mean"]) == summary["eval/episode_return_mean"]
@@ -38,8 +38,8 @@ def test_eight_job_grid_sweep_writes_summary_and_joblib_runs_it_in_parallel_with
             assert float(job["wall_s"]) > 0
             assert job["seed"] == "0"
         markdown = (sweep_dir / "sweep_summary.md").read_text()
-        assert "8 jobs, 8 completed, 0 failed" in markdown
-        assert "algo.lr=0.001 algo.gamma=0.95 algo.ent_coef=0" in markdown
+        assert "4 jobs, 4 completed, 0 failed" in markdown
+        assert "algo.lr=0.001 algo.gamma=0.95" in markdown
         runs[name] = {j["overrides"]: float(j["eval_return_mean"]) for j in jobs}
     assert runs["joblib"] == runs["basic"]  # same seeds, same CPU results, whichever process ran the job
 
