@@ -186,7 +186,8 @@ def test_a_job_with_a_bad_value_fails_alone(make_cfg, tmp_path):
     assert '"status": "failed"' in (tmp_path / "bad" / "summary.json").read_text()
 
 
-def test_the_stacked_network_gives_each_member_its_own_bits_and_shares_its_storage():
+@pytest.mark.parametrize("hidden_sizes", [(64, 64), (16,), (8, 4)])
+def test_the_stacked_network_gives_each_member_its_own_bits_and_shares_its_storage(hidden_sizes):
     import gymnasium as gym
 
     from pglab.networks.actor_critic import ActorCritic
@@ -196,12 +197,14 @@ def test_the_stacked_network_gives_each_member_its_own_bits_and_shares_its_stora
         policies = []
         for k in range(4):
             torch.manual_seed(k)
-            policies.append(ActorCritic(gym.spaces.Box(-1.0, 1.0, (6,)), space))
-        copies = [type(p)(gym.spaces.Box(-1.0, 1.0, (6,)), space) for p in policies]
+            policies.append(ActorCritic(gym.spaces.Box(-1.0, 1.0, (6,)), space, hidden_sizes=hidden_sizes))
+        copies = [
+            type(p)(gym.spaces.Box(-1.0, 1.0, (6,)), space, hidden_sizes=hidden_sizes) for p in policies
+        ]
         for c, p in zip(copies, policies, strict=True):
             c.load_state_dict(p.state_dict())
         stacked = StackedActorCritic(policies)
-        for batch in (1, 2, 7, 256):
+        for batch in (1, 2, 4, 7, 256):
             obs = torch.randn(4, batch, 6)
             actions = torch.stack([c.act(obs[k])[0] for k, c in enumerate(copies)])
             outputs = stacked.evaluate_actions(obs, actions)

@@ -76,7 +76,7 @@ class PopulationCollector:
         P, N, T = self.members, self.num_envs, num_steps
         if self._obs is None:
             self._start()
-        self._fresh = set()
+        self._fresh -= set(training)
         device = self._obs.device
         first = self.collectors[0]
         obs_buf = torch.empty((P, T, N, *first.observation_space.shape), device=device)
@@ -173,7 +173,8 @@ class PopulationCollector:
             next_obs, rewards, terminated, truncated, infos = env.step(
                 clip_actions(actions.flatten(0, 1), self.collectors[0].action_space)
             )
-            if not bool(rows.all()):  # the members not collecting keep their rows as they were
+            if not bool(rows.all()):  # the members not collecting keep their rows as they were (all but
+                # `env.final_state`, which nothing reads here: `can_batch` admits no video wrapper)
                 env.state = {name: _where(rows, value, held[0][name]) for name, value in env.state.items()}
                 env.episode, env.elapsed, env.episode_return = (
                     torch.where(rows, now, before)
@@ -280,8 +281,9 @@ class PopulationCollector:
             self._obs[rows] = collector._obs.to(self._obs.device)
 
     def member_state(self, k: int) -> tuple[dict | None, Tensor | None]:
-        """Member `k`'s block of the env state and observations, as its own collector's `state_dict` holds them."""
-        if self._obs is None:
+        """Member `k`'s block of the env state and observations, as its own collector's `state_dict` holds them
+        (none for a block that has not played since its seeded first reset: its own envs have not started)."""
+        if self._obs is None or k in self._fresh:
             return None, None
         N, total = self.num_envs, self.env.num_envs
         state = block(self.env.state_dict(), k, N, total)

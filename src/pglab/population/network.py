@@ -6,13 +6,16 @@ parameters become views of rows of stacked tensors: `StackedActorCritic.params[i
 so an optimizer step on the stacked tensors is at once a step of every member's module, with no copies.
 
 The update's forward pass runs all members at once: each linear layer is one `torch.baddbmm` over the member
-axis (except matrix-vector shapes such as the value head, run per member: see `_linear`), the activations and the distributions' formulas run on `(P, B, ...)` tensors. On the CPU every one of
+axis (except the shapes whose batched products round differently from a member's own, such as the value head or a
+batch of a few rows, which run per member: `batched_products_match`), the activations and the distributions' formulas run on `(P, B, ...)` tensors. On the CPU every one of
 these operations gives member k's row the same bits as the member's own module on its own batch (batched matmuls
 compute each member's product as the matmul of its slice; activations are elementwise, and the reductions run
 along each member's row), which the tests check: a population member trains exactly as its ordinary run.
 
 Supported: MLP trunks (separate or shared), `Discrete` and 1-D `Box` action spaces, with or without a critic.
 """
+
+import functools
 
 import torch
 from torch import Tensor, nn
@@ -68,6 +71,34 @@ class MemberwiseLinear(torch.autograd.Function):
         )
         grad_bias = grad.sum(1) if ctx.needs_input_grad[2] else None
         return grad_x, grad_weight, grad_bias
+
+
+@functools.cache
+def batched_products_match(
+    rows: int, inputs: int, outputs: int, dtype: torch.dtype, device: torch.device
+) -> bool:
+    """Whether `BatchedLinear` gives every member the bits of its own `F.linear` (`MemberwiseLinear`) for a layer of
+    `inputs -> outputs` on `rows` rows: forward, input and weight gradients, compared once per shape on random
+    numbers (a kernel that sums in another order differs from the member's own on nearly every input). Which shapes
+    match depends on the BLAS and the CPU: on the AVX2 machines of this project a value head, batches of one or
+    two rows, and layers of few inputs and outputs on a few rows (e.g. 4 rows of 4 inputs to 16 units) do not."""
+    if rows <= 2 or outputs == 1:
+        return False
+    generator = torch.Generator().manual_seed(0)
+    members = 2
+    x, weight, grad = (
+        torch.randn(shape, generator=generator, dtype=dtype).to(device)
+        for shape in ((members, rows, inputs), (members, outputs, inputs), (members, rows, outputs))
+    )
+    bias = torch.randn((members, outputs), generator=generator, dtype=dtype).to(device)
+    results = []
+    for layer in (BatchedLinear, MemberwiseLinear):
+        leaves = [t.clone().requires_grad_(True) for t in (x, weight, bias)]
+        with torch.enable_grad():
+            out = layer.apply(*leaves)
+            out.backward(grad)
+        results.append([out.detach()] + [t.grad for t in leaves])
+    return all(torch.equal(a, b) for a, b in zip(*results, strict=True))
 
 
 def _linear_layers(trunk: nn.Module) -> list[tuple[nn.Linear, nn.Module | None]]:
@@ -131,9 +162,9 @@ class StackedActorCritic:
     @staticmethod
     def _linear(params: dict[str, Tensor], name: str, x: Tensor) -> Tensor:
         weight, bias = params[f"{name}.weight"], params[f"{name}.bias"]
-        if weight.shape[1] == 1 or x.shape[1] <= 2:
-            # Matrix-vector shapes (a value head, a batch of one or two): BLAS computes a batched product of these
-            # in another order than the member's own, so each member's layer runs on its own.
+        if not batched_products_match(x.shape[1], weight.shape[2], weight.shape[1], x.dtype, x.device):
+            # BLAS computes the batched products of some shapes (a value head, a batch of a few rows, narrow
+            # layers) in another order than the member's own: each member's layer runs on its own there.
             return MemberwiseLinear.apply(x, weight, bias)
         return BatchedLinear.apply(x, weight, bias)
 

@@ -58,7 +58,8 @@ class PopulationREINFORCE(PopulationModule):
     @torch.no_grad()
     def collect_rollouts(self, training: list[int]) -> dict[int, Rollout]:
         """Every training member's `episodes_per_rollout` episodes, its collection stepped by one stacked policy
-        pass per step (the members still collecting draw from their generators), its envs by its own collector."""
+        pass per step (the members still collecting draw from their generators), its envs in the population's
+        batched env (torch backend) or by its own collector."""
         start = time.perf_counter()
         if self.collector is not None:  # the torch backend: one batched env of every member's sub-envs
             generators = [m.generator for m in self.members]
