@@ -41,6 +41,8 @@ LAUNCHERS = {
     "joblib": ["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"],
     "population": ["hydra/launcher=population", "hydra.launcher.n_jobs=2"],
 }
+#: the REINFORCE sweeps' grid, on either backend
+REINFORCE_GRID = ["algo.lr=5e-3,1e-2", "algo.gamma=0.98,0.99", "algo.ent_coef=0,0.01", "seed=0,1,2"]
 SWEEPS = {
     "grid64": {
         "description": "4 lr x 4 gamma x 4 ent_coef, ppo_cartpole_torch (torch backend), 50,000 env steps each",
@@ -89,27 +91,14 @@ SWEEPS = {
     "reinforce24": {
         "description": "2 lr x 2 gamma x 2 ent_coef x 3 seeds, reinforce_cartpole (8 sync envs, 16 whole episodes "
         "a rollout), 50,000 env steps each",
-        "overrides": [
-            "experiment=reinforce_cartpole",
-            "algo.lr=5e-3,1e-2",
-            "algo.gamma=0.98,0.99",
-            "algo.ent_coef=0,0.01",
-            "seed=0,1,2",
-        ],
+        "overrides": ["experiment=reinforce_cartpole", *REINFORCE_GRID],
         "steps": 50_000,
         "launchers": ["population", "joblib"],
     },
     "reinforce24_torch": {
         "description": "the reinforce24 grid on the torch backend (`env.vectorization=torch`, 8 envs), 50,000 env "
         "steps each",
-        "overrides": [
-            "experiment=reinforce_cartpole",
-            "env.vectorization=torch",
-            "algo.lr=5e-3,1e-2",
-            "algo.gamma=0.98,0.99",
-            "algo.ent_coef=0,0.01",
-            "seed=0,1,2",
-        ],
+        "overrides": ["experiment=reinforce_cartpole", "env.vectorization=torch", *REINFORCE_GRID],
         "steps": 50_000,
         "launchers": ["population", "joblib"],
     },

@@ -166,15 +166,15 @@ class PopulationCollector:
             collecting = running.nonzero().flatten().tolist()
             if not collecting:
                 break
-            rows = running.repeat_interleave(N)
             mask = active
             actions, log_probs, values = stacked.act(obs, generators, drawing=collecting)
             held = (env.state, env.episode, env.elapsed, env.episode_return, self._obs)
             next_obs, rewards, terminated, truncated, infos = env.step(
                 clip_actions(actions.flatten(0, 1), self.collectors[0].action_space)
             )
-            if not bool(rows.all()):  # the members not collecting keep their rows as they were (all but
+            if len(collecting) < P:  # the members not collecting keep their rows as they were (all but
                 # `env.final_state`, which nothing reads here: `can_batch` admits no video wrapper)
+                rows = running.repeat_interleave(N)
                 env.state = {name: _where(rows, value, held[0][name]) for name, value in env.state.items()}
                 env.episode, env.elapsed, env.episode_return = (
                     torch.where(rows, now, before)

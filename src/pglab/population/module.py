@@ -168,7 +168,7 @@ class PopulationModule(L.LightningModule):
         for k in training:
             module = self.members[k].module
             rollout = rollouts[k]
-            self._rollout_metrics[k] = episode_metrics(rollout)
+            self._rollout_metrics[k] = module.episode_metrics(rollout)  # (its trainer: one process)
             with module.metrics.timer("advantages"):
                 self._batches[k] = module.prepare_batch(rollout)
         return self._batches
@@ -179,12 +179,19 @@ class PopulationModule(L.LightningModule):
         if self.collector is None:
             return {k: self._collect_alone(self.members[k]) for k in training}
         start = time.perf_counter()
-        generators = [m.generator for m in self.members]
         num_steps = self.members[0].module.config.num_steps
-        rollouts = self.collector.collect(self.stacked, generators, num_steps, training)
-        for k in training:  # the population's collection time
-            self.members[k].module.metrics.phase_seconds["collect"] += time.perf_counter() - start
+        rollouts = self.collector.collect(self.stacked, self.generators(), num_steps, training)
+        self._add_collect_time(training, time.perf_counter() - start)
         return rollouts
+
+    def generators(self) -> list[torch.Generator]:
+        """Every member's generator, in member order (what the stacked network samples from)."""
+        return [m.generator for m in self.members]
+
+    def _add_collect_time(self, training: list[int], seconds: float) -> None:
+        """The population's collection time, counted to every member that collected."""
+        for k in training:
+            self.members[k].module.metrics.phase_seconds["collect"] += seconds
 
     def _collect_alone(self, member: Member):
         """A rollout of `member` by its own collector, the member's generator as the global one meanwhile."""
@@ -449,18 +456,6 @@ def max_norm_column(configs: list, device: torch.device) -> Tensor:
     return member_column([math.inf if c.max_grad_norm is None else c.max_grad_norm for c in configs], device)[
         :, None
     ]
-
-
-def episode_metrics(rollout) -> dict[str, float]:
-    """Count, mean return and mean length of the episodes that ended in the rollout (one process), summed as
-    `PolicyGradientModule.episode_metrics` sums them (the returns in their own dtype, float32: a float64 sum
-    differs where returns are not whole numbers)."""
-    count = len(rollout.episode_returns)
-    metrics = {"rollout/episodes": float(count)}
-    if count:
-        metrics["rollout/episode_return_mean"] = float(rollout.episode_returns.sum().item()) / count
-        metrics["rollout/episode_length_mean"] = float(rollout.episode_lengths.sum().item()) / count
-    return metrics
 
 
 def stack_batches(batches: list[TrainingBatch]) -> TrainingBatch:

@@ -62,29 +62,31 @@ class PopulationREINFORCE(PopulationModule):
         batched env (torch backend) or by its own collector."""
         start = time.perf_counter()
         if self.collector is not None:  # the torch backend: one batched env of every member's sub-envs
-            generators = [m.generator for m in self.members]
             num_episodes = self.members[0].module.config.episodes_per_rollout
-            rollouts = self.collector.collect_episodes(self.stacked, generators, num_episodes, training)
-            for k in training:
-                self.members[k].module.metrics.phase_seconds["collect"] += time.perf_counter() - start
-            return rollouts
+            rollouts = self.collector.collect_episodes(
+                self.stacked, self.generators(), num_episodes, training
+            )
+        else:
+            rollouts = self._collect_on_own_envs(training)
+        self._add_collect_time(training, time.perf_counter() - start)
+        return rollouts
+
+    def _collect_on_own_envs(self, training: list[int]) -> dict[int, Rollout]:
+        """Each member's collection (`start_episodes`) on its own envs, all stepped by one stacked policy pass."""
         collections = {}
         for k in training:
             module = self.members[k].module
             collections[k] = module.collector.start_episodes(
                 module.policy, module.config.episodes_per_rollout
             )
-        generators = [m.generator for m in self.members]
         idle = torch.zeros_like(collections[training[0]].obs)  # the rows of members not collecting
+        generators = self.generators()
         while running := [k for k in training if collections[k].running]:
             obs = torch.stack([collections[k].obs if k in running else idle for k in range(self.size)])
             actions, log_probs, values = self.stacked.act(obs, generators, drawing=running)
             for k in running:
                 collections[k].step(actions[k], log_probs[k], values[k])
-        rollouts = {k: collections[k].rollout() for k in training}
-        for k in training:  # the population's collection time
-            self.members[k].module.metrics.phase_seconds["collect"] += time.perf_counter() - start
-        return rollouts
+        return {k: collections[k].rollout() for k in training}
 
     def training_step(self, batch: list[TrainingBatch | None], batch_idx: int) -> None:
         """One gradient step of every training member on its whole batch, as `REINFORCE.training_step`."""
