@@ -155,3 +155,34 @@ def test_the_categorical_head_draws_exactly_the_actions_of_categorical_sample(nu
             assert torch.equal(actions, reference)
             assert torch.equal(torch.get_rng_state(), after_head)  # the same number of draws
             assert torch.equal(log_probs, Categorical(logits=head.logits(features)).log_prob(actions))
+
+
+@pytest.mark.parametrize("activation", ["fast_tanh", "tanh", "relu", "elu", "gelu"])
+@pytest.mark.parametrize("shared_trunk", [False, True])
+def test_the_direct_layer_path_equals_calling_the_modules_bit_for_bit(activation, shared_trunk):
+    """`act`, `value` and `evaluate_actions` run an MLP trunk's layers' `forward` directly (`run_trunk`); their
+    outputs and gradients equal those of calling the trunk and head modules, bit for bit."""
+    torch.manual_seed(0)
+    policy = ActorCritic(BOX_OBS, gym.spaces.Discrete(3), activation=activation, shared_trunk=shared_trunk)
+    obs = torch.randn(256, 4)
+    actions = torch.randint(0, 3, (256,))
+
+    def by_modules():
+        features = policy.actor_trunk(obs)
+        logits = policy.action_head.logits(features)
+        log_p = logits - logits.logsumexp(dim=-1, keepdim=True)
+        values = policy.value_head(features if shared_trunk else policy.critic_trunk(obs)).squeeze(-1)
+        return log_p.gather(-1, actions.unsqueeze(-1)).squeeze(-1), values
+
+    log_probs, _, values = policy.evaluate_actions(obs, actions)
+    expected_log_probs, expected_values = by_modules()
+    assert torch.equal(log_probs, expected_log_probs) and torch.equal(values, expected_values)
+    assert torch.equal(policy.value(obs), expected_values)
+    grads = torch.autograd.grad((log_probs + values).sum(), list(policy.parameters()))
+    expected = torch.autograd.grad((expected_log_probs + expected_values).sum(), list(policy.parameters()))
+    assert all(torch.equal(g, e) for g, e in zip(grads, expected, strict=True))
+    with torch.no_grad():
+        torch.manual_seed(1)
+        sampled, sampled_log_probs, sampled_values = policy.act(obs)
+    assert torch.equal(sampled_values, expected_values)
+    assert torch.equal(sampled_log_probs, policy.evaluate_actions(obs, sampled)[0])

@@ -66,21 +66,21 @@ class ActorCritic(nn.Module):
 
     def distribution(self, obs: Tensor) -> torch.distributions.Distribution:
         """`obs (B, D)` -> action distribution with batch shape `(B,)`."""
-        return self.action_head(self.actor_trunk(obs))
+        return self.action_head(run_trunk(self.actor_trunk, obs))
 
     def value(self, obs: Tensor) -> Tensor:
         """`obs (B, D)` -> V(s) `(B,)`; zeros when the policy has no critic."""
         if self.value_head is None:
             return torch.zeros(obs.shape[0], device=obs.device)
-        return self.value_head(self.critic_trunk(obs)).squeeze(-1)
+        return self.value_head.forward(run_trunk(self.critic_trunk, obs)).squeeze(-1)
 
     def _features_and_value(self, obs: Tensor) -> tuple[Tensor, Tensor]:
         """The actor trunk's features `(B, F)` and V(s) `(B,)`; a shared trunk runs once for both."""
-        features = self.actor_trunk(obs)
+        features = run_trunk(self.actor_trunk, obs)
         if self.value_head is None:
             return features, torch.zeros(obs.shape[0], device=obs.device)
-        critic_features = features if self.shared_trunk else self.critic_trunk(obs)
-        return features, self.value_head(critic_features).squeeze(-1)
+        critic_features = features if self.shared_trunk else run_trunk(self.critic_trunk, obs)
+        return features, self.value_head.forward(critic_features).squeeze(-1)
 
     def act(self, obs: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """Sample actions for `obs (B, D)`.
@@ -111,6 +111,17 @@ class ActorCritic(nn.Module):
             return []
         trunk = [] if self.shared_trunk else list(self.critic_trunk.parameters())
         return trunk + list(self.value_head.parameters())
+
+
+def run_trunk(trunk: nn.Module, x: Tensor) -> Tensor:
+    """`trunk(x)`; an MLP trunk (`nn.Sequential`) runs its layers' `forward` in turn, the same operations
+    without the module-call machinery (hooks, which pglab registers none of on a trunk's layers): on a 64x64
+    actor-critic over a CartPole rollout step of 8 envs, that machinery costs about as much as the layers."""
+    if type(trunk) is nn.Sequential:
+        for layer in trunk:
+            x = layer.forward(x)
+        return x
+    return trunk(x)
 
 
 def trunk_builder(

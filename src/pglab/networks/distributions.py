@@ -58,7 +58,7 @@ class CategoricalHead(nn.Module):
 
     def log_probs(self, features: Tensor) -> Tensor:
         """`features (B, F)` -> log-probabilities of every action `(B, n)`, normalized as `Categorical` does."""
-        logits = self.logits(features)
+        logits = self.logits.forward(features)  # the layer's operations without the module-call machinery
         return logits - logits.logsumexp(dim=-1, keepdim=True)
 
     @staticmethod
