@@ -1,4 +1,4 @@
-"""`clip_grad_norm`, the gradient step's norm and clipping, against torch's `get_total_norm` and
+"""`clip_grad_norm_`, the gradient step's norm and clipping, against torch's `get_total_norm` and
 `clip_grad_norm_`: the same norm and the same clipped gradients, bit for bit."""
 
 import math
@@ -7,7 +7,7 @@ import pytest
 import torch
 from torch import nn
 
-from pglab.algos.base import clip_grad_norm
+from pglab.algos.base import clip_grad_norm_
 
 
 def parameters_with_gradients(scale: float, seed: int = 0) -> list[nn.Parameter]:
@@ -23,7 +23,7 @@ def parameters_with_gradients(scale: float, seed: int = 0) -> list[nn.Parameter]
 @pytest.mark.parametrize("max_norm", [None, 0.5])
 def test_the_norm_and_clipped_gradients_equal_torchs(scale, max_norm):
     ours, theirs = parameters_with_gradients(scale), parameters_with_gradients(scale)
-    norm = clip_grad_norm(ours, max_norm)
+    norm = clip_grad_norm_(ours, max_norm)
     if max_norm is None:
         expected = nn.utils.get_total_norm([p.grad for p in theirs])
     else:
@@ -38,22 +38,37 @@ def test_the_norm_and_clipped_gradients_equal_torchs(scale, max_norm):
 def test_parameters_without_gradients_are_left_out_and_none_give_a_zero_norm():
     ours, theirs = parameters_with_gradients(1.0), parameters_with_gradients(1.0)
     ours[2].grad = theirs[2].grad = None
-    assert torch.equal(clip_grad_norm(ours, 0.5), nn.utils.clip_grad_norm_(theirs, 0.5))
+    assert torch.equal(clip_grad_norm_(ours, 0.5), nn.utils.clip_grad_norm_(theirs, 0.5))
     assert all(
         (a.grad is None and b.grad is None) or torch.equal(a.grad, b.grad)
         for a, b in zip(ours, theirs, strict=True)
     )
     for parameter in ours:
         parameter.grad = None
-    assert clip_grad_norm(ours, 0.5).item() == 0.0
+    assert clip_grad_norm_(ours, 0.5).item() == 0.0
 
 
-def test_a_non_finite_gradient_gives_a_non_finite_norm():
+@pytest.mark.parametrize("value", [math.inf, math.nan])
+@pytest.mark.parametrize("max_norm", [None, 0.5])
+def test_a_non_finite_gradient_gives_torchs_norm_and_gradients(value, max_norm):
+    ours, theirs = parameters_with_gradients(1.0), parameters_with_gradients(1.0)
+    ours[3].grad[5] = theirs[3].grad[5] = value
+    norm = clip_grad_norm_(ours, max_norm)
+    if max_norm is None:
+        expected = nn.utils.get_total_norm([p.grad for p in theirs])
+    else:
+        expected = nn.utils.clip_grad_norm_(theirs, max_norm)
+    assert not torch.isfinite(norm) and torch.equal(norm.isnan(), expected.isnan())
+    for a, b in zip(ours, theirs, strict=True):
+        torch.testing.assert_close(a.grad, b.grad, rtol=0, atol=0, equal_nan=True)
+
+
+def test_gradients_that_require_grad_build_no_graph():
     parameters = parameters_with_gradients(1.0)
-    parameters[3].grad[5] = math.inf
-    assert not torch.isfinite(clip_grad_norm(parameters, None))
-    parameters[3].grad[5] = math.nan
-    assert math.isnan(clip_grad_norm(parameters, 0.5).item())
+    for parameter in parameters:
+        parameter.grad.requires_grad_(True)
+    norm = clip_grad_norm_(parameters, None)
+    assert not norm.requires_grad and norm.grad_fn is None
 
 
 def test_gradients_of_two_dtypes_go_to_torchs_grouping():
@@ -61,5 +76,5 @@ def test_gradients_of_two_dtypes_go_to_torchs_grouping():
     for parameters in (ours, theirs):
         parameters[0].data = parameters[0].data.double()
         parameters[0].grad = parameters[0].grad.double()
-    assert torch.equal(clip_grad_norm(ours, 0.5), nn.utils.clip_grad_norm_(theirs, 0.5))
+    assert torch.equal(clip_grad_norm_(ours, 0.5), nn.utils.clip_grad_norm_(theirs, 0.5))
     assert all(torch.equal(a.grad, b.grad) for a, b in zip(ours, theirs, strict=True))

@@ -159,20 +159,27 @@ def test_the_categorical_head_draws_exactly_the_actions_of_categorical_sample(nu
 
 @pytest.mark.parametrize("activation", ["fast_tanh", "tanh", "relu", "elu", "gelu"])
 @pytest.mark.parametrize("shared_trunk", [False, True])
-def test_the_direct_layer_path_equals_calling_the_modules_bit_for_bit(activation, shared_trunk):
+@pytest.mark.parametrize(
+    "space", [gym.spaces.Discrete(3), gym.spaces.Box(-1.0, 1.0, shape=(2,), dtype=np.float32)]
+)
+def test_the_direct_layer_path_equals_calling_the_modules_bit_for_bit(activation, shared_trunk, space):
     """`act`, `value` and `evaluate_actions` run an MLP trunk's layers' `forward` directly (`run_trunk`); their
     outputs and gradients equal those of calling the trunk and head modules, bit for bit."""
     torch.manual_seed(0)
-    policy = ActorCritic(BOX_OBS, gym.spaces.Discrete(3), activation=activation, shared_trunk=shared_trunk)
+    policy = ActorCritic(BOX_OBS, space, activation=activation, shared_trunk=shared_trunk)
     obs = torch.randn(256, 4)
-    actions = torch.randint(0, 3, (256,))
+    actions = policy.distribution(obs).sample()
 
     def by_modules():
         features = policy.actor_trunk(obs)
-        logits = policy.action_head.logits(features)
-        log_p = logits - logits.logsumexp(dim=-1, keepdim=True)
+        if isinstance(space, gym.spaces.Discrete):
+            logits = policy.action_head.logits(features)
+            log_p = logits - logits.logsumexp(dim=-1, keepdim=True)
+            log_probs = log_p.gather(-1, actions.unsqueeze(-1)).squeeze(-1)
+        else:
+            log_probs = policy.action_head(features).log_prob(actions)
         values = policy.value_head(features if shared_trunk else policy.critic_trunk(obs)).squeeze(-1)
-        return log_p.gather(-1, actions.unsqueeze(-1)).squeeze(-1), values
+        return log_probs, values
 
     log_probs, _, values = policy.evaluate_actions(obs, actions)
     expected_log_probs, expected_values = by_modules()
@@ -186,3 +193,30 @@ def test_the_direct_layer_path_equals_calling_the_modules_bit_for_bit(activation
         sampled, sampled_log_probs, sampled_values = policy.act(obs)
     assert torch.equal(sampled_values, expected_values)
     assert torch.equal(sampled_log_probs, policy.evaluate_actions(obs, sampled)[0])
+
+
+def test_hooks_on_a_trunks_layers_or_global_ones_still_run():
+    """Where a hook is registered (a profiler's, a user's), the layers are called as modules and the hook runs."""
+    torch.manual_seed(0)
+    policy = ActorCritic(BOX_OBS, gym.spaces.Discrete(2))
+    obs = torch.randn(8, 4)
+    expected = policy.evaluate_actions(obs, torch.zeros(8, dtype=torch.long))
+    seen = []
+    handles = [
+        policy.actor_trunk[2].register_forward_hook(lambda module, args, output: seen.append("actor layer")),
+        policy.value_head.register_forward_pre_hook(lambda module, args: seen.append("value head")),
+        torch.nn.modules.module.register_module_forward_hook(
+            lambda module, args, output: seen.append(type(module).__name__)
+        ),
+    ]
+    try:
+        outputs = policy.evaluate_actions(obs, torch.zeros(8, dtype=torch.long))
+    finally:
+        for handle in handles:
+            handle.remove()
+    assert all(torch.equal(a, b) for a, b in zip(outputs, expected, strict=True))
+    assert seen.count("actor layer") == 1 and seen.count("value head") == 1
+    assert seen.count("Linear") == 6  # the global hook saw every linear layer: 2 + 2 in the trunks, 2 heads
+    seen.clear()
+    policy.evaluate_actions(obs, torch.zeros(8, dtype=torch.long))
+    assert seen == []

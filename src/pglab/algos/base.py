@@ -39,22 +39,25 @@ from pglab.rollout.collector import RolloutCollector
 from pglab.rollout.dataset import RolloutDataset, rollout_dataloader
 
 
-def clip_grad_norm(parameters: list[nn.Parameter], max_norm: float | None) -> Tensor:
+@torch.no_grad()
+def clip_grad_norm_(parameters: list[nn.Parameter], max_norm: float | None) -> Tensor:
     """The global 2-norm of the gradients of `parameters` (a 0-d tensor); with `max_norm`, the gradients are
     scaled in place by `min(1, max_norm / (norm + 1e-6))`. Without it, the norm only: scaling by 1 would
     change nothing.
 
     Bit for bit `nn.utils.get_total_norm` and `nn.utils.clip_grad_norm_`, with the same foreach kernels. Why by
-    hand: where every gradient is a dense tensor of one device and dtype (a policy's), this skips their
-    grouping of the tensors by device and dtype, which on a small policy costs about as much as the kernels
-    (about 0.1 ms of a 64x64 actor-critic's 3 ms CartPole gradient step on the CPU); anything else goes to them.
+    hand: where every gradient is a plain dense tensor of one CPU or CUDA device and one dtype (a policy's), this
+    skips their grouping of the tensors by device and dtype, which on a small policy costs about as much as the
+    kernels (about 0.1 ms of a 64x64 actor-critic's 3 ms CartPole gradient step on the CPU); any other gradients
+    (other devices, tensor subclasses, sparse or mixed ones) go to torch's functions.
     """
     grads = [p.grad for p in parameters if p.grad is not None]
     if not grads:
         return torch.tensor(0.0)
-    first = grads[0]
-    if not all(
-        g.device == first.device and g.dtype == first.dtype and g.layout == torch.strided for g in grads
+    device, dtype = grads[0].device, grads[0].dtype
+    if device.type not in ("cpu", "cuda") or not all(
+        type(g) is Tensor and g.device == device and g.dtype == dtype and g.layout == torch.strided
+        for g in grads
     ):
         if max_norm is None:
             return nn.utils.get_total_norm(grads)
@@ -271,7 +274,7 @@ class PolicyGradientModule(L.LightningModule):
             parameters = list(parameters)
         optimizer.zero_grad(set_to_none=True)
         self.manual_backward(loss)
-        grad_norm = clip_grad_norm(parameters, self.config.max_grad_norm)
+        grad_norm = clip_grad_norm_(parameters, self.config.max_grad_norm)
         if not torch.isfinite(grad_norm):  # a non-finite loss gives non-finite gradients too
             if self.on_nonfinite == "stop":
                 finite_loss = torch.isfinite(loss)

@@ -10,7 +10,7 @@ from torch import Tensor, nn
 from pglab.errors import ConfigError
 from pglab.networks.cnn import NatureCNN
 from pglab.networks.distributions import make_action_head
-from pglab.networks.mlp import build_mlp, orthogonal_init, output_size
+from pglab.networks.mlp import build_mlp, call_layer, orthogonal_init, output_size, run_trunk
 
 VALUE_HEAD_GAIN = 1.0
 
@@ -72,7 +72,7 @@ class ActorCritic(nn.Module):
         """`obs (B, D)` -> V(s) `(B,)`; zeros when the policy has no critic."""
         if self.value_head is None:
             return torch.zeros(obs.shape[0], device=obs.device)
-        return self.value_head.forward(run_trunk(self.critic_trunk, obs)).squeeze(-1)
+        return call_layer(self.value_head, run_trunk(self.critic_trunk, obs)).squeeze(-1)
 
     def _features_and_value(self, obs: Tensor) -> tuple[Tensor, Tensor]:
         """The actor trunk's features `(B, F)` and V(s) `(B,)`; a shared trunk runs once for both."""
@@ -80,7 +80,7 @@ class ActorCritic(nn.Module):
         if self.value_head is None:
             return features, torch.zeros(obs.shape[0], device=obs.device)
         critic_features = features if self.shared_trunk else run_trunk(self.critic_trunk, obs)
-        return features, self.value_head.forward(critic_features).squeeze(-1)
+        return features, call_layer(self.value_head, critic_features).squeeze(-1)
 
     def act(self, obs: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """Sample actions for `obs (B, D)`.
@@ -111,17 +111,6 @@ class ActorCritic(nn.Module):
             return []
         trunk = [] if self.shared_trunk else list(self.critic_trunk.parameters())
         return trunk + list(self.value_head.parameters())
-
-
-def run_trunk(trunk: nn.Module, x: Tensor) -> Tensor:
-    """`trunk(x)`; an MLP trunk (`nn.Sequential`) runs its layers' `forward` in turn, the same operations
-    without the module-call machinery (hooks, which pglab registers none of on a trunk's layers): on a 64x64
-    actor-critic over a CartPole rollout step of 8 envs, that machinery costs about as much as the layers."""
-    if type(trunk) is nn.Sequential:
-        for layer in trunk:
-            x = layer.forward(x)
-        return x
-    return trunk(x)
 
 
 def trunk_builder(

@@ -24,7 +24,7 @@ from torch import Tensor, nn
 from torch.distributions import Categorical, Distribution, Independent, Normal
 
 from pglab.errors import ConfigError
-from pglab.networks.mlp import orthogonal_init
+from pglab.networks.mlp import call_layer, orthogonal_init
 
 POLICY_HEAD_GAIN = 0.01
 
@@ -58,7 +58,7 @@ class CategoricalHead(nn.Module):
 
     def log_probs(self, features: Tensor) -> Tensor:
         """`features (B, F)` -> log-probabilities of every action `(B, n)`, normalized as `Categorical` does."""
-        logits = self.logits.forward(features)  # the layer's operations without the module-call machinery
+        logits = call_layer(self.logits, features)
         return logits - logits.logsumexp(dim=-1, keepdim=True)
 
     @staticmethod

@@ -2,7 +2,8 @@
 
 import math
 
-from torch import nn
+from torch import Tensor, nn
+from torch.nn.modules import module as _module
 
 from pglab.errors import ConfigError
 from pglab.networks.activations import FastTanh
@@ -48,3 +49,33 @@ def build_mlp(in_features: int, hidden_sizes: list[int], activation: str) -> nn.
 def output_size(in_features: int, hidden_sizes: list[int]) -> int:
     """Feature size at the end of an MLP built by `build_mlp`."""
     return int(hidden_sizes[-1]) if hidden_sizes else in_features
+
+
+def _hooked(module: nn.Module) -> bool:
+    """Whether calling `module` would run a hook (its own or a global one), as `nn.Module.__call__` checks."""
+    return bool(
+        module._forward_hooks
+        or module._forward_pre_hooks
+        or module._backward_hooks
+        or module._backward_pre_hooks
+        or _module._global_forward_hooks
+        or _module._global_forward_pre_hooks
+        or _module._global_backward_hooks
+        or _module._global_backward_pre_hooks
+    )
+
+
+def call_layer(layer: nn.Module, x: Tensor) -> Tensor:
+    """`layer(x)`, without the module-call machinery where no hook would run: the same operations, minus two
+    Python calls a layer, which on a 64x64 actor-critic over a CartPole rollout step of 8 envs cost about as
+    much as the layers themselves. With a hook registered (a profiler's, a user's), the module is called."""
+    return layer(x) if _hooked(layer) else layer.forward(x)
+
+
+def run_trunk(trunk: nn.Module, x: Tensor) -> Tensor:
+    """`trunk(x)`; an MLP trunk (a plain `nn.Sequential`) runs its layers in turn through `call_layer`."""
+    if type(trunk) is not nn.Sequential or _hooked(trunk):
+        return trunk(x)
+    for layer in trunk:
+        x = call_layer(layer, x)
+    return x
