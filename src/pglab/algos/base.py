@@ -47,9 +47,9 @@ def clip_grad_norm_(parameters: list[nn.Parameter], max_norm: float | None) -> T
 
     Bit for bit `nn.utils.get_total_norm` and `nn.utils.clip_grad_norm_`, with the same foreach kernels. Why by
     hand: where every gradient is a plain dense tensor of one CPU or CUDA device and one dtype (a policy's), this
-    skips their grouping of the tensors by device and dtype, which on a small policy costs about as much as the
-    kernels (about 0.1 ms of a 64x64 actor-critic's 3 ms CartPole gradient step on the CPU); any other gradients
-    (other devices, tensor subclasses, sparse or mixed ones) go to torch's functions.
+    skips their grouping of the tensors by device and dtype, a third of their time on a small policy (the
+    gradients of a 64x64 actor-critic on the CPU: 81 against 121 us, of a CartPole gradient step's 3 ms); any
+    other gradients (other devices, tensor subclasses, sparse or mixed ones) go to torch's functions.
     """
     grads = [p.grad for p in parameters if p.grad is not None]
     if not grads:
