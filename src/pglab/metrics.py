@@ -57,7 +57,10 @@ class Metrics:
         if not self._update:
             return {}
         keys = list(self._update)
-        means = torch.stack([torch.stack(self._update[k]).mean() for k in keys]).tolist()
+        if all(len(values) == 1 for values in self._update.values()):  # one step (A2C, VPG): no means to take
+            means = torch.stack([self._update[k][0] for k in keys]).tolist()
+        else:
+            means = torch.stack([torch.stack(self._update[k]).mean() for k in keys]).tolist()
         self._update.clear()
         return dict(zip(keys, means, strict=True))
 
@@ -82,6 +85,11 @@ class Metrics:
         self._keep(row)
         for logger in self.loggers:
             logger.log_metrics(row, step=env_steps)
+
+    def flush(self) -> None:
+        """Have every logger write what it holds (the CSV logger writes its rows by time, `EnvStepCSVLogger`)."""
+        for logger in self.loggers:
+            logger.save()
 
     def _keep(self, row: dict[str, float]) -> None:
         self.latest.update(row)

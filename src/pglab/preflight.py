@@ -96,6 +96,9 @@ def check_run_keys(cfg: DictConfig) -> None:
     # 0 would mean "all cores" to torch: on a loaded 2-core machine that ran 30x slower; null says it openly.
     check_range("torch_threads", cfg.torch_threads, 1, integer=True, allow_none=True)
     check_choice("on_nonfinite", cfg.on_nonfinite, ON_NONFINITE)
+    keep = cfg.get("keep_freed_memory", True)
+    if not isinstance(keep, bool):
+        raise ConfigError(f"keep_freed_memory={keep!r} is not a boolean: allowed true or false")
     if cfg.trainer.get("accelerator") in ("gpu", "cuda") and not torch.cuda.is_available():
         raise ConfigError(NO_GPU_MESSAGE)
 

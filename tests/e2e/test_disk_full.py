@@ -157,7 +157,7 @@ def test_atomic_path_removes_the_tmp_file_and_keeps_the_target_when_the_block_ra
 
 def test_the_csv_logger_on_a_full_disk_keeps_the_rows_written_before(tmpfs):
     disk = tmpfs("256k")
-    logger = EnvStepCSVLogger(save_dir=str(disk), name="csv", version="", flush_logs_every_n_steps=10_000)
+    logger = EnvStepCSVLogger(save_dir=str(disk), name="csv", version="", flush_every_s=1e9)
     metrics = disk / "csv" / "metrics.csv"
     logger.log_metrics({"a": 1.0}, step=0)
     logger.save()

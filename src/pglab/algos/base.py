@@ -36,7 +36,7 @@ from pglab.rng import rng_states, set_rng_states
 from pglab.rollout.advantages import generalized_advantage_estimate
 from pglab.rollout.batch import Rollout, TrainingBatch
 from pglab.rollout.collector import RolloutCollector
-from pglab.rollout.dataset import RolloutDataset, rollout_dataloader
+from pglab.rollout.dataset import RolloutDataset
 
 
 @torch.no_grad()
@@ -175,7 +175,12 @@ class PolicyGradientModule(L.LightningModule):
     #   7. stop        `on_train_epoch_end`: the budget is used, a signal came, or a callback asked to stop
     #   8. checkpoint  `EnvStepCheckpoint.on_train_epoch_end` (Lightning runs `Checkpoint` callbacks last)
     def train_dataloader(self):
-        return rollout_dataloader(RolloutDataset(self.next_batch, self.budget_exhausted))
+        return RolloutDataset(self.next_batch, self.budget_exhausted)
+
+    def transfer_batch_to_device(self, batch: TrainingBatch, device: torch.device, dataloader_idx: int):
+        """The batch as it is: the collector builds it on the policy's device. (Lightning's default walks the
+        batch's fields to move each tensor, about 0.1 ms a rollout for nothing.)"""
+        return batch
 
     def next_batch(self) -> TrainingBatch:
         """Steps 1-2: collect a rollout with the current policy and prepare the update's batch."""
@@ -342,7 +347,9 @@ class PolicyGradientModule(L.LightningModule):
         """Everything a resumed run needs besides what Lightning saves (weights, optimizers, loop counters):
         the collector (env-step and episode counters, normalization statistics, env state), the RNG states,
         the metrics (latest values, evaluations, the thinned training curve, time per phase), the training wall
-        time so far, and the run's resolved config."""
+        time so far, and the run's resolved config. The loggers write their rows first, so a run resumed from
+        this checkpoint finds every row up to it."""
+        self.metrics.flush()
         checkpoint["collector"] = self.collector.state_dict()
         checkpoint["rng"] = rng_states()
         checkpoint["metrics"] = self.metrics.state_dict()

@@ -12,12 +12,16 @@ resumed run) is atomic (`pglab.atomic`).
 import contextlib
 import csv
 import os
+import sys
+import time
 
 from lightning.pytorch.loggers import CSVLogger
 from lightning.pytorch.loggers.csv_logs import ExperimentWriter
 from lightning.pytorch.loggers.logger import rank_zero_experiment
+from lightning.pytorch.utilities import rank_zero_only
 
 from pglab.atomic import atomic_path, storage_error
+from pglab.checks import check_range
 from pglab.errors import StorageError
 
 
@@ -77,11 +81,35 @@ class _ContinuingWriter(ExperimentWriter):
 
 
 class EnvStepCSVLogger(CSVLogger):
-    """`lightning.pytorch.loggers.CSVLogger` (same arguments) plus `resume_at(env_steps)`."""
+    """`lightning.pytorch.loggers.CSVLogger` plus `resume_at(env_steps)`, flushed by time rather than by step.
 
-    def __init__(self, *args, **kwargs):
+    Args:
+        flush_every_s: append the rows logged so far to `metrics.csv` when this many seconds have passed since the
+            last write (0: after every row). Lightning's `flush_logs_every_n_steps` counts steps, which here are
+            env steps; writing after every row instead cost A2C about 0.2 ms a 40-step rollout, 2% of its
+            training time. The module writes the rows before every checkpoint (`Metrics.flush`), and Lightning
+            at the end of training, failed or not, so a resumed run finds every row up to its checkpoint.
+        *args, **kwargs: `CSVLogger`'s (`save_dir`, `name`, `version`, ...).
+    """
+
+    def __init__(self, *args, flush_every_s: float = 1.0, **kwargs):
         super().__init__(*args, **kwargs)
+        check_range("logger.csv.flush_every_s", flush_every_s, 0.0)
+        self.flush_every_s = float(flush_every_s)
+        self._flush_logs_every_n_steps = sys.maxsize  # Lightning's flush by step count: never
+        self._last_flush = time.monotonic()
         self._keep_until_step: int | None = None
+
+    @rank_zero_only
+    def log_metrics(self, metrics: dict[str, float], step: int | None = None) -> None:
+        super().log_metrics(metrics, step)
+        if time.monotonic() - self._last_flush >= self.flush_every_s:
+            self.save()
+
+    @rank_zero_only
+    def save(self) -> None:
+        super().save()
+        self._last_flush = time.monotonic()
 
     def resume_at(self, env_steps: int) -> None:
         """Continue the existing metrics.csv after its rows up to `env_steps` (call before logging)."""

@@ -47,7 +47,7 @@ from pglab.population.optimizer import PopulationOptimizer
 from pglab.rollout.batch import Rollout, TrainingBatch
 from pglab.rollout.batched_collector import clip_actions
 from pglab.rollout.collector import env_actions
-from pglab.rollout.dataset import RolloutDataset, rollout_dataloader
+from pglab.rollout.dataset import RolloutDataset, draw_loader_seed
 
 
 @dataclass
@@ -149,7 +149,11 @@ class PopulationModule(L.LightningModule):
         return None  # the population's optimizer is stepped by hand; Lightning holds no optimizer
 
     def train_dataloader(self):
-        return rollout_dataloader(RolloutDataset(self.next_batch, lambda: not self.training_members()))
+        return RolloutDataset(self.next_batch, lambda: not self.training_members())
+
+    def transfer_batch_to_device(self, batch: list, device: torch.device, dataloader_idx: int) -> list:
+        """The batches as they are: the members' collectors build them on the population's device."""
+        return batch
 
     # ----------------------------------------------------------------- collect
     def next_batch(self) -> list[TrainingBatch | None]:
@@ -161,9 +165,9 @@ class PopulationModule(L.LightningModule):
         for k in training:
             module = self.members[k].module
             module.progress_before_rollout = module.collector.env_steps / module.total_env_steps
-            # An ordinary run's DataLoader draws its iterator's base seed from the global generator at every
-            # rollout (torch's `_BaseDataLoaderIter`); the member's stream draws it too, to stay in step.
-            torch.empty((), dtype=torch.int64).random_(generator=self.members[k].generator)
+            # An ordinary run's dataset draws a DataLoader iterator's base seed from the global generator at every
+            # rollout (`RolloutDataset`); the member's stream draws it too, to stay in step.
+            draw_loader_seed(self.members[k].generator)
         rollouts = self.collect_rollouts(training)
         for k in training:
             module = self.members[k].module
