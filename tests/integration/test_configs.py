@@ -119,7 +119,10 @@ def test_every_logger_instantiates(make_cfg, logger):
         ("seed=1.5", "seed=1.5 is not a whole number: allowed integers in [0, 4294967295]"),
         ("seed=-1", "seed=-1 is out of range: allowed integers in [0, 4294967295]"),
         ("torch_threads=0", "torch_threads=0 is out of range: allowed integers in [1, inf] or null"),
-        ("keep_freed_memory=sometimes", "keep_freed_memory='sometimes' is not a boolean: allowed true or false"),
+        (
+            "keep_freed_memory=sometimes",
+            "keep_freed_memory='sometimes' is not a boolean: allowed true or false",
+        ),
         ("total_env_steps=1.5", "total_env_steps=1.5 is not a whole number: allowed integers in [1, inf]"),
         (
             "env.max_episode_steps=0",

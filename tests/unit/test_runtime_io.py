@@ -43,7 +43,9 @@ HEAP_OR_MMAP = textwrap.dedent(
 
 
 def heap_or_mmap(mode: str) -> list[int]:
-    out = subprocess.run([sys.executable, "-c", HEAP_OR_MMAP, mode], capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", HEAP_OR_MMAP, mode], capture_output=True, text=True, check=True
+    )
     return [int(x) for x in out.stdout.split()]
 
 
