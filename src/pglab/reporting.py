@@ -71,7 +71,8 @@ def plot_learning_curve(metrics: Metrics, path: Path, title: str) -> None:
     ]
     # A Figure outside pyplot, with fixed margins that fit tick labels of up to six characters (returns down to
     # -20000): `tight_layout` would lay the text out once more before the draw, about a quarter of the plot's cost,
-    # paid by every member of a sweep.
+    # paid by every member of a sweep. For the same reason the title has a fixed position (matplotlib's automatic
+    # one measures the axes' tick labels again) and the PNG the fastest compression (4% larger): 84 against 95 ms.
     fig = Figure(figsize=(7, 4), dpi=100)
     fig.subplots_adjust(left=0.13, right=0.98, bottom=0.12, top=0.92)
     ax = fig.add_subplot()
@@ -90,11 +91,11 @@ def plot_learning_curve(metrics: Metrics, path: Path, title: str) -> None:
         )
     ax.set_xlabel("env steps")
     ax.set_ylabel("episode return")
-    ax.set_title(title)
+    ax.set_title(title, y=1.0, pad=6)
     ax.grid(alpha=0.3)
     ax.legend(loc="best", fontsize=8)
     with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png")
+        fig.savefig(tmp, format="png", pil_kwargs={"compress_level": 1})
 
 
 def summary_line(name: str, summary: dict[str, float], run_dir: Path) -> str:

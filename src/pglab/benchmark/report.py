@@ -82,7 +82,9 @@ def thread_lines(report: dict[str, Any]) -> list[str]:
         "with the order of the counts reversed on odd rounds (a count under "
         f"{CALIBRATION_CUTOFF:.0%} of its framework's best after a round runs no more rounds). Training env "
         "steps/s, evaluation excluded, median [min–max] over the rounds; the fastest count (the fewer threads "
-        "on a tie) is used for every run of that framework, the ceiling taking pglab's.",
+        "on a tie) is used for every run of that framework, the ceiling taking pglab's. Otherwise each runs as "
+        "its users get it: pglab with its defaults, `keep_freed_memory=true` included (glibc's malloc keeps freed "
+        "memory for reuse: `src/pglab/allocator.py`), SB3 and the plain PyTorch PPO with the C library's.",
         "",
         "| framework | " + " | ".join(f"{t} thread{'s' * (t > 1)}" for t in candidates) + " | ran with |",
         "|---|" + "---|" * (len(candidates) + 1),
