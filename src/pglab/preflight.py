@@ -23,6 +23,7 @@ from hydra.errors import InstantiationException
 from hydra.utils import get_object, instantiate
 from omegaconf import DictConfig, OmegaConf, open_dict
 
+from pglab import allocator
 from pglab.checks import check_choice, check_range, is_whole_number
 from pglab.console import quiet_libraries
 from pglab.errors import ConfigError, find_error
@@ -96,7 +97,7 @@ def check_run_keys(cfg: DictConfig) -> None:
     # 0 would mean "all cores" to torch: on a loaded 2-core machine that ran 30x slower; null says it openly.
     check_range("torch_threads", cfg.torch_threads, 1, integer=True, allow_none=True)
     check_choice("on_nonfinite", cfg.on_nonfinite, ON_NONFINITE)
-    keep = cfg.get("keep_freed_memory", True)
+    keep = allocator.configured(cfg)
     if not isinstance(keep, bool):
         raise ConfigError(f"keep_freed_memory={keep!r} is not a boolean: allowed true or false")
     if cfg.trainer.get("accelerator") in ("gpu", "cuda") and not torch.cuda.is_available():

@@ -13,8 +13,8 @@ from hydra.utils import instantiate
 from lightning.pytorch.loggers import Logger
 from omegaconf import DictConfig, OmegaConf
 
+from pglab import allocator
 from pglab.algos.base import PolicyGradientModule
-from pglab.allocator import keep_freed_memory
 from pglab.atomic import atomic_path
 from pglab.callbacks import PeriodicEvaluation
 from pglab.callbacks.signals import StopOnSignals
@@ -87,8 +87,7 @@ def train(
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     if cfg.torch_threads:
         torch.set_num_threads(cfg.torch_threads)
-    if cfg.get("keep_freed_memory", True):
-        keep_freed_memory()
+    allocator.apply_config(cfg)
     module = None
     try:
         with contextlib.ExitStack() as resources:

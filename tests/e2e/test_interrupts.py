@@ -90,6 +90,8 @@ def test_a_signal_checkpoints_marks_the_run_interrupted_and_exits_within_seconds
 def test_a_kill_in_the_middle_of_a_checkpoint_write_leaves_the_previous_checkpoint(tmp_path):
     run_dir = tmp_path / "run"
     # Saves: last.ckpt at 256 env steps, best.ckpt at the first eval (512), then last.ckpt at 512 is cut off.
+    # The CSV logger writes its rows only before checkpoints here (no time-based writes), as a run killed less
+    # than a second after its last checkpoint would have them.
     result = subprocess.run(
         [
             sys.executable,
@@ -98,6 +100,7 @@ def test_a_kill_in_the_middle_of_a_checkpoint_write_leaves_the_previous_checkpoi
             "total_env_steps=100000",
             "callbacks.checkpoint.every_env_steps=256",
             "callbacks.evaluation.every_env_steps=512",
+            "logger.csv.flush_every_s=1e9",
             f"hydra.run.dir={run_dir}",
         ],
         cwd=ROOT,
@@ -124,6 +127,9 @@ def test_a_kill_in_the_middle_of_a_checkpoint_write_leaves_the_previous_checkpoi
     assert (
         torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)["collector"]["env_steps"] == 1024
     )
+    # The rows up to the checkpoint it resumed from were on disk (written before the checkpoint), the killed
+    # process's later ones were dropped: one row per rollout, no gap, no duplicate.
+    assert [int(float(row["step"])) for row in train_rows(run_dir)] == [256, 512, 768, 1024]
 
 
 def test_ctrl_c_to_the_whole_process_group_with_async_envs_still_checkpoints(tmp_path):

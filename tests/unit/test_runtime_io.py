@@ -2,14 +2,17 @@
 (`pglab.allocator`), the CSV logger's time-based writes, the dataset's DataLoader-seed draw and the metrics' means."""
 
 import csv
+import platform
 import subprocess
 import sys
 import textwrap
+import time
 
 import pytest
 import torch
 from torch.utils.data import DataLoader, IterableDataset
 
+from pglab.errors import ConfigError
 from pglab.loggers import EnvStepCSVLogger
 from pglab.metrics import Metrics
 from pglab.rollout.dataset import RolloutDataset
@@ -49,7 +52,14 @@ def heap_or_mmap(mode: str) -> list[int]:
     return [int(x) for x in out.stdout.split()]
 
 
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc malloc settings: Linux only")
+def glibc_with_mallinfo2() -> bool:
+    libc, version = platform.libc_ver()
+    return libc == "glibc" and tuple(int(x) for x in version.split(".")[:2]) >= (2, 33)
+
+
+@pytest.mark.skipif(
+    not glibc_with_mallinfo2(), reason="glibc malloc settings, read with mallinfo2 (glibc 2.33+)"
+)
 def test_keep_freed_memory_serves_big_tensors_from_the_heap_and_keeps_it_when_they_are_freed():
     # glibc's defaults: the 16 MiB block is mmapped (and unmapped when freed); the heap does not grow.
     mmapped, heap_grew, heap_kept = heap_or_mmap("default")
@@ -81,6 +91,19 @@ def test_csv_logger_writes_rows_by_time_and_whenever_the_metrics_flush(tmp_path)
     assert [row["rollout/episodes"] for row in read_rows(path)] == ["1.0", "1.0", "1.0", "2.0"]
 
 
+def test_csv_logger_writes_when_a_row_comes_flush_every_s_after_its_last_write(tmp_path, monkeypatch):
+    clock = [100.0]
+    monkeypatch.setattr(time, "monotonic", lambda: clock[0])
+    logger = EnvStepCSVLogger(save_dir=str(tmp_path), name="csv", version="", flush_every_s=1.0)
+    path = tmp_path / "csv" / "metrics.csv"
+    written = []
+    for now, step in ((100.0, 40), (100.9, 80), (101.0, 120), (101.5, 160), (101.9, 200), (102.0, 240)):
+        clock[0] = now
+        logger.log_metrics({"a": 1.0}, step=step)
+        written.append([int(row["step"]) for row in read_rows(path)])
+    assert written == [[], [], [40, 80, 120], [40, 80, 120], [40, 80, 120], [40, 80, 120, 160, 200, 240]]
+
+
 def test_csv_logger_with_flush_every_s_0_writes_every_row(tmp_path):
     logger = EnvStepCSVLogger(save_dir=str(tmp_path), name="csv", version="", flush_every_s=0)
     for step in (40, 80):
@@ -89,7 +112,9 @@ def test_csv_logger_with_flush_every_s_0_writes_every_row(tmp_path):
 
 
 def test_csv_logger_refuses_a_negative_interval(tmp_path):
-    with pytest.raises(Exception, match=r"logger.csv.flush_every_s=-1 is out of range: allowed \[0.0, inf\]"):
+    with pytest.raises(
+        ConfigError, match=r"logger.csv.flush_every_s=-1 is out of range: allowed \[0.0, inf\]"
+    ):
         EnvStepCSVLogger(save_dir=str(tmp_path), name="csv", version="", flush_every_s=-1)
 
 

@@ -14,7 +14,7 @@ import lightning as L
 import torch
 from hydra.utils import instantiate
 
-from pglab.allocator import keep_freed_memory
+from pglab import allocator
 from pglab.benchmark.plan import compose_config
 from pglab.envs.batched import make_batched_env
 from pglab.rollout.batched_collector import clip_actions, make_collector
@@ -108,8 +108,7 @@ def child_batched(spec: dict[str, Any]) -> dict[str, Any]:
     torch.set_num_threads(spec["torch_threads"])
     device = torch.device(spec.get("device", "cpu"))
     cfg = compose_config(spec["preset"], spec["overrides"])
-    if cfg.get("keep_freed_memory", True):  # the process as train.py sets it up
-        keep_freed_memory()
+    allocator.apply_config(cfg)  # the process as train.py sets it up
     env = make_batched_env(cfg.env.id, spec["env_only_envs"], device)
     env_only = {
         "env_id": cfg.env.id,

@@ -26,7 +26,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from pglab.allocator import keep_freed_memory
+from pglab import allocator
 from pglab.callbacks.signals import StopOnSignals
 from pglab.console import quiet_libraries
 from pglab.errors import ConfigError, find_error
@@ -294,8 +294,7 @@ def train_population(
     threads = torch_threads or first_cfg.torch_threads
     if threads:
         torch.set_num_threads(int(threads))
-    if first_cfg.get("keep_freed_memory", True):  # a process setting, as torch_threads: the first job's
-        keep_freed_memory()
+    allocator.apply_config(first_cfg)  # a process setting, as torch_threads: the first job's
     members: list[Member | None] = []
     results: list[Result | None] = [None] * len(jobs)
     for k, (cfg, run_dir, checkpoint) in enumerate(jobs):
