@@ -9,6 +9,7 @@ import torch
 
 from pglab.errors import ConfigError
 from pglab.networks.actor_critic import ActorCritic
+from pglab.networks.mlp import build_mlp, run_trunk
 
 BOX_OBS = gym.spaces.Box(-1.0, 1.0, shape=(4,), dtype=np.float32)
 
@@ -220,3 +221,64 @@ def test_hooks_on_a_trunks_layers_or_global_ones_still_run():
     seen.clear()
     policy.evaluate_actions(obs, torch.zeros(8, dtype=torch.long))
     assert seen == []
+
+
+def _trunk_nodes(output: torch.Tensor) -> int:
+    """How many autograd nodes of the one-node trunk pass the graph of `output` holds."""
+    seen, stack, count = set(), [output.grad_fn], 0
+    while stack:
+        node = stack.pop()
+        if node is None or node in seen:
+            continue
+        seen.add(node)
+        count += type(node).__name__ == "_TrunkFunctionBackward"
+        stack.extend(next_node for next_node, _ in node.next_functions)
+    return count
+
+
+@pytest.mark.parametrize("activation", ["fast_tanh", "tanh", "relu"])
+@pytest.mark.parametrize(
+    ("hidden_sizes", "rows"), [((64, 64), 256), ((64, 64), 2), ((16,), 7), ((32, 16, 8), 1000), ((5, 3), 33)]
+)
+@pytest.mark.parametrize("input_grad", [False, True])
+def test_a_trunk_recorded_as_one_node_gives_the_modules_values_and_gradients_bit_for_bit(
+    activation, hidden_sizes, rows, input_grad
+):
+    """Under autograd an MLP trunk runs as one node (`_TrunkFunction`), whose values and gradients (of the
+    weights, the biases and, where it needs one, the input) are those of calling its modules, bit for bit."""
+    torch.manual_seed(0)
+    trunk = build_mlp(4, list(hidden_sizes), activation)
+    obs = (torch.randn(rows, 4) * 3).requires_grad_(input_grad)
+    upstream = torch.randn(rows, hidden_sizes[-1])
+    features = run_trunk(trunk, obs)
+    expected = trunk(obs)
+    assert _trunk_nodes(features) == 1 and _trunk_nodes(expected) == 0
+    assert torch.equal(features, expected)
+    inputs = [*trunk.parameters(), *([obs] if input_grad else [])]
+    grads = torch.autograd.grad(features, inputs, upstream)
+    expected_grads = torch.autograd.grad(expected, inputs, upstream)
+    assert all(torch.equal(g, e) for g, e in zip(grads, expected_grads, strict=True))
+
+
+def test_a_trunk_runs_layer_by_layer_where_one_node_could_round_differently_or_nothing_is_recorded():
+    torch.manual_seed(0)
+    obs = torch.randn(8, 4)
+    assert _trunk_nodes(run_trunk(build_mlp(4, [64, 64], "fast_tanh"), obs)) == 1
+    cases = {
+        "one row": (build_mlp(4, [64, 64], "fast_tanh"), obs[:1]),
+        "a layer one wide": (build_mlp(4, [64, 1], "fast_tanh"), obs),
+        "an activation it does not know": (build_mlp(4, [64, 64], "elu"), obs),
+        "a non-contiguous input that needs a gradient": (
+            build_mlp(4, [64], "tanh"),
+            torch.randn(4, 8).t().requires_grad_(),
+        ),
+    }
+    for name, (trunk, x) in cases.items():
+        out = run_trunk(trunk, x)
+        assert _trunk_nodes(out) == 0, name
+        assert torch.equal(out, trunk(x)), name
+    frozen = build_mlp(4, [64, 64], "tanh").requires_grad_(False)
+    assert run_trunk(frozen, obs).grad_fn is None
+    trunk = build_mlp(4, [64, 64], "fast_tanh")
+    with torch.no_grad():
+        assert run_trunk(trunk, obs).grad_fn is None

@@ -6,10 +6,9 @@ alpha 0.99, eps 1e-5, lr 7e-4, 5 steps).
 
 from dataclasses import dataclass
 
-import torch
-
 from pglab.algos.base import PolicyGradientConfig, PolicyGradientModule
 from pglab.algos.losses import policy_gradient_loss, value_loss
+from pglab.algos.optimizers import Adam, RMSprop
 from pglab.hyperparameters import hyperparameter, redefault
 from pglab.rollout.advantages import explained_variance, standardize
 from pglab.rollout.batch import Rollout, TrainingBatch
@@ -41,10 +40,8 @@ class A2C(PolicyGradientModule):
 
     def configure_optimizers(self):
         if self.config.optimizer == "rmsprop":
-            return torch.optim.RMSprop(
-                self.policy.parameters(), lr=self.config.lr, alpha=0.99, eps=1e-5, foreach=True
-            )
-        return torch.optim.Adam(self.policy.parameters(), lr=self.config.lr, eps=1e-5, fused=True)
+            return RMSprop(self.policy.parameters(), lr=self.config.lr, alpha=0.99, eps=1e-5)
+        return Adam(self.policy.parameters(), lr=self.config.lr, eps=1e-5)
 
     def prepare_batch(self, rollout: Rollout) -> TrainingBatch:
         hp = self.config

@@ -27,6 +27,7 @@ import lightning as L
 import torch
 from torch import Tensor, nn
 
+from pglab.algos.optimizers import Adam
 from pglab.checks import check_range
 from pglab.errors import ConfigError, DivergenceError
 from pglab.hyperparameters import check_values, hyperparameter
@@ -161,8 +162,9 @@ class PolicyGradientModule(L.LightningModule):
         )
 
     def configure_optimizers(self):
-        # fused: one kernel for all parameters; on a small policy 4x faster than the default per-tensor loop.
-        return torch.optim.Adam(self.policy.parameters(), lr=self.config.lr, eps=1e-5, fused=True)
+        # torch's fused Adam (one kernel for all parameters; on a small policy 4x faster than the default per-tensor
+        # loop), its plain steps without torch's per-step bookkeeping (`pglab.algos.optimizers`).
+        return Adam(self.policy.parameters(), lr=self.config.lr, eps=1e-5)
 
     # ----------------------------------------------------------------- the life of one rollout
     # Lightning runs one epoch per rollout; its hooks run in this order:
@@ -273,11 +275,12 @@ class PolicyGradientModule(L.LightningModule):
         A non-finite loss or gradient stops training with a `DivergenceError` (`on_nonfinite: stop`) or skips
         this optimizer step and counts it (`skip`)."""
         torch_optimizer = getattr(optimizer, "optimizer", optimizer)
-        if parameters is None:
-            parameters = [p for group in torch_optimizer.param_groups for p in group["params"]]
-        else:
-            parameters = list(parameters)
-        optimizer.zero_grad(set_to_none=True)
+        optimizer_parameters = [p for group in torch_optimizer.param_groups for p in group["params"]]
+        parameters = optimizer_parameters if parameters is None else list(parameters)
+        # What `optimizer.zero_grad(set_to_none=True)` does, without its profiler scope (about 4% of a CartPole PPO
+        # gradient step)
+        for p in optimizer_parameters:
+            p.grad = None
         self.manual_backward(loss)
         grad_norm = clip_grad_norm_(parameters, self.config.max_grad_norm)
         if not torch.isfinite(grad_norm):  # a non-finite loss gives non-finite gradients too

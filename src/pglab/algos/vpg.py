@@ -12,6 +12,7 @@ import torch
 
 from pglab.algos.base import PolicyGradientConfig, PolicyGradientModule
 from pglab.algos.losses import policy_gradient_loss, value_loss
+from pglab.algos.optimizers import Adam
 from pglab.errors import ConfigError
 from pglab.hyperparameters import hyperparameter
 from pglab.rollout.advantages import discounted_returns, explained_variance, standardize
@@ -62,8 +63,8 @@ class VPG(PolicyGradientModule):
 
     def configure_optimizers(self):
         return [
-            torch.optim.Adam(self.policy.actor_parameters(), lr=self.config.lr, fused=True),
-            torch.optim.Adam(self.policy.critic_parameters(), lr=self.config.vf_lr, fused=True),
+            Adam(self.policy.actor_parameters(), lr=self.config.lr),
+            Adam(self.policy.critic_parameters(), lr=self.config.vf_lr),
         ]
 
     def prepare_batch(self, rollout: Rollout) -> TrainingBatch:

@@ -6,9 +6,9 @@ k's parameters, moments and step counts come out bit for bit as an ordinary run'
 The step counts are float32 tensors per member and parameter, as the fused optimizer keeps them.
 """
 
-import torch
 from torch import Tensor
 
+from pglab.algos.optimizers import fused_adam_step
 from pglab.population.optimizer import PopulationOptimizer
 
 
@@ -40,24 +40,7 @@ class PopulationAdam(PopulationOptimizer):
         return self.state["exp_avg_sq"]
 
     def _step_rows(self, lr, params, grads, state, steps) -> None:
-        torch._foreach_add_(steps, 1)  # as torch.optim.Adam's fused path does before its kernel
-        torch._fused_adam_(
-            params,
-            grads,
-            state["exp_avg"],
-            state["exp_avg_sq"],
-            [],
-            steps,
-            amsgrad=False,
-            lr=lr,
-            beta1=self.betas[0],
-            beta2=self.betas[1],
-            weight_decay=0.0,
-            eps=self.eps,
-            maximize=False,
-            grad_scale=None,
-            found_inf=None,
-        )
+        fused_adam_step(params, grads, state["exp_avg"], state["exp_avg_sq"], steps, lr, self.betas, self.eps)
 
     def param_group(self, member: int) -> dict:
         return {

@@ -8,9 +8,9 @@ square averages alone would batch over the stacked tensors, but the parameter st
 scaling by a column of learning rates rounds differently, so the step is grouped by learning rate anyway.)
 """
 
-import torch
 from torch import Tensor
 
+from pglab.algos.optimizers import foreach_rmsprop_step
 from pglab.population.optimizer import PopulationOptimizer
 
 
@@ -30,18 +30,7 @@ class PopulationRMSprop(PopulationOptimizer):
         self.eps = float(eps)
 
     def _step_rows(self, lr, params, grads, state, steps) -> None:
-        square_avgs = state["square_avg"]
-        if steps[
-            0
-        ].is_cpu:  # as torch.optim.RMSprop adds to CPU step counts (its overload with a wrapped 1.0)
-            torch._foreach_add_(steps, torch.tensor(1.0), alpha=1.0)
-        else:
-            torch._foreach_add_(steps, 1)
-        torch._foreach_mul_(square_avgs, self.alpha)
-        torch._foreach_addcmul_(square_avgs, grads, grads, value=1 - self.alpha)
-        avg = torch._foreach_sqrt(square_avgs)
-        torch._foreach_add_(avg, self.eps)
-        torch._foreach_addcdiv_(params, grads, avg, value=-lr)
+        foreach_rmsprop_step(params, grads, state["square_avg"], steps, lr, self.alpha, self.eps)
 
     def param_group(self, member: int) -> dict:
         return {

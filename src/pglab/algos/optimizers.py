@@ -1,0 +1,191 @@
+"""The optimizers of pglab's algorithms: torch's `Adam(fused=True)` and `RMSprop(foreach=True)`, whose plain steps
+call torch's kernels directly.
+
+Why by hand: a CartPole PPO gradient step of a 64x64 actor-critic costs about 1.3 ms on the CPU, and
+`torch.optim.Adam.step` spends about 0.1 ms of it in Python bookkeeping around its one fused kernel (collecting the
+parameters with gradients, initializing state, grouping the tensors by device and dtype, checking its options).
+`Adam.step` and `RMSprop.step` here skip that bookkeeping where nothing needs it: every parameter of every group has
+a dense gradient, all of one device and dtype, the state exists (torch's own step creates it, on the first step and
+after a parameter gains its first gradient), and the options are the plain ones pglab uses (no AMP grad scaler, no
+closure, no weight decay, AMSGrad, momentum, centering, maximization, capturable or differentiable mode). Then they
+run the kernel sequence torch's step runs (`fused_adam_step`, `foreach_rmsprop_step`: the population optimizers
+apply the same functions to each member's rows), so parameters, moments and step counts come out bit for bit as
+torch's optimizers leave them, which the tests check; any other step is torch's own. Hooks, `state_dict`,
+`load_state_dict` and the param groups are torch's: the state read at every step is whatever is loaded.
+"""
+
+import torch
+from torch import Tensor
+
+
+def fused_adam_step(
+    params: list[Tensor],
+    grads: list[Tensor],
+    exp_avgs: list[Tensor],
+    exp_avg_sqs: list[Tensor],
+    steps: list[Tensor],
+    lr: float,
+    betas: tuple[float, float],
+    eps: float,
+) -> None:
+    """One step of `torch.optim.Adam(fused=True)` (no weight decay, AMSGrad or grad scaling) on tensors of one
+    device and dtype: the step counts (float32 tensors) are incremented first, as torch does before its kernel."""
+    torch._foreach_add_(steps, 1)
+    torch._fused_adam_(
+        params,
+        grads,
+        exp_avgs,
+        exp_avg_sqs,
+        [],
+        steps,
+        amsgrad=False,
+        lr=lr,
+        beta1=betas[0],
+        beta2=betas[1],
+        weight_decay=0.0,
+        eps=eps,
+        maximize=False,
+        grad_scale=None,
+        found_inf=None,
+    )
+
+
+def foreach_rmsprop_step(
+    params: list[Tensor],
+    grads: list[Tensor],
+    square_avgs: list[Tensor],
+    steps: list[Tensor],
+    lr: float,
+    alpha: float,
+    eps: float,
+) -> None:
+    """One step of `torch.optim.RMSprop(foreach=True)` (no momentum, centering or weight decay) on real tensors of
+    one device and dtype: torch's sequence of `torch._foreach_*` calls."""
+    if steps[0].is_cpu:  # as torch adds to CPU step counts (its overload with a wrapped 1.0)
+        torch._foreach_add_(steps, torch.tensor(1.0), alpha=1.0)
+    else:
+        torch._foreach_add_(steps, 1)
+    torch._foreach_mul_(square_avgs, alpha)
+    torch._foreach_addcmul_(square_avgs, grads, grads, value=1 - alpha)
+    avg = torch._foreach_sqrt(square_avgs)
+    torch._foreach_add_(avg, eps)
+    torch._foreach_addcdiv_(params, grads, avg, value=-lr)
+
+
+def _plain_gradients(optimizer: torch.optim.Optimizer) -> list[list[Tensor]] | None:
+    """Every group's gradients where every parameter has a dense, real, initialized-state gradient of the first
+    one's device and dtype, and no AMP grad scaler is attached; otherwise None (torch's own step then runs)."""
+    if (
+        getattr(optimizer, "grad_scale", None) is not None
+        or getattr(optimizer, "found_inf", None) is not None
+    ):
+        return None
+    if not optimizer.param_groups[0]["params"]:
+        return None
+    first = optimizer.param_groups[0]["params"][0]
+    device, dtype, state = first.device, first.dtype, optimizer.state
+    groups = []
+    for group in optimizer.param_groups:
+        grads = []
+        for p in group["params"]:
+            grad = p.grad
+            if (
+                grad is None
+                or p not in state
+                or grad.layout != torch.strided
+                or grad.device != device
+                or grad.dtype != dtype
+                or p.dtype != dtype
+            ):
+                return None
+            grads.append(grad)
+        groups.append(grads)
+    return groups if dtype in (torch.float32, torch.float64, torch.float16, torch.bfloat16) else None
+
+
+def _torch_step(optimizer_class: type[torch.optim.Optimizer]):
+    """`optimizer_class.step` without the wrapper that runs the step hooks (torch wraps a class's `step` once it
+    has an instance): the subclass's `step` is wrapped itself, and the hooks run once a step."""
+    step = optimizer_class.step
+    return step.__wrapped__ if getattr(step, "hooked", False) else step
+
+
+class Adam(torch.optim.Adam):
+    """`torch.optim.Adam(params, lr, betas, eps, fused=True)` with the fast plain step (module docstring)."""
+
+    def __init__(self, params, lr: float, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8):
+        super().__init__(params, lr=lr, betas=betas, eps=eps, fused=True)
+
+    def step(self, closure=None):
+        grads = None if closure is not None else _plain_gradients(self)
+        if grads is None or not all(_plain_adam(group) for group in self.param_groups):
+            return _torch_step(torch.optim.Adam)(self, closure)
+        state = self.state
+        with torch.no_grad():
+            for group, group_grads in zip(self.param_groups, grads, strict=True):
+                params = group["params"]
+                states = [state[p] for p in params]
+                fused_adam_step(
+                    params,
+                    group_grads,
+                    [s["exp_avg"] for s in states],
+                    [s["exp_avg_sq"] for s in states],
+                    [s["step"] for s in states],
+                    group["lr"],
+                    group["betas"],
+                    group["eps"],
+                )
+        return None
+
+
+def _plain_adam(group: dict) -> bool:
+    return (
+        group["fused"]
+        and not group["amsgrad"]
+        and group["weight_decay"] == 0
+        and not group["maximize"]
+        and not group["capturable"]
+        and not group["differentiable"]
+        and not group["decoupled_weight_decay"]
+        and not isinstance(group["lr"], Tensor)
+    )
+
+
+class RMSprop(torch.optim.RMSprop):
+    """`torch.optim.RMSprop(params, lr, alpha, eps, foreach=True)` with the fast plain step (module docstring)."""
+
+    def __init__(self, params, lr: float, alpha: float = 0.99, eps: float = 1e-8):
+        super().__init__(params, lr=lr, alpha=alpha, eps=eps, foreach=True)
+
+    def step(self, closure=None):
+        grads = None if closure is not None else _plain_gradients(self)
+        if grads is None or not all(_plain_rmsprop(group) for group in self.param_groups):
+            return _torch_step(torch.optim.RMSprop)(self, closure)
+        state = self.state
+        with torch.no_grad():
+            for group, group_grads in zip(self.param_groups, grads, strict=True):
+                params = group["params"]
+                states = [state[p] for p in params]
+                foreach_rmsprop_step(
+                    params,
+                    group_grads,
+                    [s["square_avg"] for s in states],
+                    [s["step"] for s in states],
+                    group["lr"],
+                    group["alpha"],
+                    group["eps"],
+                )
+        return None
+
+
+def _plain_rmsprop(group: dict) -> bool:
+    return (
+        group["foreach"]
+        and group["momentum"] == 0
+        and not group["centered"]
+        and group["weight_decay"] == 0
+        and not group["maximize"]
+        and not group["capturable"]
+        and not group["differentiable"]
+        and not isinstance(group["lr"], Tensor)
+    )

@@ -1,0 +1,127 @@
+"""pglab's Adam and RMSprop: torch's `Adam(fused=True)` and `RMSprop(foreach=True)` bit for bit, their plain steps
+without torch's bookkeeping, any other step torch's own."""
+
+import copy
+
+import pytest
+import torch
+
+from pglab.algos.optimizers import Adam, RMSprop
+
+SHAPES = [(64, 4), (64,), (64, 64), (2, 64), (2,)]
+
+#: (pglab's optimizer, torch's), each made from `(params, lr)`
+PAIRS = {
+    "adam": (
+        lambda params, lr: Adam(params, lr=lr, eps=1e-5),
+        lambda params, lr: torch.optim.Adam(params, lr=lr, eps=1e-5, fused=True),
+    ),
+    "rmsprop": (
+        lambda params, lr: RMSprop(params, lr=lr, alpha=0.99, eps=1e-5),
+        lambda params, lr: torch.optim.RMSprop(params, lr=lr, alpha=0.99, eps=1e-5, foreach=True),
+    ),
+}
+
+
+@pytest.fixture(params=list(PAIRS))
+def pair(request):
+    return PAIRS[request.param]
+
+
+def parameters(seed: int = 0) -> list[torch.Tensor]:
+    generator = torch.Generator().manual_seed(seed)
+    return [torch.randn(shape, generator=generator).requires_grad_() for shape in SHAPES]
+
+
+def gradients(step: int) -> list[torch.Tensor]:
+    generator = torch.Generator().manual_seed(100 + step)
+    return [torch.randn(shape, generator=generator) * 10.0 ** (step % 3 - 1) for shape in SHAPES]
+
+
+def train(optimizer, params, steps, lrs=None, skip=()):
+    """`steps` steps on fixed gradients; `lrs[step]` sets the lr first; parameters in `skip` get no gradient."""
+    for step in range(steps):
+        if lrs is not None:
+            for group in optimizer.param_groups:
+                group["lr"] = lrs[step]
+        for i, (p, g) in enumerate(zip(params, gradients(step), strict=True)):
+            p.grad = None if (step, i) in skip else g.clone()
+        optimizer.step()
+
+
+def assert_same(params, optimizer, reference_params, reference):
+    assert all(torch.equal(a, b) for a, b in zip(params, reference_params, strict=True))
+    mine, theirs = optimizer.state_dict()["state"], reference.state_dict()["state"]
+    assert mine.keys() == theirs.keys()
+    for index, state in mine.items():
+        assert state.keys() == theirs[index].keys()
+        assert all(torch.equal(state[key], theirs[index][key]) for key in state)
+
+
+def test_steps_with_a_changing_learning_rate_equal_torchs_bit_for_bit(pair, monkeypatch):
+    make, make_torch = pair
+    lrs = [1e-3 * (1 - k / 40) for k in range(40)]
+    reference_params = parameters()
+    reference = make_torch(reference_params, 1e-3)
+    train(reference, reference_params, 40, lrs)
+    params = parameters()
+    optimizer = make(params, 1e-3)
+    torch_steps = []
+    base = type(optimizer).__mro__[1]
+    original = base.step
+    monkeypatch.setattr(
+        base, "step", lambda self, closure=None: torch_steps.append(1) or original(self, closure)
+    )
+    train(optimizer, params, 40, lrs)
+    assert_same(params, optimizer, reference_params, reference)
+    assert len(torch_steps) == 1  # torch's own step only once, to create the state
+
+
+def test_a_missing_gradient_and_a_closure_take_torchs_step_with_the_same_result(pair):
+    make, make_torch = pair
+    skip = {(0, 1), (5, 0), (6, 2), (6, 3)}  # a parameter gains its state late; others skip a step
+    reference_params = parameters()
+    reference = make_torch(reference_params, 3e-3)
+    train(reference, reference_params, 12, skip=skip)
+    params = parameters()
+    optimizer = make(params, 3e-3)
+    train(optimizer, params, 12, skip=skip)
+    assert_same(params, optimizer, reference_params, reference)
+    loss = torch.tensor(1.5)
+    for p, g in zip(params, gradients(12), strict=True):
+        p.grad = g.clone()
+    for p, g in zip(reference_params, gradients(12), strict=True):
+        p.grad = g.clone()
+    assert optimizer.step(lambda: loss) is loss and reference.step(lambda: loss) is loss
+    assert_same(params, optimizer, reference_params, reference)
+
+
+def test_two_param_groups_and_a_state_loaded_from_torchs_optimizer_continue_as_torchs(pair):
+    make, make_torch = pair
+    reference_params = parameters()
+    reference = make_torch(
+        [{"params": reference_params[:2]}, {"params": reference_params[2:], "lr": 5e-4}], 1e-3
+    )
+    train(reference, reference_params, 6)
+    params = [p.detach().clone().requires_grad_() for p in reference_params]
+    optimizer = make([{"params": params[:2]}, {"params": params[2:], "lr": 5e-4}], 1e-3)
+    optimizer.load_state_dict(copy.deepcopy(reference.state_dict()))  # (loading shares same-device tensors)
+    for step in range(6, 12):
+        for group_params, gs in ((params, gradients(step)), (reference_params, gradients(step))):
+            for p, g in zip(group_params, gs, strict=True):
+                p.grad = g.clone()
+        optimizer.step()
+        reference.step()
+    assert [g["lr"] for g in optimizer.param_groups] == [1e-3, 5e-4]
+    assert_same(params, optimizer, reference_params, reference)
+
+
+def test_step_hooks_run_around_the_plain_step(pair):
+    make, _ = pair
+    params = parameters()
+    optimizer = make(params, 1e-3)
+    seen = []
+    optimizer.register_step_pre_hook(lambda opt, args, kwargs: seen.append("pre"))
+    optimizer.register_step_post_hook(lambda opt, args, kwargs: seen.append("post"))
+    train(optimizer, params, 3)
+    assert seen == ["pre", "post"] * 3
