@@ -254,6 +254,9 @@ def test_a_trunk_recorded_as_one_node_gives_the_modules_values_and_gradients_bit
     expected = trunk(obs)
     assert _trunk_nodes(features) == 1 and _trunk_nodes(expected) == 0
     assert torch.equal(features, expected)
+    with torch.no_grad():  # the direct pass without autograd
+        assert torch.equal(run_trunk(trunk, obs), expected)
+        assert torch.equal(run_trunk(trunk, obs[:1]), trunk(obs[:1]))
     inputs = [*trunk.parameters(), *([obs] if input_grad else [])]
     grads = torch.autograd.grad(features, inputs, upstream)
     expected_grads = torch.autograd.grad(expected, inputs, upstream)
@@ -277,6 +280,8 @@ def test_a_trunk_runs_layer_by_layer_where_one_node_could_round_differently_or_n
         out = run_trunk(trunk, x)
         assert _trunk_nodes(out) == 0, name
         assert torch.equal(out, trunk(x)), name
+        with torch.no_grad():
+            assert torch.equal(run_trunk(trunk, x), trunk(x)), name
     frozen = build_mlp(4, [64, 64], "tanh").requires_grad_(False)
     assert run_trunk(frozen, obs).grad_fn is None
     trunk = build_mlp(4, [64, 64], "fast_tanh")

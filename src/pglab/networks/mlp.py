@@ -7,7 +7,7 @@ from torch import Tensor, nn
 from torch.nn.modules import module as _module
 
 from pglab.errors import ConfigError
-from pglab.networks.activations import FastTanh, fast_tanh
+from pglab.networks.activations import FastTanh, fast_tanh_of_doubled
 
 #: `fast_tanh` is tanh computed fast on the CPU (`pglab.networks.activations`); `tanh` is `torch.tanh`
 ACTIVATIONS: dict[str, type[nn.Module]] = {
@@ -73,12 +73,24 @@ def call_layer(layer: nn.Module, x: Tensor) -> Tensor:
     return layer(x) if _hooked(layer) else layer.forward(x)
 
 
-#: the activations a trunk's one-node pass (`_TrunkFunction`) computes: forward function, and the backward from the
-#: output that autograd's node of the activation computes (TanhBackward0, ReluBackward0, FastTanh's own)
+def _linear_fast_tanh(x: Tensor, weight: Tensor, bias: Tensor) -> Tensor:
+    """`fast_tanh(F.linear(x, weight, bias))` of a 2-D `x`, bit for bit: on the CPU the `addmm` computes `2x` at once
+    (`pglab.networks.activations.fast_tanh_of_doubled`)."""
+    if x.device.type != "cpu":
+        return torch.tanh(torch.addmm(bias, x, weight.t()))
+    return fast_tanh_of_doubled(torch.addmm(bias, x, weight.t(), beta=2.0, alpha=2.0))
+
+
+#: the activations a trunk's direct pass computes (`_TrunkFunction`, `run_trunk`): `activation(F.linear(x, weight,
+#: bias))` of a 2-D `x`, and the backward from the output that autograd's node of the activation computes
+#: (TanhBackward0, ReluBackward0, FastTanh's own)
 _TRUNK_ACTIVATIONS = {
-    FastTanh: (fast_tanh, torch.ops.aten.tanh_backward),
-    nn.Tanh: (torch.tanh, torch.ops.aten.tanh_backward),
-    nn.ReLU: (torch.relu, lambda grad, y: torch.ops.aten.threshold_backward(grad, y, 0)),
+    FastTanh: (_linear_fast_tanh, torch.ops.aten.tanh_backward),
+    nn.Tanh: (lambda x, w, b: torch.tanh(torch.addmm(b, x, w.t())), torch.ops.aten.tanh_backward),
+    nn.ReLU: (
+        lambda x, w, b: torch.relu(torch.addmm(b, x, w.t())),
+        lambda grad, y: torch.ops.aten.threshold_backward(grad, y, 0),
+    ),
 }
 
 
@@ -88,11 +100,11 @@ class _TrunkFunction(torch.autograd.Function):
 
     Why by hand: in a CartPole PPO gradient step of a 64x64 actor-critic, the trunks' eight autograd nodes (a linear
     layer and an activation each per layer) cost about 0.12 ms of the step's 1.3 ms in node bookkeeping alone. Here
-    the forward runs the modules' operations (`addmm(bias, x, weight^T)` as `F.linear`, the activation's function)
-    and the backward runs the operations of autograd's backward of those nodes, with the same operands and
+    the forward computes what the modules compute (`_TRUNK_ACTIVATIONS`: `addmm(bias, x, weight^T)` as `F.linear`,
+    then the activation) and the backward runs the operations of autograd's backward of those nodes, with the same operands and
     layouts: the activation's backward from its output, the weight gradient as `grad^T @ input` (`addmm`'s
     backward of a transposed weight), the bias gradient as `grad.sum(0)`, the input gradient as `grad @ weight`. So
-    values and gradients come out bit for bit as the modules', which the tests check (`fusable` keeps to the
+    values and gradients come out bit for bit as the modules', which the tests check (`direct_pass` keeps to the
     shapes where autograd's `addmm` backward takes those layouts)."""
 
     @staticmethod
@@ -100,7 +112,7 @@ class _TrunkFunction(torch.autograd.Function):
         # (the form without `setup_context`: its argument binding costs about 0.1 ms a call)
         outputs = [x]
         for (forward, _), weight, bias in zip(activations, params[0::2], params[1::2], strict=True):
-            outputs.append(forward(torch.addmm(bias, outputs[-1], weight.t())))
+            outputs.append(forward(outputs[-1], weight, bias))
         ctx.activations = activations
         ctx.save_for_backward(*outputs, *params[0::2])
         return outputs[-1]
@@ -123,18 +135,18 @@ class _TrunkFunction(torch.autograd.Function):
         return grad, None, *grads
 
 
-def fusable(layers: list[nn.Module], x: Tensor) -> tuple | None:
-    """The activations of `_TrunkFunction` for a trunk's `layers` on `x`, or None where the trunk runs layer by
-    layer: no gradient is recorded, the layers are not `Linear` + activation pairs of `_TRUNK_ACTIVATIONS` (with
-    biases and contiguous weights, without hooks), `x` is not a batch of at least 2 rows (contiguous where it needs
-    a gradient), a layer is narrower than 2 (where autograd's `addmm` backward may take other operand layouts), or
-    autocast is on."""
-    if not torch.is_grad_enabled() or x.dim() != 2 or x.shape[0] < 2 or len(layers) % 2:
+def direct_pass(layers: list[nn.Module], x: Tensor) -> tuple | None:
+    """The activations of a trunk's direct pass (`_TRUNK_ACTIVATIONS`) for its `layers` on `x`, or None where the
+    trunk runs layer by layer: the layers are not `Linear` + activation pairs of `_TRUNK_ACTIVATIONS` (with biases
+    and contiguous weights, without hooks), `x` is not 2-D, or autocast is on. Under autograd (`_TrunkFunction`)
+    also where `x` has fewer than 2 rows or needs a gradient but is not contiguous, or a layer is narrower than 2:
+    there autograd's `addmm` backward may take other operand layouts."""
+    if x.dim() != 2 or len(layers) % 2 or not layers:
         return None
-    if x.requires_grad and not x.is_contiguous():
+    recording = torch.is_grad_enabled()
+    if recording and (x.shape[0] < 2 or (x.requires_grad and not x.is_contiguous())):
         return None
     activations = []
-    requires_grad = x.requires_grad
     for linear, activation in zip(layers[0::2], layers[1::2], strict=True):
         functions = _TRUNK_ACTIVATIONS.get(type(activation))
         if (
@@ -142,28 +154,33 @@ def fusable(layers: list[nn.Module], x: Tensor) -> tuple | None:
             or functions is None
             or linear.bias is None
             or not linear.weight.is_contiguous()
-            or min(linear.in_features, linear.out_features) < 2
+            or (recording and min(linear.in_features, linear.out_features) < 2)
             or _hooked(linear)
             or _hooked(activation)
         ):
             return None
-        requires_grad = requires_grad or linear.weight.requires_grad or linear.bias.requires_grad
         activations.append(functions)
-    if not activations or not requires_grad or torch.is_autocast_enabled(x.device.type):
+    if torch.is_autocast_enabled(x.device.type):
         return None
     return tuple(activations)
 
 
 def run_trunk(trunk: nn.Module, x: Tensor) -> Tensor:
-    """`trunk(x)`; an MLP trunk (a plain `nn.Sequential`) runs as one autograd node where gradients are recorded
-    (`_TrunkFunction`), otherwise its layers in turn through `call_layer`."""
+    """`trunk(x)`, bit for bit. An MLP trunk (a plain `nn.Sequential`) on a 2-D batch runs its layers' operations
+    directly (`direct_pass`): under autograd as one node (`_TrunkFunction`), otherwise in a loop; on the CPU a
+    `fast_tanh` layer's `addmm` computes twice its output at once (`_linear_fast_tanh`). Other trunks run their
+    layers in turn through `call_layer`."""
     if type(trunk) is not nn.Sequential or _hooked(trunk):
         return trunk(x)
     layers = list(trunk)
-    activations = fusable(layers, x)
-    if activations is not None:
-        params = [p for linear in layers[0::2] for p in (linear.weight, linear.bias)]
+    activations = direct_pass(layers, x)
+    if activations is None:
+        for layer in layers:
+            x = call_layer(layer, x)
+        return x
+    params = [p for linear in layers[0::2] for p in (linear.weight, linear.bias)]
+    if torch.is_grad_enabled() and (x.requires_grad or any(p.requires_grad for p in params)):
         return _TrunkFunction.apply(x, activations, *params)
-    for layer in layers:
-        x = call_layer(layer, x)
+    for (forward, _), weight, bias in zip(activations, params[0::2], params[1::2], strict=True):
+        x = forward(x, weight, bias)
     return x
