@@ -287,3 +287,20 @@ def test_a_trunk_runs_layer_by_layer_where_one_node_could_round_differently_or_n
     trunk = build_mlp(4, [64, 64], "fast_tanh")
     with torch.no_grad():
         assert run_trunk(trunk, obs).grad_fn is None
+
+
+def test_a_double_backward_through_a_trunk_node_raises_and_torch_func_gets_the_modules():
+    torch.manual_seed(0)
+    trunk = build_mlp(4, [16, 16], "tanh")
+    obs = torch.randn(8, 4)
+    (grad,) = torch.autograd.grad(run_trunk(trunk, obs).sum(), [trunk[0].weight], create_graph=True)
+    with pytest.raises(RuntimeError):  # once_differentiable: no silent wrong second derivative
+        grad.sum().backward()
+    params = dict(trunk.named_parameters())
+
+    def loss(p):
+        return torch.func.functional_call(trunk, p, (obs,)).square().sum()
+
+    grads = torch.func.grad(loss)(params)
+    expected = torch.autograd.grad(trunk(obs).square().sum(), list(params.values()))
+    assert all(torch.equal(grads[k], e) for k, e in zip(params, expected, strict=True))

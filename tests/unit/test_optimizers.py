@@ -116,12 +116,72 @@ def test_two_param_groups_and_a_state_loaded_from_torchs_optimizer_continue_as_t
     assert_same(params, optimizer, reference_params, reference)
 
 
-def test_step_hooks_run_around_the_plain_step(pair):
-    make, _ = pair
+def test_step_hooks_run_once_around_every_step(pair):
+    make, make_torch = pair
+    make_torch(parameters(), 1e-3)  # torch wraps its class's step with the hooks once it has an instance
     params = parameters()
     optimizer = make(params, 1e-3)
+    assert getattr(type(optimizer).__mro__[1].step, "hooked", False)
     seen = []
     optimizer.register_step_pre_hook(lambda opt, args, kwargs: seen.append("pre"))
     optimizer.register_step_post_hook(lambda opt, args, kwargs: seen.append("post"))
     train(optimizer, params, 3)
     assert seen == ["pre", "post"] * 3
+
+
+#: options and groups that torch's own step handles (the fast step steps aside): each `(options, extra group)`
+FALLBACKS = {
+    "weight decay": ({"weight_decay": 0.01}, None),
+    "maximize": ({"maximize": True}, None),
+    "an empty group": ({}, []),
+    "a float64 group": ({}, [torch.randn(3, 2, dtype=torch.float64).requires_grad_()]),
+}
+
+
+@pytest.mark.parametrize("case", list(FALLBACKS))
+def test_other_options_and_groups_step_as_torchs(pair, case):
+    make, make_torch = pair
+    options, extra = FALLBACKS[case]
+
+    def build(factory):
+        params = parameters()
+        optimizer = factory(params, 2e-3)
+        for key, value in options.items():
+            optimizer.param_groups[0][key] = value
+        group = None if extra is None else [p.detach().clone().requires_grad_() for p in extra]
+        if group is not None:
+            optimizer.add_param_group({"params": group})
+        return params, group or [], optimizer
+
+    params, group, optimizer = build(make)
+    reference_params, reference_group, reference = build(make_torch)
+    for step in range(5):
+        for ps in (params, reference_params):
+            for p, g in zip(ps, gradients(step), strict=True):
+                p.grad = g.clone()
+        for p, q in zip(group, reference_group, strict=True):
+            p.grad = q.grad = torch.full_like(p, 0.1 * (step + 1))
+        optimizer.step()
+        reference.step()
+    assert_same(params + group, optimizer, reference_params + reference_group, reference)
+
+
+def test_a_state_entry_left_empty_is_created_as_torch_does(pair):
+    make, make_torch = pair
+    params, reference_params = parameters(), parameters()
+    optimizer, reference = make(params, 1e-3), make_torch(reference_params, 1e-3)
+    train(optimizer, params, 2)
+    train(reference, reference_params, 2)
+    late = torch.randn(4, requires_grad=True)
+    optimizer.add_param_group({"params": [late]})
+    reference_late = late.detach().clone().requires_grad_()
+    reference.add_param_group({"params": [reference_late]})
+    assert optimizer.state[late] == {}  # read through the defaultdict: an empty entry
+    for p, q in ((late, reference_late),):
+        p.grad = q.grad = torch.ones(4)
+    for ps in (params, reference_params):
+        for p, g in zip(ps, gradients(2), strict=True):
+            p.grad = g.clone()
+    optimizer.step()
+    reference.step()
+    assert_same(params + [late], optimizer, reference_params + [reference_late], reference)

@@ -74,16 +74,19 @@ def foreach_rmsprop_step(
 
 def _plain_gradients(optimizer: torch.optim.Optimizer) -> list[list[Tensor]] | None:
     """Every group's gradients where every parameter has a dense, real, initialized-state gradient of the first
-    one's device and dtype, and no AMP grad scaler is attached; otherwise None (torch's own step then runs)."""
+    one's device and dtype, no AMP grad scaler is attached and no CUDA graph is being captured; otherwise None
+    (torch's own step then runs)."""
     if (
         getattr(optimizer, "grad_scale", None) is not None
         or getattr(optimizer, "found_inf", None) is not None
     ):
         return None
-    if not optimizer.param_groups[0]["params"]:
+    params = [p for group in optimizer.param_groups for p in group["params"]]
+    if not params:
         return None
-    first = optimizer.param_groups[0]["params"][0]
-    device, dtype, state = first.device, first.dtype, optimizer.state
+    device, dtype, state = params[0].device, params[0].dtype, optimizer.state
+    if device.type == "cuda" and torch.cuda.is_current_stream_capturing():
+        return None  # torch's step checks that a captured optimizer is capturable
     groups = []
     for group in optimizer.param_groups:
         grads = []
@@ -91,7 +94,7 @@ def _plain_gradients(optimizer: torch.optim.Optimizer) -> list[list[Tensor]] | N
             grad = p.grad
             if (
                 grad is None
-                or p not in state
+                or not state.get(p)  # (torch creates the state where it is missing or empty)
                 or grad.layout != torch.strided
                 or grad.device != device
                 or grad.dtype != dtype
@@ -124,6 +127,8 @@ class Adam(torch.optim.Adam):
         with torch.no_grad():
             for group, group_grads in zip(self.param_groups, grads, strict=True):
                 params = group["params"]
+                if not params:
+                    continue
                 states = [state[p] for p in params]
                 fused_adam_step(
                     params,
@@ -165,6 +170,8 @@ class RMSprop(torch.optim.RMSprop):
         with torch.no_grad():
             for group, group_grads in zip(self.param_groups, grads, strict=True):
                 params = group["params"]
+                if not params:
+                    continue
                 states = [state[p] for p in params]
                 foreach_rmsprop_step(
                     params,

@@ -118,6 +118,7 @@ class _TrunkFunction(torch.autograd.Function):
         return outputs[-1]
 
     @staticmethod
+    @torch.autograd.function.once_differentiable  # (a double backward through it raises instead of being wrong)
     def backward(ctx, grad: Tensor):
         saved = ctx.saved_tensors
         layers = len(ctx.activations)
@@ -180,6 +181,11 @@ def run_trunk(trunk: nn.Module, x: Tensor) -> Tensor:
         return x
     params = [p for linear in layers[0::2] for p in (linear.weight, linear.bias)]
     if torch.is_grad_enabled() and (x.requires_grad or any(p.requires_grad for p in params)):
+        if torch._C._are_functorch_transforms_active() or torch.autograd.forward_ad._current_level >= 0:
+            # torch.func transforms and forward-mode AD need the modules' own derivative formulas
+            for layer in layers:
+                x = call_layer(layer, x)
+            return x
         return _TrunkFunction.apply(x, activations, *params)
     for (forward, _), weight, bias in zip(activations, params[0::2], params[1::2], strict=True):
         x = forward(x, weight, bias)
