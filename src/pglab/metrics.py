@@ -57,9 +57,8 @@ class Metrics:
         if not self._update:
             return {}
         keys = list(self._update)
-        if all(
-            len(v) == 1 and v[0].dim() == 0 for v in self._update.values()
-        ):  # one step (A2C, VPG): no means
+        one_step = all(len(v) == 1 and v[0].dim() == 0 for v in self._update.values())
+        if one_step:  # (A2C, VPG): no means to take
             means = torch.stack([self._update[k][0] for k in keys]).tolist()
         else:
             means = torch.stack([torch.stack(self._update[k]).mean() for k in keys]).tolist()

@@ -113,86 +113,81 @@ def _torch_step(optimizer_class: type[torch.optim.Optimizer]):
     return step.__wrapped__ if getattr(step, "hooked", False) else step
 
 
-class Adam(torch.optim.Adam):
+class _PlainStep:
+    """The fast plain `step` of an optimizer subclass (module docstring): its `_plain(group)` says whether a group's
+    options are the plain ones, `_step_group(params, grads, states, group)` applies the kernels to a group, and any
+    other step is `_torch_class`'s own."""
+
+    _torch_class: type[torch.optim.Optimizer]
+
+    def step(self, closure=None):
+        if closure is not None or not all(self._plain(group) for group in self.param_groups):
+            return _torch_step(self._torch_class)(self, closure)
+        grads = _plain_gradients(self)
+        if grads is None:
+            return _torch_step(self._torch_class)(self, closure)
+        with torch.no_grad():
+            for group, group_grads in zip(self.param_groups, grads, strict=True):
+                if group["params"]:
+                    states = [self.state[p] for p in group["params"]]
+                    self._step_group(group["params"], group_grads, states, group)
+        return None
+
+
+class Adam(_PlainStep, torch.optim.Adam):
     """`torch.optim.Adam(params, lr, betas, eps, fused=True)` with the fast plain step (module docstring)."""
+
+    _torch_class = torch.optim.Adam
 
     def __init__(self, params, lr: float, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8):
         super().__init__(params, lr=lr, betas=betas, eps=eps, fused=True)
 
-    def step(self, closure=None):
-        grads = None if closure is not None else _plain_gradients(self)
-        if grads is None or not all(_plain_adam(group) for group in self.param_groups):
-            return _torch_step(torch.optim.Adam)(self, closure)
-        state = self.state
-        with torch.no_grad():
-            for group, group_grads in zip(self.param_groups, grads, strict=True):
-                params = group["params"]
-                if not params:
-                    continue
-                states = [state[p] for p in params]
-                fused_adam_step(
-                    params,
-                    group_grads,
-                    [s["exp_avg"] for s in states],
-                    [s["exp_avg_sq"] for s in states],
-                    [s["step"] for s in states],
-                    group["lr"],
-                    group["betas"],
-                    group["eps"],
-                )
-        return None
+    @staticmethod
+    def _plain(group: dict) -> bool:
+        return (
+            group["fused"]
+            and not group["amsgrad"]
+            and group["weight_decay"] == 0
+            and not group["maximize"]
+            and not group["capturable"]
+            and not group["differentiable"]
+            and not group["decoupled_weight_decay"]
+            and not isinstance(group["lr"], Tensor)
+        )
+
+    @staticmethod
+    def _step_group(params, grads, states, group) -> None:
+        exp_avgs = [s["exp_avg"] for s in states]
+        exp_avg_sqs = [s["exp_avg_sq"] for s in states]
+        steps = [s["step"] for s in states]
+        fused_adam_step(
+            params, grads, exp_avgs, exp_avg_sqs, steps, group["lr"], group["betas"], group["eps"]
+        )
 
 
-def _plain_adam(group: dict) -> bool:
-    return (
-        group["fused"]
-        and not group["amsgrad"]
-        and group["weight_decay"] == 0
-        and not group["maximize"]
-        and not group["capturable"]
-        and not group["differentiable"]
-        and not group["decoupled_weight_decay"]
-        and not isinstance(group["lr"], Tensor)
-    )
-
-
-class RMSprop(torch.optim.RMSprop):
+class RMSprop(_PlainStep, torch.optim.RMSprop):
     """`torch.optim.RMSprop(params, lr, alpha, eps, foreach=True)` with the fast plain step (module docstring)."""
+
+    _torch_class = torch.optim.RMSprop
 
     def __init__(self, params, lr: float, alpha: float = 0.99, eps: float = 1e-8):
         super().__init__(params, lr=lr, alpha=alpha, eps=eps, foreach=True)
 
-    def step(self, closure=None):
-        grads = None if closure is not None else _plain_gradients(self)
-        if grads is None or not all(_plain_rmsprop(group) for group in self.param_groups):
-            return _torch_step(torch.optim.RMSprop)(self, closure)
-        state = self.state
-        with torch.no_grad():
-            for group, group_grads in zip(self.param_groups, grads, strict=True):
-                params = group["params"]
-                if not params:
-                    continue
-                states = [state[p] for p in params]
-                foreach_rmsprop_step(
-                    params,
-                    group_grads,
-                    [s["square_avg"] for s in states],
-                    [s["step"] for s in states],
-                    group["lr"],
-                    group["alpha"],
-                    group["eps"],
-                )
-        return None
+    @staticmethod
+    def _plain(group: dict) -> bool:
+        return (
+            group["foreach"]
+            and group["momentum"] == 0
+            and not group["centered"]
+            and group["weight_decay"] == 0
+            and not group["maximize"]
+            and not group["capturable"]
+            and not group["differentiable"]
+            and not isinstance(group["lr"], Tensor)
+        )
 
-
-def _plain_rmsprop(group: dict) -> bool:
-    return (
-        group["foreach"]
-        and group["momentum"] == 0
-        and not group["centered"]
-        and group["weight_decay"] == 0
-        and not group["maximize"]
-        and not group["capturable"]
-        and not group["differentiable"]
-        and not isinstance(group["lr"], Tensor)
-    )
+    @staticmethod
+    def _step_group(params, grads, states, group) -> None:
+        square_avgs = [s["square_avg"] for s in states]
+        steps = [s["step"] for s in states]
+        foreach_rmsprop_step(params, grads, square_avgs, steps, group["lr"], group["alpha"], group["eps"])

@@ -94,6 +94,14 @@ _TRUNK_ACTIVATIONS = {
 }
 
 
+def _direct_outputs(x: Tensor, activations: tuple, params: list[Tensor] | tuple[Tensor, ...]) -> list[Tensor]:
+    """`x` and each layer's output of a trunk's direct pass (`params`: weight_0, bias_0, weight_1, ...)."""
+    outputs = [x]
+    for (forward, _), weight, bias in zip(activations, params[0::2], params[1::2], strict=True):
+        outputs.append(forward(outputs[-1], weight, bias))
+    return outputs
+
+
 class _TrunkFunction(torch.autograd.Function):
     """An MLP trunk (`Linear`, activation, ...) on a 2-D batch as one autograd node: `apply(x, activations,
     weight_0, bias_0, weight_1, ...)`.
@@ -110,9 +118,7 @@ class _TrunkFunction(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x: Tensor, activations: tuple, *params: Tensor) -> Tensor:
         # (the form without `setup_context`: its argument binding costs about 0.1 ms a call)
-        outputs = [x]
-        for (forward, _), weight, bias in zip(activations, params[0::2], params[1::2], strict=True):
-            outputs.append(forward(outputs[-1], weight, bias))
+        outputs = _direct_outputs(x, activations, params)
         ctx.activations = activations
         ctx.save_for_backward(*outputs, *params[0::2])
         return outputs[-1]
@@ -140,12 +146,19 @@ def direct_pass(layers: list[nn.Module], x: Tensor) -> tuple | None:
     """The activations of a trunk's direct pass (`_TRUNK_ACTIVATIONS`) for its `layers` on `x`, or None where the
     trunk runs layer by layer: the layers are not `Linear` + activation pairs of `_TRUNK_ACTIVATIONS` (with biases
     and contiguous weights, without hooks), `x` is not 2-D, or autocast is on. Under autograd (`_TrunkFunction`)
-    also where `x` has fewer than 2 rows or needs a gradient but is not contiguous, or a layer is narrower than 2:
-    there autograd's `addmm` backward may take other operand layouts."""
+    also where `x` has fewer than 2 rows or needs a gradient but is not contiguous, or a layer is narrower than 2
+    (there autograd's `addmm` backward may take other operand layouts), and under `torch.func` transforms or
+    forward-mode AD."""
     if x.dim() != 2 or len(layers) % 2 or not layers:
         return None
     recording = torch.is_grad_enabled()
-    if recording and (x.shape[0] < 2 or (x.requires_grad and not x.is_contiguous())):
+    if recording and (
+        x.shape[0] < 2
+        or (x.requires_grad and not x.is_contiguous())
+        # torch.func transforms and forward-mode AD need the modules' own derivative formulas
+        or torch._C._are_functorch_transforms_active()
+        or torch.autograd.forward_ad._current_level >= 0
+    ):
         return None
     activations = []
     for linear, activation in zip(layers[0::2], layers[1::2], strict=True):
@@ -181,12 +194,5 @@ def run_trunk(trunk: nn.Module, x: Tensor) -> Tensor:
         return x
     params = [p for linear in layers[0::2] for p in (linear.weight, linear.bias)]
     if torch.is_grad_enabled() and (x.requires_grad or any(p.requires_grad for p in params)):
-        if torch._C._are_functorch_transforms_active() or torch.autograd.forward_ad._current_level >= 0:
-            # torch.func transforms and forward-mode AD need the modules' own derivative formulas
-            for layer in layers:
-                x = call_layer(layer, x)
-            return x
         return _TrunkFunction.apply(x, activations, *params)
-    for (forward, _), weight, bias in zip(activations, params[0::2], params[1::2], strict=True):
-        x = forward(x, weight, bias)
-    return x
+    return _direct_outputs(x, activations, params)[-1]
