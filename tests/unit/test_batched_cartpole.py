@@ -7,7 +7,13 @@ import torch
 
 from pglab.envs.batched import make_batched_env
 from pglab.envs.batched.cartpole import CartPole
-from pglab.envs.batched.counter_rng import uniform, uniform_reference
+from pglab.envs.batched.counter_rng import (
+    _uniform_torch,
+    env_keys,
+    uniform,
+    uniform_from_keys,
+    uniform_reference,
+)
 from tests.batched_checks import check_episode_statistics, check_one_step, check_trajectories
 
 
@@ -50,6 +56,29 @@ def test_the_counter_generator_equals_its_plain_python_reference():
     many = uniform(0, torch.arange(200_000), torch.zeros(200_000, dtype=torch.int64), 1)
     assert abs(many.mean().item() - 0.5) < 0.003 and abs(many.var().item() - 1 / 12) < 0.001
     assert many.unique().numel() == 200_000
+
+
+def test_the_torch_counter_arithmetic_an_accelerator_runs_gives_the_cpus_numpy_bits():
+    # The CPU draws through numpy's uint64; other devices through torch's int64 with masked shifts.
+    generator = torch.Generator().manual_seed(0)
+    index = torch.randint(0, 2**40, (5_000,), generator=generator)
+    episode = torch.randint(0, 2**62, (5_000,), generator=generator)
+    keys = env_keys(2**64 - 1, index)
+    first = torch.randint(0, 2**40, (5_000,), generator=generator)
+    for draws, start in ((1, 0), (4, 0), (3, 17), (2, first)):
+        numpy_bits = uniform_from_keys(keys, episode, draws, start)
+        torch_bits = _uniform_torch(keys, episode, draws, start)
+        assert numpy_bits.dtype == torch_bits.dtype == torch.float64
+        assert numpy_bits.shape == (5_000, draws)
+        assert torch.equal(numpy_bits, torch_bits)
+    # a strided selection of sub-envs (as a sparse reset's rows) and a single one
+    assert torch.equal(
+        uniform_from_keys(keys[::7], episode[::7], 2), _uniform_torch(keys[::7], episode[::7], 2)
+    )
+    assert (
+        uniform_from_keys(keys[:1], episode[:1], 1).tolist()
+        == _uniform_torch(keys[:1], episode[:1], 1).tolist()
+    )
 
 
 def test_a_sub_envs_episodes_do_not_depend_on_the_number_of_envs():

@@ -9,8 +9,16 @@ here because torch has no counter-based generator that runs on tensors of keys.
 
 int64 tensors wrap on overflow (two's complement on every torch backend), which gives the unsigned 64-bit
 arithmetic the mixer needs; the right shifts are made logical by masking off the sign extension.
+
+On the CPU the same arithmetic runs in numpy's uint64 (`_uniform_numpy`), on the tensors' memory: a CPU env draws
+start states for the few sub-envs that just ended, and on such small arrays a torch operation's dispatch (2-5 us,
+with a logical shift costing two of them, as torch has no right shift on uint64) dominates: CartPole's draw for
+46 sub-envs (a 1,024-env step's resets under a random policy) took 68 us in torch against 22 us in numpy on this
+project's 2-core AMD EPYC, and such a step 297 against 279 us. Integer arithmetic is exact, so both paths give the
+same bits (tested).
 """
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -57,7 +65,15 @@ def env_keys(seed: int, index: Tensor) -> Tensor:
 
 
 def uniform_from_keys(keys: Tensor, episode: Tensor, draws: int, first: int | Tensor = 0) -> Tensor:
-    """`uniform` from the sub-envs' `env_keys`."""
+    """`uniform` from the sub-envs' `env_keys` (`(N,)` int64, on any device)."""
+    if keys.device.type == "cpu":
+        first = first.numpy() if isinstance(first, Tensor) else first
+        return torch.from_numpy(_uniform_numpy(keys.numpy(), episode.numpy(), draws, first))
+    return _uniform_torch(keys, episode, draws, first)
+
+
+def _uniform_torch(keys: Tensor, episode: Tensor, draws: int, first: int | Tensor = 0) -> Tensor:
+    """`uniform_from_keys` in torch's int64 arithmetic (any device)."""
     key = mix64(keys ^ (episode * EPISODE_KEY))
     counters = torch.arange(1, draws + 1, dtype=torch.int64, device=keys.device)
     if isinstance(first, Tensor):
@@ -66,6 +82,28 @@ def uniform_from_keys(keys: Tensor, episode: Tensor, draws: int, first: int | Te
         counters = counters + first
     bits = mix64(key[:, None] + counters * DRAW_KEY)
     return _shift_right(bits, 11).to(torch.float64) * 2.0**-53
+
+
+def _mix64_numpy(z: np.ndarray) -> np.ndarray:
+    """`mix64` on uint64 arrays (numpy's right shift of unsigned integers is logical; products wrap)."""
+    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return z ^ (z >> np.uint64(31))
+
+
+def _uniform_numpy(
+    keys: np.ndarray, episode: np.ndarray, draws: int, first: int | np.ndarray = 0
+) -> np.ndarray:
+    """`_uniform_torch` in numpy's uint64 arithmetic on int64 arrays: `(N, draws)` float64, the same bits."""
+    keys, episode = keys.view(np.uint64), episode.view(np.uint64)
+    key = _mix64_numpy(keys ^ (episode * np.uint64(EPISODE_KEY & MASK64)))
+    counters = np.arange(1, draws + 1, dtype=np.uint64)
+    if isinstance(first, np.ndarray):
+        counters = first.view(np.uint64)[:, None] + counters
+    elif first:
+        counters = counters + np.uint64(first)
+    bits = _mix64_numpy(key[:, None] + counters * np.uint64(DRAW_KEY & MASK64))
+    return (bits >> np.uint64(11)).astype(np.float64) * 2.0**-53
 
 
 def uniform(seed: int, index: Tensor, episode: Tensor, draws: int, first: int | Tensor = 0) -> Tensor:
