@@ -58,6 +58,7 @@ class BatchedRolloutCollector(RolloutCollector):
     def __init__(self, env: VectorEnv, seed: int, recent_episodes: int = 20):
         super().__init__(env, seed, recent_episodes)
         self.base: BatchedEnv = env.unwrapped
+        self._zeros: Tensor | None = None  # (`_zero_values`)
         self._obs: Tensor | None = None
 
     def distribute(self, rank: int, world_size: int, sum_over_processes: Callable[[Tensor], Tensor]) -> None:
@@ -110,17 +111,27 @@ class BatchedRolloutCollector(RolloutCollector):
             clip_actions(actions, self.action_space)
         )
         self.env_steps += self.num_envs
-        cut = truncated & ~terminated
         if not policy.has_critic:
-            final_values = torch.zeros(self.num_envs, device=obs.device)
+            final_values = self._zero_values(obs.device)
         elif obs.device.type == "cpu":
-            final_values = torch.zeros(self.num_envs, device=obs.device)
-            if cut.any():
-                final_values[cut] = policy.value(infos["final_obs"][cut])
+            # (time-limit truncations are rare: one reduction decides most steps)
+            final_values = self._zero_values(obs.device)
+            if truncated.any():
+                cut = truncated & ~terminated
+                if cut.any():
+                    final_values = torch.zeros(self.num_envs, device=obs.device)
+                    final_values[cut] = policy.value(infos["final_obs"][cut])
         else:
-            final_values = torch.where(cut, policy.value(infos["final_obs"]), 0.0)
+            final_values = torch.where(truncated & ~terminated, policy.value(infos["final_obs"]), 0.0)
         statistics = (infos["episode"]["r"], infos["episode"]["l"], infos["_episode"])
         return final_values, next_obs, rewards, terminated, truncated, statistics
+
+    def _zero_values(self, device: torch.device) -> Tensor:
+        """`(N,)` zeros on `device`, made once: the `final_values` of a step without truncations (never written
+        in place; the collectors copy or stack it)."""
+        if self._zeros is None or self._zeros.device != device:
+            self._zeros = torch.zeros(self.num_envs, device=device)
+        return self._zeros
 
     def _record(self, returns: Tensor, lengths: Tensor, ended: Tensor) -> tuple[Tensor, Tensor]:
         """Count the episodes marked in `ended` (time-major, then sub-env order); returns their returns and lengths
