@@ -118,9 +118,8 @@ def test_two_param_groups_and_a_state_loaded_from_torchs_optimizer_continue_as_t
 
 def test_step_hooks_run_once_around_every_step(pair):
     make, make_torch = pair
-    reference = make_torch(
-        parameters(), 1e-3
-    )  # torch wraps its class's step with the hooks once it has an instance
+    # torch wraps its class's step with the hooks once it has an instance
+    reference = make_torch(parameters(), 1e-3)
     params = parameters()
     optimizer = make(params, 1e-3)
     assert getattr(type(reference).step, "hooked", False)
@@ -179,8 +178,7 @@ def test_a_state_entry_left_empty_is_created_as_torch_does(pair):
     reference_late = late.detach().clone().requires_grad_()
     reference.add_param_group({"params": [reference_late]})
     assert optimizer.state[late] == {}  # read through the defaultdict: an empty entry
-    for p, q in ((late, reference_late),):
-        p.grad = q.grad = torch.ones(4)
+    late.grad = reference_late.grad = torch.ones(4)
     for ps in (params, reference_params):
         for p, g in zip(ps, gradients(2), strict=True):
             p.grad = g.clone()

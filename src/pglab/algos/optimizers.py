@@ -115,13 +115,24 @@ def _torch_step(optimizer_class: type[torch.optim.Optimizer]):
 
 class _PlainStep:
     """The fast plain `step` of an optimizer subclass (module docstring): its `_plain(group)` says whether a group's
-    options are the plain ones, `_step_group(params, grads, states, group)` applies the kernels to a group, and any
-    other step is `_torch_class`'s own."""
+    options of its own algorithm are the plain ones (`_plain_options` checks those they share),
+    `_step_group(params, grads, states, group)` applies the kernels to a group, and any other step is
+    `_torch_class`'s own."""
 
     _torch_class: type[torch.optim.Optimizer]
 
+    def _plain_options(self, group: dict) -> bool:
+        return (
+            group["weight_decay"] == 0
+            and not group["maximize"]
+            and not group["capturable"]
+            and not group["differentiable"]
+            and not isinstance(group["lr"], Tensor)
+            and self._plain(group)
+        )
+
     def step(self, closure=None):
-        if closure is not None or not all(self._plain(group) for group in self.param_groups):
+        if closure is not None or not all(self._plain_options(group) for group in self.param_groups):
             return _torch_step(self._torch_class)(self, closure)
         grads = _plain_gradients(self)
         if grads is None:
@@ -144,16 +155,7 @@ class Adam(_PlainStep, torch.optim.Adam):
 
     @staticmethod
     def _plain(group: dict) -> bool:
-        return (
-            group["fused"]
-            and not group["amsgrad"]
-            and group["weight_decay"] == 0
-            and not group["maximize"]
-            and not group["capturable"]
-            and not group["differentiable"]
-            and not group["decoupled_weight_decay"]
-            and not isinstance(group["lr"], Tensor)
-        )
+        return group["fused"] and not group["amsgrad"] and not group["decoupled_weight_decay"]
 
     @staticmethod
     def _step_group(params, grads, states, group) -> None:
@@ -175,16 +177,7 @@ class RMSprop(_PlainStep, torch.optim.RMSprop):
 
     @staticmethod
     def _plain(group: dict) -> bool:
-        return (
-            group["foreach"]
-            and group["momentum"] == 0
-            and not group["centered"]
-            and group["weight_decay"] == 0
-            and not group["maximize"]
-            and not group["capturable"]
-            and not group["differentiable"]
-            and not isinstance(group["lr"], Tensor)
-        )
+        return group["foreach"] and group["momentum"] == 0 and not group["centered"]
 
     @staticmethod
     def _step_group(params, grads, states, group) -> None:

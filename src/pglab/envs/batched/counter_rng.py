@@ -86,8 +86,8 @@ def _uniform_torch(keys: Tensor, episode: Tensor, draws: int, first: int | Tenso
 
 def _mix64_numpy(z: np.ndarray) -> np.ndarray:
     """`mix64` on uint64 arrays (numpy's right shift of unsigned integers is logical; products wrap)."""
-    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    z = (z ^ (z >> np.uint64(30))) * np.uint64(MIX1 & MASK64)
+    z = (z ^ (z >> np.uint64(27))) * np.uint64(MIX2 & MASK64)
     return z ^ (z >> np.uint64(31))
 
 
