@@ -21,7 +21,7 @@ CASES = {
     "Acrobot-v1": (16, 64, 256),
     "MountainCar-v0": (16, 64, 256),
     "Pendulum-v1": (4, 16, 64, 256),
-    "pglab/PixelCopter-v0": (8, 64, 256),
+    "pglab/PixelCopter-v0": (8, 1, 64, 256),
 }
 STEPS = 8192
 
