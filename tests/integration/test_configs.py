@@ -3,6 +3,7 @@ checkpoints are refused with a message naming the key."""
 
 import functools
 import itertools
+import json
 
 import pytest
 import torch
@@ -12,7 +13,7 @@ from pglab.errors import ConfigError
 from pglab.preflight import NO_GPU_MESSAGE, check_run_keys, preflight
 from pglab.rollout.collector import RolloutCollector
 from pglab.train import run
-from tests.conftest import ALGOS, CONF
+from tests.conftest import ALGOS, CONF, ROOT
 from tests.fakes import RunsCode
 
 ENVS = sorted(p.stem for p in (CONF / "env").glob("*.yaml"))
@@ -43,6 +44,30 @@ def test_groups_have_the_documented_options():
     ]
     assert NETWORKS == ["cnn", "mlp"]
     assert ACCELERATORS == ["cpu", "gpu"]
+
+
+def test_each_env_options_default_backend_is_the_one_that_collected_faster_at_its_default_sub_envs(make_cfg):
+    # docs/backends.json (`python scripts/backends.py`) is the evidence: `torch` where the batched env collected
+    # faster than gymnasium's sync vector env at the option's default `num_envs`, `sync` where it did not.
+    ratios = {
+        (row["env_id"], row["num_envs"]): row["ratio"]
+        for row in json.loads((ROOT / "docs" / "backends.json").read_text())["rows"]
+    }
+    defaults = {}
+    for env in ENVS:
+        cfg = make_cfg(f"env={env}", *(["env.id=CartPole-v1"] if env == "gym" else []))
+        ratio = ratios.get((cfg.env.id, cfg.env.num_envs))
+        if ratio is not None and cfg.env.kwargs.get("obs_type") != "pixels":  # the batched envs' state observations
+            defaults[env] = cfg.env.vectorization
+            assert cfg.env.vectorization == ("torch" if ratio > 1 else "sync"), (env, cfg.env.num_envs, ratio)
+    assert defaults == {
+        "acrobot": "sync",
+        "cartpole": "sync",
+        "gym": "sync",
+        "mountaincar": "torch",
+        "pendulum": "sync",
+        "pixelcopter": "torch",
+    }
 
 
 @pytest.mark.parametrize(
