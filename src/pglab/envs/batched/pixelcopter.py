@@ -96,7 +96,8 @@ class PixelCopter(BatchedEnv):
         if obs_type == "pixels":
             raise ValueError(
                 "env.kwargs.obs_type='pixels': the batched PixelCopter (env.vectorization=torch) has state "
-                "observations only; use env.kwargs.obs_type=state, or env.vectorization=sync for pixels"
+                "observations only; use env.kwargs.obs_type=state, or env.vectorization=sync for pixels (as "
+                "env=pixelcopter_pixels does)"
             )
         if obs_type != "state":
             raise ValueError(
