@@ -59,7 +59,8 @@ def test_each_env_options_default_backend_is_the_one_that_collected_faster_at_it
     for env in set(ENVS) - {"gym"}:
         cfg = make_cfg(f"env={env}")
         ratio = ratios.get((cfg.env.id, cfg.env.num_envs))
-        if ratio is not None and cfg.env.kwargs.get("obs_type") != "pixels":  # the batched envs' state observations
+        # (the batched envs have state observations: a pixels option stays on gymnasium's vector env)
+        if ratio is not None and cfg.env.kwargs.get("obs_type") != "pixels":
             defaults[env] = cfg.env.vectorization
             assert cfg.env.vectorization == ("torch" if ratio > 1 else "sync"), (env, cfg.env.num_envs, ratio)
     assert defaults == {
@@ -190,9 +191,7 @@ def test_whole_number_floats_are_integers_and_other_floats_stay(make_cfg):
 def test_cnn_refuses_normalized_pixels_and_accepts_raw_ones(make_cfg):
     # The Nature CNN divides by 255 itself; running-normalized pixels would be scaled twice.
     for normalize, error in ((True, "set env.normalize_obs=false"), (False, None)):
-        cfg = make_cfg(
-            "env=pixelcopter_pixels", f"env.normalize_obs={normalize}"
-        )
+        cfg = make_cfg("env=pixelcopter_pixels", f"env.normalize_obs={normalize}")
         collector = RolloutCollector(instantiate(cfg.env)(num_envs=2, vectorization="sync"), seed=0)
         try:
             build = functools.partial(
