@@ -84,11 +84,18 @@ def _uniform_torch(keys: Tensor, episode: Tensor, draws: int, first: int | Tenso
     return _shift_right(bits, 11).to(torch.float64) * 2.0**-53
 
 
+#: the constants as numpy uint64 scalars, made once (each `np.uint64(...)` costs a call on the per-step path)
+_MIX1_U64, _MIX2_U64, _EPISODE_KEY_U64, _DRAW_KEY_U64 = (
+    np.uint64(c & MASK64) for c in (MIX1, MIX2, EPISODE_KEY, DRAW_KEY)
+)
+_SHIFT_11, _SHIFT_27, _SHIFT_30, _SHIFT_31 = (np.uint64(bits) for bits in (11, 27, 30, 31))
+
+
 def _mix64_numpy(z: np.ndarray) -> np.ndarray:
     """`mix64` on uint64 arrays (numpy's right shift of unsigned integers is logical; products wrap)."""
-    z = (z ^ (z >> np.uint64(30))) * np.uint64(MIX1 & MASK64)
-    z = (z ^ (z >> np.uint64(27))) * np.uint64(MIX2 & MASK64)
-    return z ^ (z >> np.uint64(31))
+    z = (z ^ (z >> _SHIFT_30)) * _MIX1_U64
+    z = (z ^ (z >> _SHIFT_27)) * _MIX2_U64
+    return z ^ (z >> _SHIFT_31)
 
 
 def _uniform_numpy(
@@ -96,14 +103,14 @@ def _uniform_numpy(
 ) -> np.ndarray:
     """`_uniform_torch` in numpy's uint64 arithmetic on int64 arrays: `(N, draws)` float64, the same bits."""
     keys, episode = keys.view(np.uint64), episode.view(np.uint64)
-    key = _mix64_numpy(keys ^ (episode * np.uint64(EPISODE_KEY & MASK64)))
+    key = _mix64_numpy(keys ^ (episode * _EPISODE_KEY_U64))
     counters = np.arange(1, draws + 1, dtype=np.uint64)
     if isinstance(first, np.ndarray):
         counters = first.view(np.uint64)[:, None] + counters
     elif first:
         counters = counters + np.uint64(first)
-    bits = _mix64_numpy(key[:, None] + counters * np.uint64(DRAW_KEY & MASK64))
-    return (bits >> np.uint64(11)).astype(np.float64) * 2.0**-53
+    bits = _mix64_numpy(key[:, None] + counters * _DRAW_KEY_U64)
+    return (bits >> _SHIFT_11).astype(np.float64) * 2.0**-53
 
 
 def uniform(seed: int, index: Tensor, episode: Tensor, draws: int, first: int | Tensor = 0) -> Tensor:
