@@ -7,7 +7,7 @@ alpha 0.99, eps 1e-5, lr 7e-4, 5 steps).
 from dataclasses import dataclass
 
 from pglab.algos.base import PolicyGradientConfig, PolicyGradientModule
-from pglab.algos.losses import policy_gradient_loss, value_loss
+from pglab.algos.fused_loss import LossSpec, actor_critic_loss
 from pglab.algos.optimizers import Adam, RMSprop
 from pglab.hyperparameters import hyperparameter, redefault
 from pglab.rollout.advantages import explained_variance, standardize
@@ -37,6 +37,7 @@ class A2C(PolicyGradientModule):
     def __init__(self, network, collector, total_env_steps, **hyperparameters):
         super().__init__(network, collector, total_env_steps, **hyperparameters)
         self.check_budget_covers_a_rollout(self.config.num_steps)
+        self.loss_spec = LossSpec(self.config.vf_coef, self.config.ent_coef)
 
     def configure_optimizers(self):
         if self.config.optimizer == "rmsprop":
@@ -55,19 +56,16 @@ class A2C(PolicyGradientModule):
         return batch
 
     def training_step(self, batch: TrainingBatch, batch_idx: int) -> None:
-        hp = self.config
-        log_probs, entropy, values = self.policy.evaluate_actions(batch.obs, batch.actions)
-        pg_loss = policy_gradient_loss(log_probs, batch.advantages)
-        v_loss = value_loss(values, batch.returns)
-        entropy = entropy.mean()
-        loss = pg_loss + hp.vf_coef * v_loss - hp.ent_coef * entropy
-        grad_norm = self.gradient_step(self.optimizers(), loss)
+        terms = actor_critic_loss(
+            self.policy, batch.obs, batch.actions, batch.advantages, batch.returns, self.loss_spec
+        )
+        grad_norm = self.gradient_step(self.optimizers(), terms.loss)
         self.metrics.add(
             {
-                "losses/policy": pg_loss,
-                "losses/value": v_loss,
-                "losses/entropy": entropy,
-                "losses/total": loss,
+                "losses/policy": terms.policy,
+                "losses/value": terms.value,
+                "losses/entropy": terms.entropy,
+                "losses/total": terms.loss,
                 "diagnostics/grad_norm": grad_norm,
             }
         )

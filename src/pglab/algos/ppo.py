@@ -10,7 +10,7 @@ global gradient-norm clipping. Defaults solve CartPole fast (after RL Zoo's tune
 from dataclasses import dataclass
 
 from pglab.algos.base import PolicyGradientConfig, PolicyGradientModule
-from pglab.algos.losses import clipped_surrogate_loss, value_loss
+from pglab.algos.fused_loss import LossSpec, actor_critic_loss
 from pglab.errors import ConfigError
 from pglab.hyperparameters import hyperparameter, redefault
 from pglab.rollout.advantages import explained_variance, standardize
@@ -61,6 +61,7 @@ class PPO(PolicyGradientModule):
         if cfg.normalize_advantage and batch_size // cfg.num_minibatches < 2:
             raise ConfigError("algo.normalize_advantage=true needs minibatches of at least 2 samples")
         self.check_budget_covers_a_rollout(cfg.num_steps)
+        self.loss_spec = LossSpec(cfg.vf_coef, cfg.ent_coef, cfg.clip_coef, cfg.clip_vloss)
 
     def prepare_batch(self, rollout: Rollout) -> TrainingBatch:
         advantages = self.gae(rollout)
@@ -87,28 +88,31 @@ class PPO(PolicyGradientModule):
     def minibatch_step(self, batch: TrainingBatch) -> bool:
         """One clipped-surrogate gradient step; False (and no step) when the approx KL exceeds `target_kl`."""
         hp = self.config
-        log_probs, entropy, values = self.policy.evaluate_actions(batch.obs, batch.actions)
         advantages = standardize(batch.advantages) if hp.normalize_advantage else batch.advantages
-        pg_loss, approx_kl, clip_fraction = clipped_surrogate_loss(
-            log_probs, batch.old_log_probs, advantages, hp.clip_coef
+        terms = actor_critic_loss(
+            self.policy,
+            batch.obs,
+            batch.actions,
+            advantages,
+            batch.returns,
+            self.loss_spec,
+            batch.old_log_probs,
+            batch.old_values,
         )
-        if hp.target_kl is not None and approx_kl > hp.target_kl:
+        if hp.target_kl is not None and terms.approx_kl > hp.target_kl:
             # The minibatch that crosses the threshold is not applied, nor any after it (as SB3, which
             # uses 1.5 * target_kl as the threshold; here it is target_kl itself).
             self.metrics.add({"diagnostics/early_stop": 1.0})
             return False
-        v_loss = value_loss(values, batch.returns, batch.old_values, hp.clip_coef if hp.clip_vloss else None)
-        entropy = entropy.mean()
-        loss = pg_loss + hp.vf_coef * v_loss - hp.ent_coef * entropy
-        grad_norm = self.gradient_step(self.optimizers(), loss)
+        grad_norm = self.gradient_step(self.optimizers(), terms.loss)
         self.metrics.add(
             {
-                "losses/policy": pg_loss,
-                "losses/value": v_loss,
-                "losses/entropy": entropy,
-                "losses/total": loss,
-                "diagnostics/approx_kl": approx_kl,
-                "diagnostics/clip_fraction": clip_fraction,
+                "losses/policy": terms.policy,
+                "losses/value": terms.value,
+                "losses/entropy": terms.entropy,
+                "losses/total": terms.loss,
+                "diagnostics/approx_kl": terms.approx_kl,
+                "diagnostics/clip_fraction": terms.clip_fraction,
                 "diagnostics/grad_norm": grad_norm,
                 "diagnostics/early_stop": 0.0,
             }

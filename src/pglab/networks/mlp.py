@@ -129,17 +129,35 @@ class _TrunkFunction(torch.autograd.Function):
         saved = ctx.saved_tensors
         layers = len(ctx.activations)
         outputs, weights = saved[: layers + 1], saved[layers + 1 :]
-        grads: list[Tensor | None] = [None] * (2 * layers)
-        for i in reversed(range(layers)):
-            grad = ctx.activations[i][1](grad, outputs[i + 1])
-            if ctx.needs_input_grad[2 + 2 * i]:
-                grads[2 * i] = grad.t().mm(outputs[i])
-            if ctx.needs_input_grad[3 + 2 * i]:
-                grads[2 * i + 1] = grad.sum(0)
-            if i == 0 and not ctx.needs_input_grad[0]:
-                return None, None, *grads
-            grad = grad.mm(weights[i])
-        return grad, None, *grads
+        grad_x, grads = trunk_backward(
+            grad, ctx.activations, outputs, weights, ctx.needs_input_grad[0], ctx.needs_input_grad[2:]
+        )
+        return grad_x, None, *grads
+
+
+def trunk_backward(
+    grad: Tensor,
+    activations: tuple,
+    outputs: list[Tensor] | tuple[Tensor, ...],
+    weights: list[Tensor] | tuple[Tensor, ...],
+    input_needs_grad: bool,
+    params_need_grad: list[bool] | tuple[bool, ...],
+) -> tuple[Tensor | None, list[Tensor | None]]:
+    """The backward of a trunk's direct pass from the gradient `grad` of its output, with the operations of autograd's
+    backward of the modules (`_TrunkFunction`): `(input gradient or None, [weight_0, bias_0, weight_1, ...]
+    gradients, None where a parameter needs none)`. `outputs`: `_direct_outputs`' (the input first)."""
+    layers = len(activations)
+    grads: list[Tensor | None] = [None] * (2 * layers)
+    for i in reversed(range(layers)):
+        grad = activations[i][1](grad, outputs[i + 1])
+        if params_need_grad[2 * i]:
+            grads[2 * i] = grad.t().mm(outputs[i])
+        if params_need_grad[2 * i + 1]:
+            grads[2 * i + 1] = grad.sum(0)
+        if i == 0 and not input_needs_grad:
+            return None, grads
+        grad = grad.mm(weights[i])
+    return grad, grads
 
 
 def direct_pass(layers: list[nn.Module], x: Tensor) -> tuple | None:
