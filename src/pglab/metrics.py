@@ -44,13 +44,25 @@ class Metrics:
         self._curve_stride = 1
         self._curve_skipped = 0
         self._update: dict[str, list[Tensor]] = defaultdict(list)
+        self._constants: dict[float, Tensor] = {}
 
     # ----------------------------------------------------------------- one update
     def add(self, values: Mapping[str, Tensor | float]) -> None:
         """Per-batch values of the current update, e.g. `{"losses/policy": loss}`; logged as means over it."""
         for key, value in values.items():
-            value = value.detach() if isinstance(value, Tensor) else torch.tensor(float(value))
-            self._update[key].append(value.float().cpu())
+            if not isinstance(value, Tensor):
+                value = self._constant(float(value))
+            elif value.requires_grad or value.dtype != torch.float32 or value.device.type != "cpu":
+                value = value.detach().float().cpu()
+            self._update[key].append(value)
+
+    def _constant(self, value: float) -> Tensor:
+        """A 0-d float32 tensor of `value`, made once per value (the lists only read it): a PPO update adds the same
+        `diagnostics/early_stop` at every minibatch."""
+        tensor = self._constants.get(value)
+        if tensor is None:
+            tensor = self._constants[value] = torch.tensor(value)
+        return tensor
 
     def update_means(self) -> dict[str, float]:
         """The mean of each key `add`ed since the last call (one host sync for all of them)."""

@@ -185,3 +185,27 @@ def test_a_state_entry_left_empty_is_created_as_torch_does(pair):
     optimizer.step()
     reference.step()
     assert_same(params + [late], optimizer, reference_params + [reference_late], reference)
+
+
+def test_step_counts_shared_by_one_tensor_survive_a_saved_and_loaded_state(pair, tmp_path):
+    # The plain step increments a group's counts as the rows of one tensor (`shared_step_counts`); a state saved and
+    # loaded (new tensors) continues as torch's, and so does a torch step taken between plain ones.
+    make, make_torch = pair
+    reference_params = parameters()
+    reference = make_torch(reference_params, 1e-3)
+    train(reference, reference_params, 9, skip={(4, 2)})
+    params = parameters()
+    optimizer = make(params, 1e-3)
+    train(optimizer, params, 3)
+    rows = optimizer.state[params[0]]["step"]._base
+    assert rows is not None and torch.equal(rows, torch.full((len(SHAPES),), 3.0))
+    torch.save(optimizer.state_dict(), tmp_path / "state.pt")
+    params = [p.detach().clone().requires_grad_() for p in params]
+    optimizer = make(params, 1e-3)
+    optimizer.load_state_dict(torch.load(tmp_path / "state.pt"))
+    for step in range(3, 9):
+        for i, (p, g) in enumerate(zip(params, gradients(step), strict=True)):
+            p.grad = None if (step, i) == (4, 2) else g.clone()  # a torch step: counts then differ
+        optimizer.step()
+    assert_same(params, optimizer, reference_params, reference)
+    assert [optimizer.state[p]["step"].item() for p in params] == [9.0, 9.0, 8.0, 9.0, 9.0]

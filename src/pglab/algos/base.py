@@ -27,7 +27,7 @@ import lightning as L
 import torch
 from torch import Tensor, nn
 
-from pglab.algos.optimizers import Adam
+from pglab.algos.optimizers import Adam, step_unwrapped
 from pglab.checks import check_range
 from pglab.errors import ConfigError, DivergenceError
 from pglab.hyperparameters import check_values, hyperparameter
@@ -298,9 +298,11 @@ class PolicyGradientModule(L.LightningModule):
             return grad_norm
         # The bare torch optimizer: Lightning's wrapper (closure, profiler, step bookkeeping) cost 12% of PPO's
         # CartPole time. Lightning's global_step therefore stays 0; the optimizers' own state counts the steps.
-        # Under DDP the gradients are already all-reduced by manual_backward.
+        # Under DDP the gradients are already all-reduced by manual_backward. The weights need no check after this
+        # step (`watch_optimizers`): its gradients were finite.
         self._gradients_checked = True
-        torch_optimizer.step()
+        step_unwrapped(torch_optimizer, own_post_hooks=(self._after_optimizer_step,))
+        self._gradients_checked = False
         return grad_norm
 
     def watch_optimizers(self, optimizers: list[torch.optim.Optimizer]) -> None:

@@ -95,15 +95,18 @@ def loss_forward(
         log_ratio = log_probs - old_log_probs
         ratio = log_ratio.exp()
         unclipped = ratio * advantages
-        clipped = torch.clamp(ratio, 1.0 - spec.clip_coef, 1.0 + spec.clip_coef) * advantages
+        clamped_ratio = torch.clamp(ratio, 1.0 - spec.clip_coef, 1.0 + spec.clip_coef)
+        clipped = clamped_ratio * advantages
         pg_loss = -torch.min(unclipped, clipped).mean()
-        approx_kl = ((ratio - 1.0) - log_ratio).mean()
-        clip_fraction = ((ratio - 1.0).abs() > spec.clip_coef).float().mean()
+        ratio_change = ratio - 1.0
+        approx_kl = (ratio_change - log_ratio).mean()
+        clip_fraction = (ratio_change.abs() > spec.clip_coef).float().mean()
         # The share of the minimum's gradient that reaches the ratio (autograd's `minimum` backward: all of it to
-        # the smaller operand, half to each of equal ones; `clamp`'s passes the clipped operand's inside the bounds):
-        # 1 where the unclipped product is the smaller or the ratio is inside the bounds (there the two are equal and
-        # the halves add up), 1/2 where equal outside them, 0 elsewhere.
-        inside = (ratio >= 1.0 - spec.clip_coef) & (ratio <= 1.0 + spec.clip_coef)
+        # the smaller operand, half to each of equal ones; `clamp`'s passes the clipped operand's within the bounds,
+        # where clamping leaves the ratio as it is): 1 where the unclipped product is the smaller or the ratio is
+        # within the bounds (there the two are equal and the halves add up), 1/2 where equal outside them, 0
+        # elsewhere.
+        inside = clamped_ratio == ratio
         scale = torch.where((unclipped < clipped) | inside, 1.0, torch.where(unclipped == clipped, 0.5, 0.0))
     v_loss, value_grads = _value_loss_forward(values, returns, old_values, spec)
     entropy_mean = entropy.mean()
