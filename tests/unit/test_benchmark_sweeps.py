@@ -51,8 +51,8 @@ def test_running_some_sweeps_keeps_the_other_sweeps_sections_with_their_own_date
             assert section["runs"] == first["sweeps"][name]["runs"]
     assert second["sweeps"]["reinforce24"]["summary"]["speedup_vs_joblib"] == 3.0
     report = (tmp_path / "sweeps.md").read_text()
-    assert report.count("with `first command` on first CPU (2 cores)") == len(sweeps.SWEEPS) - 1
-    assert report.count("with `second command` on second CPU (2 cores)") == 1
+    assert report.count("with `first command` on first CPU, 2 cores.") == len(sweeps.SWEEPS) - 1
+    assert report.count("with `second command` on second CPU, 2 cores.") == 1
 
 
 def test_the_sweeps_option_takes_sweep_names_and_refuses_others(capsys):

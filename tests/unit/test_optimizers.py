@@ -5,8 +5,9 @@ import copy
 
 import pytest
 import torch
+from torch.optim.optimizer import register_optimizer_step_post_hook
 
-from pglab.algos.optimizers import Adam, RMSprop
+from pglab.algos.optimizers import Adam, RMSprop, step_unwrapped
 
 SHAPES = [(64, 4), (64,), (64, 64), (2, 64), (2,)]
 
@@ -209,3 +210,33 @@ def test_step_counts_shared_by_one_tensor_survive_a_saved_and_loaded_state(pair,
         optimizer.step()
     assert_same(params, optimizer, reference_params, reference)
     assert [optimizer.state[p]["step"].item() for p in params] == [9.0, 9.0, 8.0, 9.0, 9.0]
+
+
+def test_a_step_unwrapped_skips_only_the_callers_own_hook(pair):
+    # `step_unwrapped` steps as `step()` does; it leaves out torch's wrapper only where that would run nothing but
+    # the caller's own hook: any other hook, on the optimizer or global, runs once a step.
+    make, make_torch = pair
+    reference_params, params = parameters(), parameters()
+    reference, optimizer = make_torch(reference_params, 1e-3), make(params, 1e-3)
+    calls = []
+
+    def own(*_):
+        calls.append("own")
+
+    optimizer.register_step_post_hook(own)
+    train(reference, reference_params, 2)
+    for step in range(2):
+        for p, g in zip(params, gradients(step), strict=True):
+            p.grad = g.clone()
+        step_unwrapped(optimizer, own_post_hooks=(own,))
+    assert calls == []
+    assert_same(params, optimizer, reference_params, reference)
+    other = optimizer.register_step_post_hook(lambda *_: calls.append("other"))
+    step_unwrapped(optimizer, own_post_hooks=(own,))
+    other.remove()
+    handle = register_optimizer_step_post_hook(lambda *_: calls.append("global"))
+    try:
+        step_unwrapped(optimizer, own_post_hooks=(own,))
+    finally:
+        handle.remove()
+    assert calls == ["own", "other", "own", "global"]

@@ -30,7 +30,11 @@ TARGETS = {"ppo": "≥ 1.5", "a2c": "≥ 1.5", "solve": "≤ 0.5", "collection":
 
 
 def machine() -> dict[str, Any]:
-    """The CPU, core count, memory, OS, Python and the versions of the packages that the runs measure."""
+    """The CPU (with torch's CPU capability: the vector instructions its kernels use, AVX2 or AVX512 on the
+    project's AMD EPYC hosts, which run the same runs at quite different speeds), core count, memory, OS, Python and
+    the versions of the packages that the runs measure."""
+    import torch  # (here: the benchmark's children import only what they measure)
+
     cpuinfo = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
     models = [line.split(":", 1)[1].strip() for line in cpuinfo.splitlines() if line.startswith("model name")]
     meminfo = Path("/proc/meminfo").read_text().split() if Path("/proc/meminfo").exists() else []
@@ -42,12 +46,21 @@ def machine() -> dict[str, Any]:
             versions[package] = "not installed"
     return {
         "cpu": models[0] if models else platform.processor() or "unknown",
+        "torch_cpu_capability": torch.backends.cpu.get_cpu_capability(),
         "cores": os.cpu_count(),
         "memory_gib": round(int(meminfo[1]) / 2**20, 1) if meminfo[:1] == ["MemTotal:"] else None,
         "os": platform.platform(),
         "python": platform.python_version(),
         "versions": versions,
     }
+
+
+def cpu_line(info: dict[str, Any]) -> str:
+    """The CPU model, with torch's CPU capability where the report has it (reports before 2026-12-07 do not)."""
+    capability = info.get("torch_cpu_capability")
+    return (
+        f"{info.get('cpu', 'this machine')} ({capability})" if capability else info.get("cpu", "this machine")
+    )
 
 
 def fmt(s: dict[str, float] | None, digits: int = 0, unit: str = "") -> str:
@@ -431,7 +444,7 @@ def markdown(report: dict[str, Any]) -> str:
         "",
         "| machine | |",
         "|---|---|",
-        f"| CPU | {info['cpu']}, {info['cores']} cores, {info['memory_gib']} GiB |",
+        f"| CPU | {cpu_line(info)}, {info['cores']} cores, {info['memory_gib']} GiB |",
         f"| OS, Python | {info['os']}, Python {info['python']} |",
         "| versions | " + ", ".join(f"{k} {v}" for k, v in info["versions"].items()) + " |",
         "| torch threads | "

@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from pglab.benchmark.plan import ROOT, TRAIN_PY
-from pglab.benchmark.report import machine
+from pglab.benchmark.report import cpu_line, machine
 
 LAUNCHERS = {
     "basic": [],
@@ -199,7 +199,7 @@ def markdown(report: dict) -> str:
             f"## {name}: {SWEEPS[name]['description']}",
             "",
             f"Measured {section.get('date', report['date'])} with `{section.get('command', report['command'])}` on "
-            f"{machine_info.get('cpu', 'this machine')} ({machine_info.get('cores', '?')} cores).",
+            f"{cpu_line(machine_info)}, {machine_info.get('cores', '?')} cores.",
             "",
             "| launcher | wall time | jobs completed |",
             "|---|---|---|",
