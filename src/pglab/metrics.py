@@ -57,8 +57,11 @@ class Metrics:
             self._update[key].append(value)
 
     def _constant(self, value: float) -> Tensor:
-        """A 0-d float32 tensor of `value`, made once per value (the lists only read it): a PPO update adds the same
-        `diagnostics/early_stop` at every minibatch."""
+        """A 0-d float32 tensor of `value`; 0 and 1 are made once (the lists only read them): a PPO update adds the
+        same `diagnostics/early_stop` flag at every minibatch, and other numbers (an update's explained variance) rarely
+        repeat."""
+        if value not in (0.0, 1.0):
+            return torch.tensor(value)
         tensor = self._constants.get(value)
         if tensor is None:
             tensor = self._constants[value] = torch.tensor(value)

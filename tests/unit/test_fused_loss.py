@@ -114,8 +114,18 @@ def test_the_gradients_are_the_losss_derivatives():
         {"hidden": ()},  # no trunk layers: the modules' own pass
         {"batch": 1},
         {"hook": True},
+        {"obs_grad": True},
+        {"advantages_dtype": torch.float64},
     ],
-    ids=["shared trunk", "Gaussian policy", "no hidden layers", "one row", "forward hook"],
+    ids=[
+        "shared trunk",
+        "Gaussian policy",
+        "no hidden layers",
+        "one row",
+        "forward hook",
+        "observations with gradients",
+        "float64 advantages",
+    ],
 )
 def test_other_policies_and_batches_take_the_modular_loss(case):
     torch.manual_seed(0)
@@ -132,7 +142,34 @@ def test_other_policies_and_batches_take_the_modular_loss(case):
     obs = torch.randn(batch, 4)
     with torch.no_grad():
         actions = net.act(obs)[0]
-    data = {"obs": obs, "actions": actions, "advantages": torch.randn(batch), "returns": torch.randn(batch)}
+    advantages = torch.randn(batch, dtype=case.get("advantages_dtype", torch.float32))
+    obs.requires_grad_(case.get("obs_grad", False))
+    data = {"obs": obs, "actions": actions, "advantages": advantages, "returns": torch.randn(batch)}
     spec = LossSpec(vf_coef=0.5, ent_coef=0.0)
     assert fused_loss(net, **data, spec=spec) is None
-    assert torch.isfinite(actor_critic_loss(net, **data, spec=spec).loss)
+    loss = actor_critic_loss(net, **data, spec=spec).loss
+    assert torch.isfinite(loss)
+    if obs.requires_grad:  # the modular loss's gradient reaches the observations
+        loss.backward()
+        assert obs.grad is not None and obs.grad.abs().sum() > 0
+
+
+def test_an_input_changed_in_place_before_the_backward_is_refused_and_a_kept_graph_runs_twice():
+    net, data = make_case(0, 16, 2, 4, (8, 8), "tanh")
+    spec = LossSpec(vf_coef=0.5, ent_coef=0.01, clip_coef=0.2)
+    terms = fused_loss(net, **data, spec=spec)
+    terms.loss.backward(retain_graph=True)
+    first = [p.grad.clone() for p in net.parameters()]
+    for p in net.parameters():
+        p.grad = None
+    terms.loss.backward()
+    assert all(torch.equal(a, p.grad) for a, p in zip(first, net.parameters(), strict=True))
+    terms = fused_loss(net, **data, spec=spec)
+    data["advantages"].mul_(2.0)
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        terms.loss.backward()
+
+
+def test_value_clipping_without_a_clip_coefficient_is_refused():
+    with pytest.raises(ValueError, match="clip_vloss"):
+        LossSpec(vf_coef=0.5, ent_coef=0.0, clip_vloss=True)

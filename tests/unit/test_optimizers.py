@@ -240,3 +240,23 @@ def test_a_step_unwrapped_skips_only_the_callers_own_hook(pair):
     finally:
         handle.remove()
     assert calls == ["own", "other", "own", "global"]
+
+
+def test_an_optimizer_with_its_own_step_takes_it(pair):
+    # An instance's own `step` (as an lr scheduler installs to count the steps) is not bypassed.
+    make, _ = pair
+    params = parameters()
+    optimizer = make(params, 1e-3)
+    calls = []
+    class_step = optimizer.step
+
+    def counting_step(*args, **kwargs):
+        calls.append("step")
+        return class_step(*args, **kwargs)
+
+    optimizer.step = counting_step
+    for p, g in zip(params, gradients(0), strict=True):
+        p.grad = g.clone()
+    step_unwrapped(optimizer)
+    assert calls == ["step"]
+    assert all(state["step"].item() == 1.0 for state in optimizer.state.values())

@@ -13,7 +13,8 @@ shapes and coefficients (`tests/unit/test_fused_loss.py`), and which the replaye
 Why by hand: no library fuses a policy-gradient loss with its network's backward; `torch.compile` would (with other
 roundings, so every record would change), at a compile time of tens of seconds on these 2-core machines, longer than
 a CartPole run. Where the fused node does not apply (`fused_loss` returns None: a Gaussian policy, a CNN or shared
-trunk, layers `direct_pass` refuses, a hook, autocast, a batch of one row), the algorithms use the modular loss.
+trunk, layers `direct_pass` refuses, a hook, autocast, a batch of one row, batch tensors that need gradients or
+are of another dtype), the algorithms use the modular loss.
 
 Shape letters: B samples, n actions, F features.
 """
@@ -40,11 +41,16 @@ class LossSpec:
     clip_coef: float | None = None
     clip_vloss: bool = False
 
+    def __post_init__(self):
+        if self.clip_vloss and self.clip_coef is None:
+            raise ValueError("clip_vloss clips the value loss to clip_coef: it needs clip_coef")
+
 
 @dataclass
 class LossTerms:
-    """The loss to minimize (0-d, with gradient) and its detached terms (0-d): the policy loss, the value loss, the
-    mean entropy; for PPO also the approximate KL and the clip fraction (None for A2C)."""
+    """The loss to minimize (0-d, with gradient) and its terms (0-d; without gradient from the fused node, with it from
+    the modular loss): the policy loss, the value loss, the mean entropy; for PPO also the approximate KL and the clip
+    fraction (detached; None for A2C)."""
 
     loss: Tensor
     policy: Tensor
@@ -203,8 +209,12 @@ class _FusedLoss(torch.autograd.Function):
             logits, values, actions, advantages, returns, old_log_probs, old_values, spec
         )
         ctx.spec, ctx.actor, ctx.critic, ctx.loss_saved = spec, actor, critic, saved
-        ctx.outputs = (actor_outputs, critic_outputs)  # (made here: no in-place change can reach them)
-        ctx.save_for_backward(*actor_params[0::2], logits_w, *critic_params[0::2], value_w)
+        ctx.outputs = (actor_outputs, critic_outputs)
+        # The inputs the backward reads, saved so that an in-place change before it raises (as in the modular loss);
+        # the other tensors kept are made here.
+        ctx.save_for_backward(
+            *actor_params[0::2], logits_w, *critic_params[0::2], value_w, obs, actions, advantages
+        )
         diagnostics = [t for t in (terms.approx_kl, terms.clip_fraction) if t is not None]
         outputs = (terms.loss, terms.policy, terms.value, terms.entropy, *diagnostics)
         ctx.mark_non_differentiable(*outputs[1:])
@@ -216,7 +226,7 @@ class _FusedLoss(torch.autograd.Function):
         needs = ctx.needs_input_grad[9:]
         a, c = 2 * len(ctx.actor), 2 * len(ctx.critic)
         actor_outputs, critic_outputs = ctx.outputs
-        weights = ctx.saved_tensors
+        weights = ctx.saved_tensors[:-3]
         actor_weights, logits_w = weights[: a // 2], weights[a // 2]
         critic_weights, value_w = weights[a // 2 + 1 : -1], weights[-1]
         logits_grad, values_grad = loss_backward(grad, ctx.loss_saved, ctx.spec)
@@ -243,7 +253,6 @@ class _FusedLoss(torch.autograd.Function):
                 head_grad.mm(head_w), layers, outputs, weights, False, trunk_needs
             )
             grads += [*trunk_grads, *head_grads]
-        ctx.outputs = ctx.loss_saved = None
         return (None,) * 9 + tuple(grads)
 
 
@@ -260,10 +269,13 @@ def fused_loss(
     """The loss of `policy` on a batch (`obs (B, D)`, `actions (B,)`, `advantages (B,)`, `returns (B,)`, and for PPO
     `old_log_probs (B,)`, `old_values (B,)`) as one autograd node, bit for bit the modular loss (module docstring);
     None where the node does not apply (a policy other than a categorical actor-critic of two separate MLP trunks
-    that `direct_pass` runs directly, hooks on its heads, autocast, a batch of fewer than 2 rows, or no gradients
-    being recorded)."""
+    that `direct_pass` runs directly, hooks on its heads, autocast, a batch of fewer than 2 rows, no gradients being
+    recorded, batch tensors that need gradients themselves or are not of the heads' dtype)."""
+    data = (obs, advantages, returns, old_log_probs, old_values)
     if (
         not torch.is_grad_enabled()
+        or any(x is not None and (x.requires_grad or x.dtype != obs.dtype) for x in data)
+        or actions.requires_grad
         or type(policy.action_head) is not CategoricalHead
         or policy.value_head is None
         or policy.shared_trunk
@@ -286,6 +298,7 @@ def fused_loss(
         or any(
             type(h) is not torch.nn.Linear or h.bias is None or not h.weight.is_contiguous() for h in heads
         )
+        or any(h.weight.dtype != obs.dtype for h in heads)
     ):
         return None
     params = [
