@@ -57,6 +57,10 @@ class ValueIsTenTimesObs(nn.Module):
         n = obs.shape[0]
         return torch.zeros(n, dtype=torch.int64), torch.full((n,), float(np.log(0.5))), self.value(obs)
 
+    def for_rollout(self, obs):
+        """The collectors' per-rollout `act` and `value` (`ActorCritic.for_rollout`): the stub's own."""
+        return self
+
 
 class RecordingBoxEnv(gym.Env):
     """1-D Box actions in [-1, 1]; records every action it receives; reward = -|action|; 5-step episodes."""
@@ -190,3 +194,17 @@ class RunsCode:
 
     def __reduce__(self):
         return (open, (str(self.marker), "w"))
+
+
+class CountsBackwards(L.Callback):
+    """Counts the calls of the hooks around each backward pass, and the gradient steps taken."""
+
+    def __init__(self):
+        self.before = self.after = 0
+
+    def on_before_backward(self, trainer, pl_module, loss) -> None:
+        self.before += 1
+
+    def on_after_backward(self, trainer, pl_module) -> None:
+        assert all(p.grad is not None for p in pl_module.policy.parameters())
+        self.after += 1

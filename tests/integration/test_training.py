@@ -138,3 +138,41 @@ def test_linear_lr_annealing_follows_env_steps(make_cfg, tmp_path):
     lrs = column(read_metrics(tmp_path), "optim/lr")
     # 5 rollouts of 128 env steps; the k-th update uses lr * (1 - 128 k / 640), k = 0..4
     assert lrs == pytest.approx([0.01 * (1 - 128 * k / 640) for k in range(5)])
+
+
+def test_hooks_around_the_backward_run_where_a_callback_has_them_and_change_nothing(
+    make_cfg, tmp_path, monkeypatch
+):
+    """Without hooks around the backward, `gradient_step` calls `loss.backward()` itself (`backward_is_plain`); a
+    callback with such hooks gets Lightning's `manual_backward`, each hook once a gradient step, and the same
+    training, bit for bit."""
+    import pglab.train as train_module
+    from pglab.algos.base import PolicyGradientModule
+    from tests.fakes import CountsBackwards
+
+    plain, decide = [], PolicyGradientModule.backward_is_plain
+    monkeypatch.setattr(
+        PolicyGradientModule, "backward_is_plain", lambda module: plain.append(decide(module)) or plain[-1]
+    )
+
+    def metrics(name):
+        run(make_cfg("algo=a2c", "debug=smoke", output_dir=tmp_path / name))
+        return [
+            {k: v for k, v in row.items() if not k.startswith("time/")}
+            for row in read_metrics(tmp_path / name)
+        ]
+
+    without = metrics("plain")
+    counter, build = CountsBackwards(), train_module.build
+
+    def build_with_counter(*args):
+        module, trainer = build(*args)
+        trainer.callbacks.append(counter)
+        return module, trainer
+
+    monkeypatch.setattr(train_module, "build", build_with_counter)
+    with_hooks = metrics("hooked")
+    assert plain == [True, False]
+    updates = int(float(with_hooks[-1]["progress/rollouts"]))
+    assert updates >= 4 and counter.before == counter.after == updates
+    assert with_hooks == without

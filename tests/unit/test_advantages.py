@@ -130,3 +130,24 @@ def test_standardize_and_explained_variance():
     assert s.std().item() == pytest.approx(1.0, abs=1e-5)
     assert explained_variance(x, x) == pytest.approx(1.0)
     assert explained_variance(torch.full((4,), x.mean().item()), x) == pytest.approx(0.0)
+
+
+@pytest.mark.parametrize(("T", "N", "gamma", "lam"), [(1, 3, 0.99, 1.0), (5, 8, 0.99, 1.0), (300, 4, 0.97, 0.9)])
+def test_the_estimators_give_the_bits_of_the_recursion_written_step_by_step(T, N, gamma, lam):
+    """The estimators compute each step's factors for all steps at once; every element goes through the same float32
+    operations as in the recursion written step by step (the seeded results recorded with it stay the same)."""
+    rewards, values, next_values, terminated, truncated = random_rollout(T, N, seed=T)
+    not_terminated = (~terminated).float()
+    continues = (~(terminated | truncated)).float()
+    deltas = rewards + gamma * next_values * not_terminated - values
+    expected_gae, running = torch.empty_like(rewards), torch.zeros_like(rewards[0])
+    expected_returns, next_return = torch.empty_like(rewards), next_values[-1]
+    for t in range(T - 1, -1, -1):
+        running = deltas[t] + gamma * lam * continues[t] * running
+        expected_gae[t] = running
+        successor = continues[t] * next_return + (1.0 - continues[t]) * next_values[t]
+        next_return = rewards[t] + gamma * not_terminated[t] * successor
+        expected_returns[t] = next_return
+    gae = generalized_advantage_estimate(rewards, values, next_values, terminated, truncated, gamma, lam)
+    assert torch.equal(gae, expected_gae)
+    assert torch.equal(discounted_returns(rewards, next_values, terminated, truncated, gamma), expected_returns)

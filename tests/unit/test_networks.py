@@ -304,3 +304,85 @@ def test_a_double_backward_through_a_trunk_node_raises_and_torch_func_gets_the_m
     grads = torch.func.grad(loss)(params)
     expected = torch.autograd.grad(trunk(obs).square().sum(), list(params.values()))
     assert all(torch.equal(grads[k], e) for k, e in zip(params, expected, strict=True))
+
+
+def _policies():
+    """Policies of every kind `RolloutPolicy` handles: MLP trunks of each activation, shared or not, categorical or
+    Gaussian, with or without a critic, a CNN trunk."""
+    box = gym.spaces.Box(-1.0, 1.0, shape=(2,), dtype=np.float32)
+    pixels = gym.spaces.Box(0, 255, shape=(1, 36, 36), dtype=np.uint8)
+    for activation in ("fast_tanh", "tanh", "relu", "elu"):
+        for shared_trunk in (False, True):
+            yield (
+                f"{activation}-shared{shared_trunk}",
+                ActorCritic(
+                    BOX_OBS, gym.spaces.Discrete(3), activation=activation, shared_trunk=shared_trunk
+                ),
+                (8, 4),
+            )
+    yield "gaussian", ActorCritic(BOX_OBS, box), (8, 4)
+    yield "no-critic", ActorCritic(BOX_OBS, gym.spaces.Discrete(2), with_critic=False), (8, 4)
+    yield "deep", ActorCritic(BOX_OBS, gym.spaces.Discrete(2), hidden_sizes=[32, 16, 8]), (1, 4)
+    yield (
+        "cnn",
+        ActorCritic(pixels, gym.spaces.Discrete(3), trunk="cnn", hidden_sizes=[16], shared_trunk=True),
+        (
+            3,
+            1,
+            36,
+            36,
+        ),
+    )
+
+
+@pytest.mark.parametrize("name", [name for name, _, _ in _policies()])
+def test_a_rollout_policy_acts_and_values_as_the_policy_bit_for_bit(name):
+    """`for_rollout` settles once what `act` and `value` look up at every call: over steps with new observations and an
+    in-place update of the weights between them, the actions, log-probs and values equal the policy's own, bit for
+    bit, from the same random draws."""
+    torch.manual_seed(0)
+    _, policy, shape = next(p for p in _policies() if p[0] == name)
+    observations = [torch.rand(shape) * (255 if len(shape) == 4 else 2) for _ in range(4)]
+    with torch.no_grad():
+        rollout_policy = policy.for_rollout(observations[0])
+        for step, obs in enumerate(observations):
+            if step == 2:  # an optimizer's step between rollout steps shows in both
+                for parameter in policy.parameters():
+                    parameter.add_(0.01)
+            torch.manual_seed(step)
+            expected = policy.act(obs)
+            stream_after = torch.get_rng_state()
+            torch.manual_seed(step)
+            outputs = rollout_policy.act(obs)
+            assert all(torch.equal(a, b) for a, b in zip(outputs, expected, strict=True)), step
+            assert torch.equal(torch.get_rng_state(), stream_after)  # the same draws, no more
+            assert torch.equal(rollout_policy.value(obs), policy.value(obs))
+
+
+def test_a_rollout_policy_calls_hooked_layers_and_refuses_autograd():
+    """A hook registered before `for_rollout` runs at each of its calls; under autograd it is refused (its passes
+    record nothing)."""
+    torch.manual_seed(0)
+    policy = ActorCritic(BOX_OBS, gym.spaces.Discrete(2))
+    seen = []
+    handles = [
+        policy.actor_trunk[0].register_forward_hook(lambda module, args, output: seen.append("actor")),
+        policy.action_head.logits.register_forward_hook(lambda module, args, output: seen.append("logits")),
+        policy.value_head.register_forward_hook(lambda module, args, output: seen.append("value")),
+    ]
+    obs = torch.randn(8, 4)
+    try:
+        with torch.no_grad():
+            torch.manual_seed(1)
+            expected = policy.act(obs)
+            seen.clear()
+            rollout_policy = policy.for_rollout(obs)
+            torch.manual_seed(1)
+            outputs = rollout_policy.act(obs)
+    finally:
+        for handle in handles:
+            handle.remove()
+    assert seen == ["actor", "value", "logits"]
+    assert all(torch.equal(a, b) for a, b in zip(outputs, expected, strict=True))
+    with pytest.raises(RuntimeError, match="no_grad"):
+        policy.for_rollout(obs)

@@ -27,7 +27,7 @@ from torch import Tensor
 from pglab.algos.losses import clipped_surrogate_loss, policy_gradient_loss, value_loss
 from pglab.networks.actor_critic import ActorCritic
 from pglab.networks.distributions import CategoricalHead
-from pglab.networks.mlp import _direct_outputs, _hooked, direct_pass, trunk_backward
+from pglab.networks.mlp import _direct_outputs, direct_pass, hooked, trunk_backward
 
 
 @dataclass(frozen=True)
@@ -294,7 +294,7 @@ def fused_loss(
     if (
         actor is None
         or critic is None
-        or any(_hooked(m) for m in (policy.actor_trunk, policy.critic_trunk, *heads))
+        or any(hooked(m) for m in (policy.actor_trunk, policy.critic_trunk, *heads))
         or any(
             type(h) is not torch.nn.Linear or h.bias is None or not h.weight.is_contiguous() for h in heads
         )

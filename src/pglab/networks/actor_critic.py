@@ -1,16 +1,26 @@
 """The policy (actor) and optional value function (critic) used by every algorithm."""
 
+import functools
 from collections.abc import Callable
 
 import gymnasium as gym
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from pglab.errors import ConfigError
 from pglab.networks.cnn import NatureCNN
 from pglab.networks.distributions import make_action_head
-from pglab.networks.mlp import build_mlp, call_layer, orthogonal_init, output_size, run_trunk
+from pglab.networks.mlp import (
+    build_mlp,
+    call_layer,
+    hooked,
+    orthogonal_init,
+    output_size,
+    run_trunk,
+    trunk_forward,
+)
 
 VALUE_HEAD_GAIN = 1.0
 
@@ -93,6 +103,11 @@ class ActorCritic(nn.Module):
         actions, log_probs = self.action_head.sample(features)
         return actions, log_probs, values
 
+    def for_rollout(self, obs: Tensor) -> "RolloutPolicy":
+        """This policy's `act` and `value` for the many calls of one rollout, outside autograd, for observations
+        like `obs` (`RolloutPolicy`)."""
+        return RolloutPolicy(self, obs)
+
     def evaluate_actions(self, obs: Tensor, actions: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """Log-probabilities `(B,)`, entropies `(B,)` and values `(B,)` of `actions` taken in `obs`."""
         features, values = self._features_and_value(obs)
@@ -111,6 +126,53 @@ class ActorCritic(nn.Module):
             return []
         trunk = [] if self.shared_trunk else list(self.critic_trunk.parameters())
         return trunk + list(self.value_head.parameters())
+
+
+class RolloutPolicy:
+    """A policy's `act` and `value` for the many steps of one rollout, outside autograd: for observations like
+    `obs` (same dimensions, device, autocast state) they return what the policy's own return, bit for bit, from the
+    same operations on the same parameter tensors, drawing the same random numbers. What the policy's methods look
+    up and check at every call (the modules, their parameters, hooks, which pass each trunk takes:
+    `trunk_forward`) is settled once, here; on a 64x64 CartPole actor-critic stepping 8 envs that is about a third
+    of `act`'s time.
+
+    Valid while the modules, their parameter tensors and hooks stay as they are (an optimizer's in-place update
+    shows): collectors make one per rollout, under `torch.no_grad()`.
+
+    Args:
+        policy: the policy.
+        obs: observations `(B, D)` like those it will be called with.
+    """
+
+    def __init__(self, policy: ActorCritic, obs: Tensor):
+        self._actor_trunk = trunk_forward(policy.actor_trunk, obs)
+        self._sample = policy.action_head.sampler()
+        self._shared_trunk = policy.shared_trunk
+        self._value_head: Callable[[Tensor], Tensor] | None = None
+        if policy.value_head is not None:
+            shared = policy.shared_trunk
+            self._critic_trunk = self._actor_trunk if shared else trunk_forward(policy.critic_trunk, obs)
+            head = policy.value_head
+            self._value_head = (
+                head if hooked(head) else functools.partial(F.linear, weight=head.weight, bias=head.bias)
+            )
+
+    def act(self, obs: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """`ActorCritic.act(obs)`: `(actions, log_probs, values)`."""
+        features = self._actor_trunk(obs)
+        if self._value_head is None:
+            values = torch.zeros(obs.shape[0], device=obs.device)
+        else:
+            critic_features = features if self._shared_trunk else self._critic_trunk(obs)
+            values = self._value_head(critic_features).squeeze(-1)
+        actions, log_probs = self._sample(features)
+        return actions, log_probs, values
+
+    def value(self, obs: Tensor) -> Tensor:
+        """`ActorCritic.value(obs)`: V(s) `(B,)`."""
+        if self._value_head is None:
+            return torch.zeros(obs.shape[0], device=obs.device)
+        return self._value_head(self._critic_trunk(obs)).squeeze(-1)
 
 
 def trunk_builder(

@@ -18,13 +18,16 @@ Policy heads are initialized with gain 0.01 so the initial policy is near unifor
 (Andrychowicz et al., 2021, "What Matters in On-Policy RL", decision C57).
 """
 
+from collections.abc import Callable
+
 import gymnasium as gym
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.distributions import Categorical, Distribution, Independent, Normal
 
 from pglab.errors import ConfigError
-from pglab.networks.mlp import call_layer, orthogonal_init
+from pglab.networks.mlp import call_layer, hooked, orthogonal_init
 
 POLICY_HEAD_GAIN = 0.01
 
@@ -45,9 +48,19 @@ class CategoricalHead(nn.Module):
 
         Gumbel-max: argmax(log p + G) with G = -log(E), E ~ Exponential(1), is a sample of the categorical.
         """
-        log_p = self.log_probs(features)
-        actions = (log_p - torch.empty_like(log_p).exponential_().log()).argmax(dim=-1)
-        return actions, log_p.gather(-1, actions.unsqueeze(-1)).squeeze(-1)
+        return _gumbel_max_sample(self.log_probs(features))
+
+    def sampler(self) -> Callable[[Tensor], tuple[Tensor, Tensor]]:
+        """`sample`, with the logits layer's parameters looked up once (`ActorCritic.rollout_act`): the same
+        operations, bit for bit; valid while the layer, its parameter tensors and hooks stay as they are."""
+        if hooked(self.logits):
+            return self.sample
+        weight, bias = self.logits.weight, self.logits.bias
+
+        def sample(features: Tensor) -> tuple[Tensor, Tensor]:
+            return _gumbel_max_sample(_normalized(F.linear(features, weight, bias)))
+
+        return sample
 
     def log_prob_and_entropy(self, features: Tensor, actions: Tensor) -> tuple[Tensor, Tensor]:
         """`features (B, F)`, `actions (B,)` -> `(log_probs (B,), entropies (B,))`, differentiable, computed
@@ -58,13 +71,24 @@ class CategoricalHead(nn.Module):
 
     def log_probs(self, features: Tensor) -> Tensor:
         """`features (B, F)` -> log-probabilities of every action `(B, n)`, normalized as `Categorical` does."""
-        logits = call_layer(self.logits, features)
-        return logits - logits.logsumexp(dim=-1, keepdim=True)
+        return _normalized(call_layer(self.logits, features))
 
     @staticmethod
     def mode(dist: Distribution) -> Tensor:
         """Most likely action `(B,)` int64."""
         return dist.logits.argmax(dim=-1)
+
+
+def _normalized(logits: Tensor) -> Tensor:
+    """Log-probabilities `(B, n)` from logits `(B, n)`, normalized as `Categorical` normalizes them."""
+    return logits - logits.logsumexp(dim=-1, keepdim=True)
+
+
+def _gumbel_max_sample(log_p: Tensor) -> tuple[Tensor, Tensor]:
+    """`(actions (B,) int64, their log-probabilities (B,))` sampled from log-probabilities `(B, n)` by Gumbel-max
+    (`CategoricalHead.sample`)."""
+    actions = (log_p - torch.empty_like(log_p).exponential_().log()).argmax(dim=-1)
+    return actions, log_p.gather(-1, actions.unsqueeze(-1)).squeeze(-1)
 
 
 class DiagGaussianHead(nn.Module):
@@ -86,6 +110,10 @@ class DiagGaussianHead(nn.Module):
         dist = self(features)
         actions = dist.sample()
         return actions, dist.log_prob(actions)
+
+    def sampler(self) -> Callable[[Tensor], tuple[Tensor, Tensor]]:
+        """`sample` itself (`ActorCritic.rollout_act`; a Gaussian's distribution objects dominate its cost)."""
+        return self.sample
 
     def log_prob_and_entropy(self, features: Tensor, actions: Tensor) -> tuple[Tensor, Tensor]:
         """`features (B, F)`, `actions (B, A)` -> `(log_probs (B,), entropies (B,))`, differentiable."""

@@ -1,6 +1,8 @@
 """MLP trunks with orthogonal initialization (the "37 implementation details of PPO", detail 2)."""
 
+import functools
 import math
+from collections.abc import Callable
 
 import torch
 from torch import Tensor, nn
@@ -52,7 +54,7 @@ def output_size(in_features: int, hidden_sizes: list[int]) -> int:
     return int(hidden_sizes[-1]) if hidden_sizes else in_features
 
 
-def _hooked(module: nn.Module) -> bool:
+def hooked(module: nn.Module) -> bool:
     """Whether calling `module` would run a hook (its own or a global one), as `nn.Module.__call__` checks."""
     return bool(
         module._forward_hooks
@@ -70,7 +72,7 @@ def call_layer(layer: nn.Module, x: Tensor) -> Tensor:
     """`layer(x)`, without the module-call machinery where no hook would run: the same operations, minus two
     Python calls a layer, which on a 64x64 actor-critic over a CartPole rollout step of 8 envs cost about as
     much as the layers themselves. With a hook registered (a profiler's, a user's), the module is called."""
-    return layer(x) if _hooked(layer) else layer.forward(x)
+    return layer(x) if hooked(layer) else layer.forward(x)
 
 
 def _linear_fast_tanh(x: Tensor, weight: Tensor, bias: Tensor) -> Tensor:
@@ -187,8 +189,8 @@ def direct_pass(layers: list[nn.Module], x: Tensor) -> tuple | None:
             or linear.bias is None
             or not linear.weight.is_contiguous()
             or (recording and min(linear.in_features, linear.out_features) < 2)
-            or _hooked(linear)
-            or _hooked(activation)
+            or hooked(linear)
+            or hooked(activation)
         ):
             return None
         activations.append(functions)
@@ -202,7 +204,7 @@ def run_trunk(trunk: nn.Module, x: Tensor) -> Tensor:
     directly (`direct_pass`): under autograd as one node (`_TrunkFunction`), otherwise in a loop; on the CPU a
     `fast_tanh` layer's `addmm` computes twice its output at once (`_linear_fast_tanh`). Other trunks run their
     layers in turn through `call_layer`."""
-    if type(trunk) is not nn.Sequential or _hooked(trunk):
+    if type(trunk) is not nn.Sequential or hooked(trunk):
         return trunk(x)
     layers = list(trunk)
     activations = direct_pass(layers, x)
@@ -214,3 +216,32 @@ def run_trunk(trunk: nn.Module, x: Tensor) -> Tensor:
     if torch.is_grad_enabled() and (x.requires_grad or any(p.requires_grad for p in params)):
         return _TrunkFunction.apply(x, activations, *params)
     return _direct_outputs(x, activations, params)[-1]
+
+
+def trunk_forward(trunk: nn.Module, x: Tensor) -> Callable[[Tensor], Tensor]:
+    """`run_trunk(trunk, ·)` outside autograd, for many inputs like `x` (same dimensions, device and autocast
+    state), with what `run_trunk` decides at every call (the direct pass or layer by layer, its activations, the
+    modules' parameters) decided once, now: the same operations on the same parameter tensors, so bit for bit
+    `run_trunk`'s, without its checks (about 20 us of a 64x64 trunk's 40 us on a rollout step of 8 CartPoles).
+
+    It reads the parameters at each call (an optimizer's in-place update shows), not the modules: valid while the
+    trunk's layers, their parameter tensors and hooks stay as they are (a collector makes one for each rollout)."""
+    if torch.is_grad_enabled():
+        raise RuntimeError("trunk_forward is for passes outside autograd (under torch.no_grad())")
+    if type(trunk) is not nn.Sequential or hooked(trunk):
+        return trunk
+    layers = list(trunk)
+    activations = direct_pass(layers, x)
+    if activations is None:
+        return functools.partial(run_trunk, trunk)
+    steps = tuple(
+        (forward, linear.weight, linear.bias)
+        for (forward, _), linear in zip(activations, layers[0::2], strict=True)
+    )
+
+    def forward(y: Tensor) -> Tensor:
+        for layer_forward, weight, bias in steps:
+            y = layer_forward(y, weight, bias)
+        return y
+
+    return forward

@@ -35,14 +35,20 @@ def discounted_returns(
     """
     not_terminated = (~terminated).to(rewards.dtype)
     continues = (~(terminated | truncated)).to(rewards.dtype)
-    returns = torch.empty_like(rewards)
+    # The factors of each step's recursion, for all steps at once (elementwise, so the same products as step by
+    # step); the loop then runs two products and two sums a step on the rows (`unbind`: views, no copies).
+    cut_values = (1.0 - continues) * next_values
+    discounts = gamma * not_terminated
+    returns = []
     next_return = next_values[-1]
-    for t in range(rewards.shape[0] - 1, -1, -1):
+    for reward, discount, go_on, cut_value in zip(
+        *(reversed(x.unbind(0)) for x in (rewards, discounts, continues, cut_values)), strict=True
+    ):
         # Inside an episode the successor's return is G_{t+1}; at a cut it is V(s_{t+1}); after a termination, 0.
-        successor = continues[t] * next_return + (1.0 - continues[t]) * next_values[t]
-        next_return = rewards[t] + gamma * not_terminated[t] * successor
-        returns[t] = next_return
-    return returns
+        successor = go_on * next_return + cut_value
+        next_return = reward + discount * successor
+        returns.append(next_return)
+    return torch.stack(returns[::-1])
 
 
 def generalized_advantage_estimate(
@@ -76,12 +82,15 @@ def generalized_advantage_estimate(
     not_terminated = (~terminated).to(rewards.dtype)
     continues = (~(terminated | truncated)).to(rewards.dtype)
     deltas = rewards + gamma * next_values * not_terminated - values
-    advantages = torch.empty_like(rewards)
+    decays = (
+        gamma * gae_lambda * continues
+    )  # each step's factor, all at once (elementwise: the same products)
+    advantages = []
     running = torch.zeros_like(rewards[0])
-    for t in range(rewards.shape[0] - 1, -1, -1):
-        running = deltas[t] + gamma * gae_lambda * continues[t] * running
-        advantages[t] = running
-    return advantages
+    for delta, decay in zip(reversed(deltas.unbind(0)), reversed(decays.unbind(0)), strict=True):
+        running = delta + decay * running
+        advantages.append(running)
+    return torch.stack(advantages[::-1])
 
 
 def episode_start_values(x: Tensor, terminated: Tensor, truncated: Tensor) -> Tensor:

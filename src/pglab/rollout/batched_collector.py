@@ -159,6 +159,7 @@ class BatchedRolloutCollector(RolloutCollector):
         episode_lengths = torch.empty((T, N), dtype=torch.int64, device=device)
 
         obs = self._obs
+        acting = policy.for_rollout(obs)
         for t in range(T):
             obs_buf[t] = obs
             (
@@ -171,11 +172,11 @@ class BatchedRolloutCollector(RolloutCollector):
                 terminated[t],
                 truncated[t],
                 (episode_returns[t], episode_lengths[t], ended[t]),
-            ) = self._step(policy, obs_buf[t])
+            ) = self._step(policy, acting, obs_buf[t])
         self._obs = obs
         returns, lengths = self._record(episode_returns, episode_lengths, ended)
         self._synchronize_counts(steps_before, episodes_before)
-        last_values = policy.value(obs)
+        last_values = acting.value(obs)
         next_values = self._next_values(values, last_values, final_values, terminated, truncated)
         full = torch.ones((T, N), dtype=torch.bool, device=device)
         return Rollout(

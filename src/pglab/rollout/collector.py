@@ -18,7 +18,7 @@ from torch import Tensor
 
 from pglab.envs.normalization import load_normalization_state, normalization_state
 from pglab.envs.snapshot import can_snapshot, load_vector_env_state, vector_env_state
-from pglab.networks.actor_critic import ActorCritic
+from pglab.networks.actor_critic import ActorCritic, RolloutPolicy
 from pglab.rollout.batch import Rollout
 
 
@@ -122,13 +122,14 @@ class RolloutCollector:
         seed = self._first_reset_seed if self._obs is None else None
         self._obs, _ = self.env.reset(seed=seed)
 
-    def _step(self, policy: ActorCritic, obs: Tensor):
-        """One vector step from `obs` (the current observations as a tensor on the policy's device).
+    def _step(self, policy: ActorCritic, acting: RolloutPolicy, obs: Tensor):
+        """One vector step from `obs` (the current observations as a tensor on the policy's device), acting with
+        `acting`, the policy's `for_rollout` of this rollout.
 
         Returns `(actions, log_probs, values, final_values, next_obs, rewards, terminated, truncated, finished)`:
         the policy's outputs as tensors `(N, ...)`, then what `_env_step` returns.
         """
-        actions, log_probs, values = policy.act(obs)
+        actions, log_probs, values = acting.act(obs)
         return actions, log_probs, values, *self._env_step(policy, obs, actions)
 
     def _env_step(self, policy: ActorCritic, obs: Tensor, actions: Tensor):
@@ -192,6 +193,7 @@ class RolloutCollector:
         episodes: list[tuple[float, int]] = []
 
         obs_buf[0] = self._as_tensor(self._obs, device)
+        acting = policy.for_rollout(obs_buf[0])
         for t in range(T):
             (
                 actions[t],
@@ -203,7 +205,7 @@ class RolloutCollector:
                 terminated[t],
                 truncated[t],
                 finished,
-            ) = self._step(policy, obs_buf[t])
+            ) = self._step(policy, acting, obs_buf[t])
             if final is not None:
                 final_values[t] = final
             if finished is not None:
@@ -212,7 +214,7 @@ class RolloutCollector:
                 obs_buf[t + 1] = self._as_tensor(next_obs, device)
 
         self._synchronize_counts(steps_before, episodes_before)
-        last_values = policy.value(self._as_tensor(self._obs, device))
+        last_values = acting.value(self._as_tensor(self._obs, device))
         terminated, truncated = (
             torch.from_numpy(terminated).to(device),
             torch.from_numpy(truncated).to(device),
@@ -244,8 +246,9 @@ class RolloutCollector:
         the collected episodes.
         """
         episodes = self.start_episodes(policy, num_episodes)
+        act = policy.for_rollout(episodes.obs).act
         while episodes.running:
-            episodes.step(*policy.act(episodes.obs))
+            episodes.step(*act(episodes.obs))
         return episodes.rollout()
 
     def start_episodes(self, policy: ActorCritic, num_episodes: int) -> "EpisodeCollection":
