@@ -132,7 +132,9 @@ def test_standardize_and_explained_variance():
     assert explained_variance(torch.full((4,), x.mean().item()), x) == pytest.approx(0.0)
 
 
-@pytest.mark.parametrize(("T", "N", "gamma", "lam"), [(1, 3, 0.99, 1.0), (5, 8, 0.99, 1.0), (300, 4, 0.97, 0.9)])
+@pytest.mark.parametrize(
+    ("T", "N", "gamma", "lam"), [(1, 3, 0.99, 1.0), (5, 8, 0.99, 1.0), (300, 4, 0.97, 0.9)]
+)
 def test_the_estimators_give_the_bits_of_the_recursion_written_step_by_step(T, N, gamma, lam):
     """The estimators compute each step's factors for all steps at once; every element goes through the same float32
     operations as in the recursion written step by step (the seeded results recorded with it stay the same)."""
@@ -150,4 +152,6 @@ def test_the_estimators_give_the_bits_of_the_recursion_written_step_by_step(T, N
         expected_returns[t] = next_return
     gae = generalized_advantage_estimate(rewards, values, next_values, terminated, truncated, gamma, lam)
     assert torch.equal(gae, expected_gae)
-    assert torch.equal(discounted_returns(rewards, next_values, terminated, truncated, gamma), expected_returns)
+    assert torch.equal(
+        discounted_returns(rewards, next_values, terminated, truncated, gamma), expected_returns
+    )
