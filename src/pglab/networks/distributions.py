@@ -51,7 +51,7 @@ class CategoricalHead(nn.Module):
         return _gumbel_max_sample(self.log_probs(features))
 
     def sampler(self) -> Callable[[Tensor], tuple[Tensor, Tensor]]:
-        """`sample`, with the logits layer's parameters looked up once (`ActorCritic.rollout_act`): the same
+        """`sample`, with the logits layer's parameters looked up once (`ActorCritic.for_rollout`): the same
         operations, bit for bit; valid while the layer, its parameter tensors and hooks stay as they are."""
         if hooked(self.logits):
             return self.sample
@@ -112,7 +112,7 @@ class DiagGaussianHead(nn.Module):
         return actions, dist.log_prob(actions)
 
     def sampler(self) -> Callable[[Tensor], tuple[Tensor, Tensor]]:
-        """`sample` itself (`ActorCritic.rollout_act`; a Gaussian's distribution objects dominate its cost)."""
+        """`sample` itself (`ActorCritic.for_rollout`; a Gaussian's distribution objects dominate its cost)."""
         return self.sample
 
     def log_prob_and_entropy(self, features: Tensor, actions: Tensor) -> tuple[Tensor, Tensor]:

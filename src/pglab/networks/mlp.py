@@ -234,14 +234,5 @@ def trunk_forward(trunk: nn.Module, x: Tensor) -> Callable[[Tensor], Tensor]:
     activations = direct_pass(layers, x)
     if activations is None:
         return functools.partial(run_trunk, trunk)
-    steps = tuple(
-        (forward, linear.weight, linear.bias)
-        for (forward, _), linear in zip(activations, layers[0::2], strict=True)
-    )
-
-    def forward(y: Tensor) -> Tensor:
-        for layer_forward, weight, bias in steps:
-            y = layer_forward(y, weight, bias)
-        return y
-
-    return forward
+    params = tuple(p for linear in layers[0::2] for p in (linear.weight, linear.bias))
+    return lambda y: _direct_outputs(y, activations, params)[-1]
